@@ -1,0 +1,25 @@
+"""The ``equity-connect`` command. Each domain mounts its own sub-commands."""
+
+from __future__ import annotations
+
+import typer
+
+from equity_connect.db.commands import app as db_app
+from equity_connect.demo import run_demo
+
+app = typer.Typer(
+    help="Equity Connect: a home-equity brokerage's lead pipeline on PostgreSQL.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals may hold keys or PII
+)
+app.add_typer(db_app, name="db")
+
+
+@app.command("demo")
+def demo() -> None:
+    """Run the demo pipeline end to end on the embedded database (``make run``)."""
+    run_demo()
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,43 @@
+"""One place for configuration: every setting reads an ``EC_``-prefixed env var.
+
+``DATABASE_URL`` is the exception (no prefix) because every Postgres host,
+Supabase included, hands it out under that name.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Runtime settings. Secrets are read here but never logged or stored in the database."""
+
+    model_config = SettingsConfigDict(env_prefix="EC_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "EC_DATABASE_URL")
+    )
+    data_dir: Path = Path(".data")
+    pool_min_size: int = 1
+    pool_max_size: int = 10
+
+    # PII keys. Either inline values or files holding them (Docker/K8s secrets).
+    encryption_keys: str | None = None
+    encryption_keys_file: Path | None = None
+    index_key: str | None = None
+    index_key_file: Path | None = None
+
+    @property
+    def embedded_pgdata(self) -> Path:
+        """Where the embedded PostgreSQL keeps its cluster when no DATABASE_URL is set."""
+        return self.data_dir / "pg"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings for this process, read once from the environment."""
+    return Settings()

@@ -1,0 +1,16 @@
+"""Advisory-lock keys, in one place so no two jobs share one by accident.
+
+Keys are transaction-scoped (``pg_advisory_xact_lock``): a session lock taken
+through a transaction-mode pooler (Supavisor, PgBouncer) can be orphaned on
+another backend.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class LockKey(IntEnum):
+    """Every advisory-lock key the application takes."""
+
+    MIGRATE = 7_301_001

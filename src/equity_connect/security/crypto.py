@@ -1,0 +1,265 @@
+"""PII encryption: AES-256-GCM envelope encryption and HMAC blind indexes.
+
+Why not pgcrypto (the plan's choice): ``pgp_sym_encrypt(:email, :key)`` sends
+the key to the server inside SQL text, where ``log_statement``,
+``pg_stat_statements`` and ``pg_stat_activity`` can keep it. Here keys never
+leave the process; the database only ever sees ciphertext and blind indexes.
+
+Envelope: a random data key (DEK) encrypts values; the DEK is wrapped by a
+key-encryption key (KEK) from the environment, named by a key id. Every
+ciphertext carries its wrapped DEK and the KEK's id, so it is self-contained
+and rotating the KEK means re-wrapping 60 bytes per value, never touching the
+data. One DEK serves a bounded batch of values (``data_key_uses``), not one
+value each: wrapping costs an AES-GCM operation, and a per-value DEK doubled
+the cost of a million-row ingest for no gain in safety (random 96-bit nonces
+stay far below the 2^32-messages-per-key bound).
+
+Associated data binds a ciphertext to its place (table, column, row id): a
+ciphertext moved to another row or column fails to decrypt.
+
+Blind index: HMAC-SHA256 under a separate key of the *normalized* value, for
+equality lookups and dedupe. A plain SHA-256 of a phone number is not enough:
+the ~10^10 US numbers enumerate in seconds.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+import re
+import secrets
+import uuid
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+KEY_BYTES = 32
+_NONCE_BYTES = 12
+_TAG_BYTES = 16
+_WRAPPED_DEK_BYTES = _NONCE_BYTES + KEY_BYTES + _TAG_BYTES
+_FORMAT_V1 = 1
+_KID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+_DEK_AAD = b"equity-connect/dek/v1|"
+_DATA_AAD = b"equity-connect/pii/v1|"
+_INDEX_DOMAIN = b"equity-connect/blind-index/v1|"
+
+
+class KeyConfigError(Exception):
+    """The key configuration is missing or malformed. Never carries key material."""
+
+
+class DecryptionError(Exception):
+    """A ciphertext could not be decrypted: wrong place, tampered, or its key is gone."""
+
+
+def _b64decode(value: str, what: str) -> bytes:
+    try:
+        return base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise KeyConfigError(f"{what} is not valid base64") from exc
+
+
+def parse_encryption_keys(spec: str, source: str = "EC_ENCRYPTION_KEYS") -> dict[str, bytes]:
+    """Parse ``kid:base64key,kid:base64key`` (first is active) into an ordered dict."""
+    keys: dict[str, bytes] = {}
+    for entry in (e.strip() for e in spec.split(",")):
+        if not entry:
+            continue
+        kid, sep, encoded = entry.partition(":")
+        if not sep or not _KID.match(kid):
+            raise KeyConfigError(
+                f"{source}: each entry must be 'kid:base64' with a kid of 1-32 letters, "
+                "digits, '_' or '-'"
+            )
+        key = _b64decode(encoded, f"{source} key {kid!r}")
+        if len(key) != KEY_BYTES:
+            raise KeyConfigError(f"{source} key {kid!r} must be {KEY_BYTES} bytes, not {len(key)}")
+        if kid in keys:
+            raise KeyConfigError(f"{source}: key id {kid!r} appears twice")
+        keys[kid] = key
+    if not keys:
+        raise KeyConfigError(f"{source} holds no key")
+    return keys
+
+
+@dataclass(frozen=True)
+class Keyring:
+    """The KEKs (first one active) and the blind-index key."""
+
+    keys: Mapping[str, bytes]
+    active_kid: str
+    index_key: bytes = field(repr=False)
+
+    def __repr__(self) -> str:  # never print key bytes, even by accident in a traceback
+        return f"Keyring(kids={list(self.keys)}, active={self.active_kid!r})"
+
+    @classmethod
+    def from_values(cls, encryption_keys: str, index_key: str) -> Keyring:
+        """Build from the env-var formats: ``kid:b64,...`` and a base64 index key."""
+        keys = parse_encryption_keys(encryption_keys)
+        idx = _b64decode(index_key, "EC_INDEX_KEY")
+        if len(idx) < KEY_BYTES:
+            raise KeyConfigError(f"EC_INDEX_KEY must be at least {KEY_BYTES} bytes")
+        if any(hmac.compare_digest(idx, k) for k in keys.values()):
+            raise KeyConfigError("EC_INDEX_KEY must differ from every encryption key")
+        return cls(keys=keys, active_kid=next(iter(keys)), index_key=idx)
+
+    @classmethod
+    def from_sources(
+        cls,
+        *,
+        encryption_keys: str | None,
+        encryption_keys_file: Path | None,
+        index_key: str | None,
+        index_key_file: Path | None,
+    ) -> Keyring:
+        """Keys from values or files (the settings' four fields); a clear error if absent."""
+        enc = _value_or_file(encryption_keys, encryption_keys_file, "EC_ENCRYPTION_KEYS")
+        idx = _value_or_file(index_key, index_key_file, "EC_INDEX_KEY")
+        return cls.from_values(enc, idx)
+
+
+def _value_or_file(value: str | None, path: Path | None, name: str) -> str:
+    if value:
+        return value
+    if path is not None:
+        try:
+            return path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise KeyConfigError(f"{name}_FILE ({path}) cannot be read: {exc.strerror}") from exc
+    raise KeyConfigError(
+        f"no PII key configured: set {name} or {name}_FILE "
+        "(the demo creates local development keys in .data/keys)"
+    )
+
+
+def generate_key() -> str:
+    """A new random 32-byte key, base64-encoded for the env vars."""
+    return base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode()
+
+
+def aad_for(table: str, column: str, row_id: uuid.UUID | str) -> bytes:
+    """Associated data naming a value's place: table, column and row."""
+    return f"{table}.{column}.{row_id}".encode()
+
+
+class PiiCipher:
+    """Encrypts, decrypts and indexes PII with one keyring.
+
+    Not thread-safe for encryption (it rotates its batch data key); give each
+    thread or task its own instance. Decryption keeps a small cache of
+    unwrapped data keys, since rows written together share one.
+    """
+
+    def __init__(self, keyring: Keyring, *, data_key_uses: int = 100_000) -> None:
+        self._keyring = keyring
+        self._kek = {kid: AESGCM(key) for kid, key in keyring.keys.items()}
+        self._data_key_uses = data_key_uses
+        self._uses_left = 0
+        self._header = b""
+        self._dek: AESGCM | None = None
+        self._unwrapped: OrderedDict[bytes, AESGCM] = OrderedDict()
+
+    @property
+    def active_kid(self) -> str:
+        """The key id new ciphertexts are wrapped under."""
+        return self._keyring.active_kid
+
+    def _header_for(self, dek: bytes) -> bytes:
+        """Format byte, active key id and ``dek`` wrapped under that key."""
+        kid = self._keyring.active_kid.encode()
+        wrap_nonce = os.urandom(_NONCE_BYTES)
+        wrapped = wrap_nonce + self._kek[self._keyring.active_kid].encrypt(
+            wrap_nonce, dek, _DEK_AAD + kid
+        )
+        return bytes([_FORMAT_V1, len(kid)]) + kid + wrapped
+
+    def _raw_data_key(self, kid: str, wrapped: bytes) -> bytes:
+        kek = self._kek.get(kid)
+        if kek is None:
+            raise DecryptionError(f"key {kid!r} is not configured (revoked or never known)")
+        try:
+            return kek.decrypt(
+                wrapped[:_NONCE_BYTES], wrapped[_NONCE_BYTES:], _DEK_AAD + kid.encode()
+            )
+        except InvalidTag as exc:
+            raise DecryptionError(f"data key does not unwrap under key {kid!r}") from exc
+
+    def _new_data_key(self) -> AESGCM:
+        dek = AESGCM.generate_key(bit_length=256)
+        self._header = self._header_for(dek)
+        self._dek = AESGCM(dek)
+        self._uses_left = self._data_key_uses
+        return self._dek
+
+    def encrypt(self, plaintext: str, aad: bytes) -> bytes:
+        """Encrypt ``plaintext`` for the place named by ``aad`` (see ``aad_for``)."""
+        dek = self._dek
+        if dek is None or self._uses_left <= 0:
+            dek = self._new_data_key()
+        self._uses_left -= 1
+        nonce = os.urandom(_NONCE_BYTES)
+        return self._header + nonce + dek.encrypt(nonce, plaintext.encode(), _DATA_AAD + aad)
+
+    @staticmethod
+    def _split(blob: bytes) -> tuple[str, bytes, bytes, bytes]:
+        """(kid, wrapped DEK, nonce, ciphertext) of a v1 blob."""
+        if len(blob) < 2 or blob[0] != _FORMAT_V1:
+            raise DecryptionError("not an Equity Connect v1 ciphertext")
+        kid_end = 2 + blob[1]
+        dek_end = kid_end + _WRAPPED_DEK_BYTES
+        body = dek_end + _NONCE_BYTES
+        if len(blob) < body + _TAG_BYTES:
+            raise DecryptionError("ciphertext is truncated")
+        kid = blob[2:kid_end].decode("ascii", errors="replace")
+        return kid, blob[kid_end:dek_end], blob[dek_end:body], blob[body:]
+
+    def _unwrap(self, kid: str, wrapped: bytes) -> AESGCM:
+        cache_key = kid.encode() + wrapped
+        cached = self._unwrapped.get(cache_key)
+        if cached is not None:
+            self._unwrapped.move_to_end(cache_key)
+            return cached
+        aes = AESGCM(self._raw_data_key(kid, wrapped))
+        self._unwrapped[cache_key] = aes
+        if len(self._unwrapped) > 256:
+            self._unwrapped.popitem(last=False)
+        return aes
+
+    def decrypt(self, blob: bytes, aad: bytes) -> str:
+        """Decrypt a value stored at the place named by ``aad``; fail closed otherwise."""
+        kid, wrapped, nonce, ciphertext = self._split(blob)
+        dek = self._unwrap(kid, wrapped)
+        try:
+            return dek.decrypt(nonce, ciphertext, _DATA_AAD + aad).decode()
+        except InvalidTag as exc:
+            raise DecryptionError(
+                "ciphertext does not belong here (moved, tampered or wrong associated data)"
+            ) from exc
+
+    def key_id_of(self, blob: bytes) -> str:
+        """The id of the key a ciphertext's data key is wrapped under."""
+        return self._split(blob)[0]
+
+    def rewrap(self, blob: bytes) -> bytes:
+        """The same ciphertext with its data key re-wrapped under the active key.
+
+        Key rotation: the data itself is not re-encrypted, so no associated
+        data is needed and the value never appears in clear.
+        """
+        kid, wrapped, nonce, ciphertext = self._split(blob)
+        if kid == self._keyring.active_kid:
+            return blob
+        return self._header_for(self._raw_data_key(kid, wrapped)) + nonce + ciphertext
+
+    def blind_index(self, channel: str, normalized: str) -> bytes:
+        """HMAC-SHA256 of a normalized value; ``channel`` keeps emails and phones apart."""
+        message = _INDEX_DOMAIN + channel.encode() + b"|" + normalized.encode()
+        return hmac.new(self._keyring.index_key, message, hashlib.sha256).digest()
