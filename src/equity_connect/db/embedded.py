@@ -19,14 +19,18 @@ from typing import Any
 _log = logging.getLogger(__name__)
 
 
-def start(pgdata: Path) -> str:
-    """Start (or attach to) the embedded cluster in ``pgdata`` and return its URL."""
+def _import(module: str) -> Any:
+    """Import pgserver on demand: a deployment with DATABASE_URL never needs it."""
     with warnings.catch_warnings():
         # pgserver's lock-file location asks platformdirs for XDG_RUNTIME_DIR,
         # unset in containers and CI; the /tmp fallback it warns about is fine.
         warnings.simplefilter("ignore")
-        # Imported on demand: a deployment with DATABASE_URL never needs it.
-        pgserver: Any = importlib.import_module("pgserver")
+        return importlib.import_module(module)
+
+
+def start(pgdata: Path) -> str:
+    """Start (or attach to) the embedded cluster in ``pgdata`` and return its URL."""
+    pgserver = _import("pgserver")
 
     pgdata.mkdir(parents=True, exist_ok=True)
     server: Any = pgserver.get_server(pgdata.resolve(), cleanup_mode=None)
@@ -36,7 +40,7 @@ def start(pgdata: Path) -> str:
 def stop(pgdata: Path) -> bool:
     """Stop the embedded cluster if it runs. Returns whether one was running."""
     # pgserver has no public stop API; pg_ctl is its thin binary wrapper.
-    pg_ctl: Any = importlib.import_module("pgserver._commands").pg_ctl
+    pg_ctl = _import("pgserver._commands").pg_ctl
 
     if not (pgdata / "postmaster.pid").exists():
         return False
