@@ -76,3 +76,13 @@ def keyring() -> Keyring:
 def cipher(keyring: Keyring) -> PiiCipher:
     """A PII cipher over the session's keys."""
     return PiiCipher(keyring)
+
+
+@pytest.fixture
+def fresh_database_url(server_url: str) -> Iterator[str]:
+    """A migrated database of this test's own, for tests that must commit."""
+    name = f"ec_fresh_{uuid.uuid4().hex[:12]}"
+    url = create_database(server_url, name)
+    migrate.migrate(url)
+    yield url
+    drop_database(server_url, name)

@@ -6,6 +6,8 @@ import typer
 
 from equity_connect.db.commands import app as db_app
 from equity_connect.demo import run_demo
+from equity_connect.ingest.commands import ingest_cmd, upload_cmd, uploads_app
+from equity_connect.web.commands import serve
 
 app = typer.Typer(
     help="Equity Connect: a home-equity brokerage's lead pipeline on PostgreSQL.",
@@ -13,6 +15,10 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,  # locals may hold keys or PII
 )
 app.add_typer(db_app, name="db")
+app.add_typer(uploads_app, name="uploads")
+app.command("ingest")(ingest_cmd)
+app.command("upload")(upload_cmd)
+app.command("serve")(serve)
 
 
 @app.command("demo")

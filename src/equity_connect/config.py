@@ -31,6 +31,18 @@ class Settings(BaseSettings):
     index_key: str | None = None
     index_key_file: Path | None = None
 
+    # Uploads: signing secrets (comma-separated; several at once for rotation;
+    # a whsec_ secret is base64-decoded as Standard Webhooks says).
+    upload_secrets: str | None = None
+    max_upload_bytes: int = 512 * 1024 * 1024
+    max_upload_rows: int = 5_000_000
+    max_field_bytes: int = 131_072
+    signature_tolerance_seconds: int = 300
+
+    # API server
+    host: str = "127.0.0.1"
+    port: int = 8000
+
     @property
     def embedded_pgdata(self) -> Path:
         """Where the embedded PostgreSQL keeps its cluster when no DATABASE_URL is set."""

@@ -802,3 +802,23 @@ def test_signature_error_carries_status_code_reason() -> None:
     err = SignatureError(400, "missing_header", "header X is missing")
     assert (err.status, err.code, err.reason) == (400, "missing_header", "header X is missing")
     assert str(err) == "missing_header: header X is missing"
+
+
+@given(body=st.binary(max_size=5000), cut=st.integers(min_value=1, max_value=700))
+def test_streamed_body_verifies_like_bytes(body: bytes, cut: int) -> None:
+    secret = b"stream-secret"
+
+    def chunks() -> list[bytes]:
+        return [body[i : i + cut] for i in range(0, len(body), cut)]
+
+    now = 1_700_000_000
+    signed = sign_standard(secret, "msg_1", now, body)
+    assert sign_standard(secret, "msg_1", now, chunks) == signed
+    headers = {"webhook-id": "msg_1", "webhook-timestamp": str(now), "webhook-signature": signed}
+    assert verify_standard([secret], headers, chunks, now=now) == "msg_1"
+    plan = sign_plan(secret, "2023-11-14T22:13:20Z", chunks)
+    assert plan == sign_plan(secret, "2023-11-14T22:13:20Z", body)
+    verify_plan([secret], plan, chunks, now=now)
+    tampered = body + b"x"
+    with pytest.raises(SignatureError):
+        verify_plan([secret], plan, lambda: [tampered], now=now)

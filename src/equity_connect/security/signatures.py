@@ -17,7 +17,7 @@ import binascii
 import hashlib
 import hmac
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Final, Literal
@@ -28,6 +28,7 @@ __all__ = [
     "SHARED_SECRET_HEADER",
     "VAPI_BEARER",
     "VAPI_LEGACY_SECRET",
+    "Body",
     "SignatureError",
     "SignatureErrorCode",
     "VapiAuth",
@@ -161,6 +162,34 @@ def _hmac(key: bytes, msg: bytes, algorithm: str = "sha256") -> bytes:
     return hmac.digest(key, msg, algorithm)
 
 
+Body = bytes | Callable[[], Iterable[bytes]]
+"""A raw body: the bytes, or a callable that streams them again on each call.
+
+Uploads can be hundreds of MB; the streaming form lets the route spool the
+body to disk and verify it without ever holding it whole in memory.
+"""
+
+
+def _chunks(body: Body) -> Iterable[bytes]:
+    return (body,) if isinstance(body, bytes) else body()
+
+
+def _hmacs_over(keys: Sequence[bytes], prefix: bytes, body: Body) -> list[bytes]:
+    """HMAC-SHA256 of ``prefix + body`` under each key, in one pass over the body."""
+    macs = [hmac.new(key, prefix, hashlib.sha256) for key in keys]
+    for chunk in _chunks(body):
+        for mac in macs:
+            mac.update(chunk)
+    return [mac.digest() for mac in macs]
+
+
+def _sha256_over(body: Body) -> bytes:
+    digest = hashlib.sha256()
+    for chunk in _chunks(body):
+        digest.update(chunk)
+    return digest.digest()
+
+
 def _any_match(expected: Sequence[bytes], received: Sequence[bytes]) -> bool:
     """Whether any received value equals any expected value.
 
@@ -257,11 +286,11 @@ def parse_secrets(csv: str) -> list[bytes]:
 # --------------------------------------------------------------------------
 
 
-def _standard_content(msg_id: str, timestamp: str, body: bytes) -> bytes:
-    return _b(f"{msg_id}.{timestamp}.") + body
+def _standard_prefix(msg_id: str, timestamp: str) -> bytes:
+    return _b(f"{msg_id}.{timestamp}.")
 
 
-def sign_standard(secret: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
+def sign_standard(secret: bytes, msg_id: str, timestamp: int, body: Body) -> str:
     """Return the `webhook-signature` entry `"v1,<base64 HMAC-SHA256>"`.
 
     Signed content is `"{msg_id}.{timestamp}.{body}"`; `secret` is the decoded
@@ -269,14 +298,14 @@ def sign_standard(secret: bytes, msg_id: str, timestamp: int, body: bytes) -> st
     """
     if "." in msg_id:
         raise ValueError("msg_id must not contain '.'")
-    digest = _hmac(secret, _standard_content(msg_id, str(timestamp), body))
+    [digest] = _hmacs_over([secret], _standard_prefix(msg_id, str(timestamp)), body)
     return "v1," + base64.b64encode(digest).decode("ascii")
 
 
 def verify_standard(
     secrets: Sequence[bytes],
     headers: Mapping[str, str],
-    body: bytes,
+    body: Body,
     *,
     now: float,
     tolerance: int = DEFAULT_TOLERANCE,
@@ -323,8 +352,7 @@ def verify_standard(
 
     _check_window(int(raw_ts), now, tolerance, STANDARD_TIMESTAMP_HEADER)
 
-    content = _standard_content(msg_id, raw_ts, body)
-    expected = [_hmac(key, content) for key in keys]
+    expected = _hmacs_over(keys, _standard_prefix(msg_id, raw_ts), body)
     if not _any_match(expected, received):
         raise _unauthorized("bad_signature", f"no {STANDARD_SIGNATURE_HEADER} v1 entry matches")
     return msg_id
@@ -363,13 +391,13 @@ def _parse_rfc3339(value: str) -> datetime | None:
         return None
 
 
-def _plan_content(timestamp: str, body: bytes) -> bytes:
+def _plan_prefix(timestamp: str) -> bytes:
     # The header string exactly as sent is signed, not a re-rendering of the
     # parsed time, so "Z" vs "+00:00" or fraction digits cannot cause drift.
-    return _b(f"{timestamp}.") + body
+    return _b(f"{timestamp}.")
 
 
-def sign_plan(secret: bytes, timestamp_rfc3339: str, body: bytes) -> dict[str, str]:
+def sign_plan(secret: bytes, timestamp_rfc3339: str, body: Body) -> dict[str, str]:
     """Return the three upload headers for `body` signed at `timestamp_rfc3339`.
 
     `X-Signature` is `sha256=<hex HMAC-SHA256(secret, "{timestamp}." + body)>`
@@ -378,10 +406,10 @@ def sign_plan(secret: bytes, timestamp_rfc3339: str, body: bytes) -> dict[str, s
     """
     if _parse_rfc3339(timestamp_rfc3339) is None:
         raise ValueError("timestamp must be RFC 3339 with a timezone offset")
-    signature = _hmac(secret, _plan_content(timestamp_rfc3339, body)).hex()
+    [signature] = _hmacs_over([secret], _plan_prefix(timestamp_rfc3339), body)
     return {
-        PLAN_SIGNATURE_HEADER: _SHA256_PREFIX + signature,
-        PLAN_CONTENT_HEADER: hashlib.sha256(body).hexdigest(),
+        PLAN_SIGNATURE_HEADER: _SHA256_PREFIX + signature.hex(),
+        PLAN_CONTENT_HEADER: _sha256_over(body).hex(),
         PLAN_TIMESTAMP_HEADER: timestamp_rfc3339,
     }
 
@@ -389,7 +417,7 @@ def sign_plan(secret: bytes, timestamp_rfc3339: str, body: bytes) -> dict[str, s
 def verify_plan(
     secrets: Sequence[bytes],
     headers: Mapping[str, str],
-    body: bytes,
+    body: Body,
     *,
     now: float,
     tolerance: int = DEFAULT_TOLERANCE,
@@ -416,12 +444,11 @@ def verify_plan(
         )
     _check_window(ts.timestamp(), now, tolerance, PLAN_TIMESTAMP_HEADER)
 
-    content = _plan_content(raw_ts, body)
-    if not _any_match([_hmac(key, content) for key in keys], [received]):
+    if not _any_match(_hmacs_over(keys, _plan_prefix(raw_ts), body), [received]):
         raise _unauthorized("bad_signature", f"{PLAN_SIGNATURE_HEADER} does not match")
     # The signature does not cover this header, yet ingest uses the declared
     # digest as its replay-guard key, so it must be proven to describe the body.
-    if not hmac.compare_digest(hashlib.sha256(body).digest(), declared_digest):
+    if not hmac.compare_digest(_sha256_over(body), declared_digest):
         raise _unauthorized(
             "content_digest_mismatch", f"{PLAN_CONTENT_HEADER} is not the body's SHA-256"
         )

@@ -57,6 +57,18 @@ begin
 end
 $$;
 
+-- jsonb || over rows, in the aggregate's ORDER BY: later objects' keys win.
+-- Used to merge the unknown CSV columns kept in leads.raw.
+do $$
+begin
+  if to_regprocedure('public.jsonb_merge_agg(jsonb)') is null then
+    create aggregate public.jsonb_merge_agg(jsonb) (
+      sfunc = jsonb_concat, stype = jsonb, initcond = '{}'
+    );
+  end if;
+end
+$$;
+
 -- Brokers (loan officers). id is the Supabase auth user id, so auth.uid()
 -- of a broker's JWT equals brokers.id.
 create table if not exists public.brokers (
@@ -135,7 +147,9 @@ create table if not exists public.leads (
   estimated_equity   bigint,
   year_built         integer,
   source             text,
-  first_upload_id    uuid references public.uploads (id) on delete set null,
+  -- no FK: a foreign key is a per-row trigger on every million-row ingest,
+  -- and lineage (upload_rows) already ties each lead to its uploads
+  first_upload_id    uuid,
   raw                jsonb not null default '{}'::jsonb,
   -- contact PII: AES-256-GCM envelope ciphertext plus an HMAC blind index
   -- (never plaintext, never a plain SHA-256: see security/crypto.py)
@@ -232,10 +246,10 @@ create index if not exists leads_phone_index_idx
 create index if not exists leads_first_upload_idx
   on public.leads (first_upload_id) where first_upload_id is not null;
 
--- One trigger for both stamps, to pay for one trigger call per row.
 -- added_to_campaign_at: stamped on the first transition to 'active' and
 -- never cleared afterwards (the plan's trigger stamped it but let a later
--- UPDATE null it, losing when the lead was first fed).
+-- UPDATE null it, losing when the lead was first fed). The INSERT trigger
+-- has a WHEN clause so bulk ingest (always 'new') pays no trigger call.
 create or replace function public.leads_before_write() returns trigger
   language plpgsql
   set search_path = ''
@@ -256,19 +270,26 @@ $$;
 
 -- The plan's trigger name, kept so its DROP TRIGGER IF EXISTS still finds it.
 drop trigger if exists trg_set_added_to_campaign_at on public.leads;
-create trigger trg_set_added_to_campaign_at before insert or update on public.leads
+create trigger trg_set_added_to_campaign_at before update on public.leads
   for each row execute function public.leads_before_write();
+drop trigger if exists trg_leads_insert_active on public.leads;
+create trigger trg_leads_insert_active before insert on public.leads
+  for each row when (new.campaign_status = 'active')
+  execute function public.leads_before_write();
 
 -- Lineage: every data row of every upload, with what became of it.
 create table if not exists public.upload_rows (
   upload_id      uuid not null references public.uploads (id) on delete cascade,
   row_number     integer not null,
   line_number    integer,
-  lead_id        uuid references public.leads (id) on delete set null,
+  -- no FK, for the same per-row cost; lineage outlives a deleted lead
+  lead_id        uuid,
   status         public.upload_row_status not null,
   match_key      public.match_key,
   field          text,
   reason         text,
+  -- non-fatal findings on an accepted row, e.g. an invalid email dropped
+  notes          text,
   -- a rejected row's original cells, encrypted (they may hold PII), so an
   -- operator can see and replay it
   raw_ciphertext bytea,
@@ -281,9 +302,18 @@ create table if not exists public.upload_rows (
 -- The plan's staging table, with PII as ciphertext + blind index instead of
 -- plaintext: staging is storage too. UNLOGGED because it is scratch space
 -- re-creatable from the upload; WAL for it would double the ingest's writes.
+--
+-- Each ingest stages into a temporary table shaped LIKE this one: private to
+-- its transaction (concurrent uploads never contend, a crash leaves nothing
+-- to clean up) and free of WAL. This table is the shape, and a place for
+-- tools that want to stage outside an ingest transaction.
 create unlogged table if not exists public.leads_staging (
   upload_id        uuid not null,
   row_number       integer not null,
+  line_number      integer,
+  -- the id the row's lead gets if the row creates one; PII ciphertexts are
+  -- bound to it (associated data) before the merge decides
+  lead_hint        uuid not null,
   mak              text,
   county_fips      text,
   apn              text,
@@ -306,6 +336,7 @@ create unlogged table if not exists public.leads_staging (
   phone_ciphertext bytea,
   phone_index      bytea,
   raw              jsonb,
+  notes            text,
   loaded_at        timestamptz not null default now()
 );
 create index if not exists leads_staging_upload_idx on public.leads_staging (upload_id, row_number);

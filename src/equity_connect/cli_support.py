@@ -1,0 +1,48 @@
+"""What every command needs: settings, keys, a migrated database, clear errors."""
+
+from __future__ import annotations
+
+import psycopg
+import typer
+from rich.console import Console
+
+from equity_connect.config import Settings, get_settings
+from equity_connect.db import migrate
+from equity_connect.db.url import resolve_database_url
+from equity_connect.security.crypto import KeyConfigError, Keyring
+from equity_connect.security.keys import load_keyring
+
+err_console = Console(stderr=True)
+
+LOCAL_KEYS_HINT = (
+    "for the local demo database: export EC_ENCRYPTION_KEYS_FILE=.data/keys/encryption_keys "
+    "EC_INDEX_KEY_FILE=.data/keys/index_key"
+)
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print ``message`` as an error and return the Exit to raise."""
+    err_console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+def keyring_or_exit(settings: Settings) -> Keyring:
+    """The PII keys, or a clear error naming what to set."""
+    try:
+        return load_keyring(settings)
+    except KeyConfigError as exc:
+        raise fail(f"{exc} ({LOCAL_KEYS_HINT})") from exc
+
+
+def migrated_database_url(settings: Settings | None = None) -> str:
+    """The database URL, after checking its schema is current."""
+    url = resolve_database_url(settings or get_settings())
+    with psycopg.connect(url) as conn:
+        states = migrate.status(conn)
+    pending = [s.migration.filename for s in states if s.applied_at is None]
+    changed = [s.migration.filename for s in states if s.tampered]
+    if changed:
+        raise fail(f"applied migrations were edited: {', '.join(changed)}")
+    if pending:
+        raise fail(f"schema not current ({len(pending)} pending): run `equity-connect db migrate`")
+    return url

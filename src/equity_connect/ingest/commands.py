@@ -1,0 +1,206 @@
+"""``equity-connect ingest | upload | uploads``: CSV files in, reports and rejects out."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+from rich.table import Table
+
+from equity_connect.cli_support import fail, keyring_or_exit, migrated_database_url
+from equity_connect.config import get_settings
+from equity_connect.db.pool import connect
+from equity_connect.ingest.schemas import SignatureScheme
+from equity_connect.ingest.service import IngestLimits, UploadMeta, UploadReport, ingest
+from equity_connect.security import signatures
+from equity_connect.security.crypto import DecryptionError, PiiCipher, aad_for
+
+_console = Console()
+_CHUNK = 1024 * 1024
+
+
+def _sha256_of(path: Path) -> tuple[bytes, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.digest(), size
+
+
+def _read(path: Path, progress: Progress | None = None, task: int | None = None) -> Iterator[bytes]:
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            if progress is not None and task is not None:
+                progress.advance(task, len(chunk))  # type: ignore[arg-type]
+            yield chunk
+
+
+def _print_report(report: UploadReport, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(report.as_json()))
+        return
+    table = Table(title=f"upload {report.upload_id}", show_header=False)
+    for key, value in report.as_json().items():
+        table.add_row(key, str(value))
+    _console.print(table)
+
+
+def ingest_cmd(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    source: Annotated[str | None, typer.Option(envvar="EC_INGEST_SOURCE")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+) -> None:
+    """Ingest a CSV file directly (same pipeline as the upload API, no HTTP)."""
+    settings = get_settings()
+    keyring = keyring_or_exit(settings)
+    url = migrated_database_url(settings)
+    sha256, size = _sha256_of(file)
+    meta = UploadMeta(sha256, size, SignatureScheme.LOCAL, source, file.name)
+    limits = IngestLimits(settings.max_field_bytes, settings.max_upload_rows)
+    progress = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=not sys.stderr.isatty(),
+    )
+    with progress, connect(url) as conn:
+        task = progress.add_task(f"ingest {file.name}", total=size)
+        report = ingest(conn, PiiCipher(keyring), _read(file, progress, task), meta, limits=limits)
+        conn.commit()
+    _print_report(report, as_json)
+    if report.status == "failed" and not report.duplicate_upload:
+        raise typer.Exit(1)
+
+
+def upload_cmd(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    url: Annotated[str, typer.Option(envvar="EC_UPLOAD_URL", help="API base URL")],
+    scheme: Annotated[
+        str, typer.Option(help="standard (Standard Webhooks) or plan (X-Signature headers)")
+    ] = "standard",
+    source: Annotated[str | None, typer.Option(envvar="EC_INGEST_SOURCE")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Sign a CSV file with the first of EC_UPLOAD_SECRETS and send it to the upload API."""
+    settings = get_settings()
+    secrets = signatures.parse_secrets(settings.upload_secrets or "")
+    if not secrets:
+        raise fail("EC_UPLOAD_SECRETS is not set: nothing to sign with")
+    body = lambda: _read(file)  # noqa: E731 - re-iterable body for signing
+    if scheme == "standard":
+        msg_id = f"upl_{uuid.uuid4().hex}"
+        now = int(time.time())
+        headers = {
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(now),
+            "webhook-signature": signatures.sign_standard(secrets[0], msg_id, now, body),
+        }
+    elif scheme == "plan":
+        stamp = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        headers = signatures.sign_plan(secrets[0], stamp, body)
+    else:
+        raise fail(f"unknown scheme {scheme!r}: use standard or plan")
+    endpoint = url.rstrip("/")
+    if not endpoint.endswith("/v1/uploads"):
+        endpoint += "/v1/uploads"
+    params = {"filename": file.name, **({"source": source} if source else {})}
+    response = httpx.post(
+        endpoint,
+        content=_read(file),
+        headers={**headers, "content-type": "text/csv"},
+        params=params,
+        timeout=httpx.Timeout(30.0, read=None),
+    )
+    if as_json:
+        print(response.text)
+    else:
+        _console.print(f"HTTP {response.status_code}")
+        _console.print_json(response.text)
+    if response.status_code >= 400:
+        raise typer.Exit(1)
+
+
+uploads_app = typer.Typer(help="Inspect uploads and their rejected rows.", no_args_is_help=True)
+
+
+@uploads_app.command("list")
+def uploads_list(limit: int = 20) -> None:
+    """The latest uploads with their counts."""
+    url = migrated_database_url()
+    table = Table("id", "received", "source", "status", "rows", "ins", "merged", "rejected")
+    with connect(url) as conn:
+        for r in conn.execute(
+            "select id, received_at, source, status, row_count, inserted_count, merged_count, "
+            "rejected_count from uploads order by received_at desc limit %s",
+            [limit],
+        ):
+            table.add_row(
+                str(r["id"]),
+                r["received_at"].isoformat(timespec="seconds"),
+                r["source"] or "",
+                r["status"],
+                *(
+                    str(r[k])
+                    for k in ("row_count", "inserted_count", "merged_count", "rejected_count")
+                ),
+            )
+    _console.print(table)
+
+
+@uploads_app.command("rejects")
+def uploads_rejects(
+    upload_id: uuid.UUID,
+    as_csv: Annotated[
+        bool, typer.Option("--csv", help="The original rows as CSV, to fix and re-upload")
+    ] = False,
+) -> None:
+    """The rejected rows of an upload: row, line, field and reason (and, with --csv, the row)."""
+    settings = get_settings()
+    url = migrated_database_url(settings)
+    with connect(url) as conn:
+        rows = conn.execute(
+            "select row_number, line_number, field, reason, raw_ciphertext from upload_rows "
+            "where upload_id = %s and status = 'rejected' order by row_number",
+            [upload_id],
+        ).fetchall()
+    if not as_csv:
+        table = Table("row", "line", "field", "reason")
+        for r in rows:
+            table.add_row(
+                str(r["row_number"]), str(r["line_number"]), r["field"] or "", r["reason"]
+            )
+        _console.print(table)
+        return
+    cipher = PiiCipher(keyring_or_exit(settings))
+    decoded: list[dict[str, str]] = []
+    for r in rows:
+        cells: dict[str, str] = {}
+        if r["raw_ciphertext"] is not None:
+            try:
+                aad = aad_for("upload_rows", "raw", f"{upload_id}:{r['row_number']}")
+                cells = json.loads(cipher.decrypt(r["raw_ciphertext"], aad))
+            except DecryptionError as exc:
+                raise fail(f"row {r['row_number']}: {exc}") from exc
+        decoded.append({"_row": str(r["row_number"]), "_reason": r["reason"], **cells})
+    columns: list[str] = []
+    for d in decoded:
+        columns.extend(k for k in d if k not in columns)
+    writer = csv.DictWriter(sys.stdout, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(decoded)

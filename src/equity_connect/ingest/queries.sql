@@ -1,0 +1,314 @@
+-- Ingest: staging, in-file dedupe, match against existing leads, merge, lineage.
+-- Every statement runs inside the one transaction of an upload.
+
+-- name: claim_upload
+-- The body's SHA-256 is the upload's identity. A concurrent request with the
+-- same bytes blocks here until the first commits, then gets no row back.
+insert into uploads (sha256, source, filename, byte_size, signature_scheme, status)
+values (%(sha256)s, %(source)s, %(filename)s, %(byte_size)s, %(scheme)s, 'processing')
+on conflict (sha256) do nothing
+returning id
+
+-- name: upload_by_sha256
+select id, status, row_count, inserted_count, merged_count, rejected_count, error,
+       extract(epoch from (coalesce(completed_at, now()) - received_at))::float8 as seconds
+from uploads where sha256 = %(sha256)s
+
+-- name: create_stage
+create temp table ingest_stage (like public.leads_staging including defaults) on commit drop
+
+-- name: copy_stage
+copy ingest_stage (
+  upload_id, row_number, line_number, lead_hint, mak, county_fips, apn, apn_normalized,
+  addr_hash, owner_first_name, owner_last_name, owner_age, property_address, property_unit,
+  property_city, property_state, property_zip, estimated_value, estimated_equity, year_built,
+  source, email_ciphertext, email_index, phone_ciphertext, phone_index, raw, notes
+) from stdin
+
+-- name: copy_rejects
+copy upload_rows (upload_id, row_number, line_number, status, field, reason, raw_ciphertext)
+from stdin
+
+-- name: analyze_stage
+analyze ingest_stage
+
+-- name: duplicate_groups
+-- Rows of this file sharing an identity key, one group per key value; key
+-- 1 = MAK, 2 = county + APN, 3 = address hash (the match priority).
+select 1 as key, array_agg(row_number order by row_number) as rows
+from ingest_stage where mak is not null
+group by mak having count(*) > 1
+union all
+select 2, array_agg(row_number order by row_number)
+from ingest_stage where county_fips is not null and apn_normalized is not null
+group by county_fips, apn_normalized having count(*) > 1
+union all
+select 3, array_agg(row_number order by row_number)
+from ingest_stage where addr_hash is not null
+group by addr_hash having count(*) > 1
+
+-- name: create_components
+-- root: the first row of the row's connected component (rows linked by any
+-- shared key, transitively); link: the strongest key linking the row.
+create temp table ingest_components (
+  row_number integer primary key,
+  root integer not null,
+  link match_key not null
+) on commit drop
+
+-- name: copy_components
+copy ingest_components (row_number, root, link) from stdin
+
+-- name: any_lead_exists
+select exists (select 1 from leads) as any
+
+-- name: create_targets
+-- For each component that matches an existing lead: the lead, by the
+-- strongest key any of its rows matches (MAK, then county + APN, then
+-- address), earliest row first.
+create temp table ingest_targets on commit drop as
+select distinct on (root) root, lead_id, key as match_key
+from (
+  select coalesce(c.root, s.row_number) as root, s.row_number, m.lead_id, m.key, m.prio
+  from ingest_stage s
+  left join ingest_components c on c.row_number = s.row_number
+  cross join lateral (
+    (select l.id as lead_id, 'mak'::match_key as key, 1 as prio
+       from leads l where s.mak is not null and l.mak = s.mak)
+    union all
+    (select l.id, 'apn'::match_key, 2
+       from leads l
+      where s.apn_normalized is not null
+        and l.county_fips = s.county_fips and l.apn_normalized = s.apn_normalized)
+    union all
+    (select l.id, 'addr_hash'::match_key, 3
+       from leads l where s.addr_hash is not null and l.addr_hash = s.addr_hash)
+    order by prio
+    limit 1
+  ) m
+) matched
+order by root, prio, row_number
+
+-- name: create_empty_targets
+create temp table ingest_targets (
+  root integer primary key, lead_id uuid not null, match_key match_key not null
+) on commit drop
+
+-- name: insert_singletons
+-- The bulk: rows that share no key with another row and match no lead.
+insert into leads (
+  id, mak, county_fips, apn, apn_normalized, addr_hash, owner_first_name, owner_last_name,
+  owner_age, property_address, property_unit, property_city, property_state, property_zip,
+  estimated_value, estimated_equity, year_built, source, first_upload_id, raw,
+  email_ciphertext, email_index, phone_ciphertext, phone_index
+)
+select
+  s.lead_hint, s.mak, s.county_fips, s.apn, s.apn_normalized, s.addr_hash, s.owner_first_name,
+  s.owner_last_name, s.owner_age, s.property_address, s.property_unit, s.property_city,
+  s.property_state, s.property_zip, s.estimated_value, s.estimated_equity, s.year_built,
+  s.source, s.upload_id, coalesce(s.raw, '{}'::jsonb),
+  s.email_ciphertext, s.email_index, s.phone_ciphertext, s.phone_index
+from ingest_stage s
+where not exists (select 1 from ingest_components c where c.row_number = s.row_number)
+  and not exists (select 1 from ingest_targets t where t.root = s.row_number)
+
+-- name: lineage_singletons
+insert into upload_rows (upload_id, row_number, line_number, lead_id, status, notes)
+select s.upload_id, s.row_number, s.line_number, s.lead_hint, 'inserted', s.notes
+from ingest_stage s
+where not exists (select 1 from ingest_components c where c.row_number = s.row_number)
+  and not exists (select 1 from ingest_targets t where t.root = s.row_number)
+
+-- name: create_merged
+-- One row per merge unit: an existing lead with every component of this file
+-- that matched it, or a new multi-row component. Values fold in file order.
+-- Property and owner facts: the latest non-blank value wins (a newer row is
+-- fresher; a blank never overwrites). Identity keys and contact PII: the
+-- first non-blank value wins, and an existing lead's value wins over both
+-- (see merge_into_existing).
+create temp table ingest_merged on commit drop as
+with rows as (
+  select
+    coalesce(c.root, s.row_number) as root,
+    t.lead_id as target,
+    coalesce(t.lead_id::text, 'r' || coalesce(c.root, s.row_number)) as unit,
+    s.*
+  from ingest_stage s
+  left join ingest_components c on c.row_number = s.row_number
+  left join ingest_targets t on t.root = coalesce(c.root, s.row_number)
+  where c.row_number is not null or t.root is not null
+)
+select
+  r.unit,
+  min(r.root) as root,
+  r.target as existing_id,
+  (array_agg(r.lead_hint order by r.row_number))[1] as new_id,
+  (array_agg(r.mak order by r.row_number) filter (where r.mak is not null))[1] as mak,
+  (array_agg(r.county_fips order by r.row_number)
+     filter (where r.apn_normalized is not null))[1] as county_fips,
+  (array_agg(r.apn order by r.row_number) filter (where r.apn_normalized is not null))[1] as apn,
+  (array_agg(r.apn_normalized order by r.row_number)
+     filter (where r.apn_normalized is not null))[1] as apn_normalized,
+  (array_agg(r.addr_hash order by r.row_number) filter (where r.addr_hash is not null))[1] as addr_hash,
+  (array_agg(r.owner_first_name order by r.row_number desc)
+     filter (where r.owner_first_name is not null))[1] as owner_first_name,
+  (array_agg(r.owner_last_name order by r.row_number desc)
+     filter (where r.owner_last_name is not null))[1] as owner_last_name,
+  (array_agg(r.owner_age order by r.row_number desc)
+     filter (where r.owner_age is not null))[1] as owner_age,
+  (array_agg(r.property_address order by r.row_number desc)
+     filter (where r.property_address is not null))[1] as property_address,
+  (array_agg(r.property_unit order by r.row_number desc)
+     filter (where r.property_unit is not null))[1] as property_unit,
+  (array_agg(r.property_city order by r.row_number desc)
+     filter (where r.property_city is not null))[1] as property_city,
+  (array_agg(r.property_state order by r.row_number desc)
+     filter (where r.property_state is not null))[1] as property_state,
+  (array_agg(r.property_zip order by r.row_number desc)
+     filter (where r.property_zip is not null))[1] as property_zip,
+  (array_agg(r.estimated_value order by r.row_number desc)
+     filter (where r.estimated_value is not null))[1] as estimated_value,
+  (array_agg(r.estimated_equity order by r.row_number desc)
+     filter (where r.estimated_equity is not null))[1] as estimated_equity,
+  (array_agg(r.year_built order by r.row_number desc)
+     filter (where r.year_built is not null))[1] as year_built,
+  (array_agg(r.source order by r.row_number desc) filter (where r.source is not null))[1] as source,
+  public.jsonb_merge_agg(r.raw order by r.row_number) as raw,
+  (array_agg(r.email_ciphertext order by r.row_number)
+     filter (where r.email_ciphertext is not null))[1] as email_ciphertext,
+  (array_agg(r.email_index order by r.row_number)
+     filter (where r.email_ciphertext is not null))[1] as email_index,
+  (array_agg(r.lead_hint order by r.row_number)
+     filter (where r.email_ciphertext is not null))[1] as email_bound_to,
+  (array_agg(r.phone_ciphertext order by r.row_number)
+     filter (where r.phone_ciphertext is not null))[1] as phone_ciphertext,
+  (array_agg(r.phone_index order by r.row_number)
+     filter (where r.phone_ciphertext is not null))[1] as phone_index,
+  (array_agg(r.lead_hint order by r.row_number)
+     filter (where r.phone_ciphertext is not null))[1] as phone_bound_to
+from rows r
+group by r.unit, r.target
+
+-- name: insert_new_components
+insert into leads (
+  id, mak, county_fips, apn, apn_normalized, addr_hash, owner_first_name, owner_last_name,
+  owner_age, property_address, property_unit, property_city, property_state, property_zip,
+  estimated_value, estimated_equity, year_built, source, first_upload_id, raw,
+  email_ciphertext, email_index, phone_ciphertext, phone_index
+)
+select
+  m.new_id, m.mak, m.county_fips, m.apn, m.apn_normalized, m.addr_hash, m.owner_first_name,
+  m.owner_last_name, m.owner_age, m.property_address, m.property_unit, m.property_city,
+  m.property_state, m.property_zip, m.estimated_value, m.estimated_equity, m.year_built,
+  m.source, %(upload_id)s, m.raw,
+  m.email_ciphertext, m.email_index, m.phone_ciphertext, m.phone_index
+from ingest_merged m
+where m.existing_id is null
+
+-- name: merge_into_existing
+-- COALESCE so a blank never overwrites a value. An identity key is only
+-- filled in when no other lead holds it: a row can match lead A by MAK while
+-- its address belongs to lead B, and B keeps its address.
+update leads l set
+  mak = coalesce(l.mak, case when not exists (
+          select 1 from leads o where o.mak = m.mak) then m.mak end),
+  county_fips = case when l.apn_normalized is null and not exists (
+          select 1 from leads o
+          where o.county_fips = m.county_fips and o.apn_normalized = m.apn_normalized)
+        then coalesce(m.county_fips, l.county_fips) else l.county_fips end,
+  apn = case when l.apn_normalized is null and not exists (
+          select 1 from leads o
+          where o.county_fips = m.county_fips and o.apn_normalized = m.apn_normalized)
+        then m.apn else l.apn end,
+  apn_normalized = case when l.apn_normalized is null and not exists (
+          select 1 from leads o
+          where o.county_fips = m.county_fips and o.apn_normalized = m.apn_normalized)
+        then m.apn_normalized else l.apn_normalized end,
+  addr_hash = coalesce(l.addr_hash, case when not exists (
+          select 1 from leads o where o.addr_hash = m.addr_hash) then m.addr_hash end),
+  owner_first_name = coalesce(m.owner_first_name, l.owner_first_name),
+  owner_last_name = coalesce(m.owner_last_name, l.owner_last_name),
+  owner_age = coalesce(m.owner_age, l.owner_age),
+  property_address = coalesce(m.property_address, l.property_address),
+  property_unit = coalesce(m.property_unit, l.property_unit),
+  property_city = coalesce(m.property_city, l.property_city),
+  property_state = coalesce(m.property_state, l.property_state),
+  property_zip = coalesce(m.property_zip, l.property_zip),
+  estimated_value = coalesce(m.estimated_value, l.estimated_value),
+  estimated_equity = coalesce(m.estimated_equity, l.estimated_equity),
+  year_built = coalesce(m.year_built, l.year_built),
+  source = coalesce(l.source, m.source),
+  raw = l.raw || coalesce(m.raw, '{}'::jsonb),
+  email_ciphertext = coalesce(l.email_ciphertext, m.email_ciphertext),
+  email_index = case when l.email_ciphertext is null then m.email_index else l.email_index end,
+  phone_ciphertext = coalesce(l.phone_ciphertext, m.phone_ciphertext),
+  phone_index = case when l.phone_ciphertext is null then m.phone_index else l.phone_index end
+from ingest_merged m
+where m.existing_id = l.id
+
+-- name: lineage_components
+-- inserted: the first row of a new unit; merged: every other row, with the
+-- key that matched (a lone row's match to the lead, else its in-file link).
+insert into upload_rows (upload_id, row_number, line_number, lead_id, status, match_key, notes)
+select
+  s.upload_id, s.row_number, s.line_number,
+  coalesce(m.existing_id, m.new_id),
+  case when m.existing_id is null and s.row_number = m.root
+       then 'inserted'::upload_row_status else 'merged'::upload_row_status end,
+  case when m.existing_id is null and s.row_number = m.root then null
+       when c.row_number is null then t.match_key
+       else c.link end,
+  s.notes
+from ingest_stage s
+left join ingest_components c on c.row_number = s.row_number
+left join ingest_targets t on t.root = coalesce(c.root, s.row_number)
+join ingest_merged m
+  on m.unit = coalesce(t.lead_id::text, 'r' || coalesce(c.root, s.row_number))
+
+-- name: pii_to_rebind
+-- Ciphertexts that ended up on a lead other than the row they were
+-- encrypted for: they must be re-encrypted for their new place.
+select l.id as lead_id, 'email' as channel, m.email_bound_to as bound_to, l.email_ciphertext as ciphertext
+from ingest_merged m join leads l on l.id = coalesce(m.existing_id, m.new_id)
+where m.email_bound_to is not null and m.email_bound_to <> l.id
+  and l.email_ciphertext = m.email_ciphertext
+union all
+select l.id, 'phone', m.phone_bound_to, l.phone_ciphertext
+from ingest_merged m join leads l on l.id = coalesce(m.existing_id, m.new_id)
+where m.phone_bound_to is not null and m.phone_bound_to <> l.id
+  and l.phone_ciphertext = m.phone_ciphertext
+
+-- name: rebind_email
+update leads set email_ciphertext = %(ciphertext)s where id = %(lead_id)s
+
+-- name: rebind_phone
+update leads set phone_ciphertext = %(ciphertext)s where id = %(lead_id)s
+
+-- name: count_lineage
+select
+  count(*) filter (where status = 'inserted') as inserted,
+  count(*) filter (where status = 'merged') as merged,
+  count(*) filter (where status = 'rejected') as rejected,
+  count(*) as rows
+from upload_rows where upload_id = %(upload_id)s
+
+-- name: finish_upload
+update uploads set
+  status = %(status)s, row_count = %(rows)s, inserted_count = %(inserted)s,
+  merged_count = %(merged)s, rejected_count = %(rejected)s, error = %(error)s,
+  completed_at = clock_timestamp()  -- now() is the transaction's start
+where id = %(upload_id)s
+
+-- name: record_event
+insert into pipeline_events (stage, outcome, count, duration_ms, upload_id, correlation_id, detail)
+values (%(stage)s, %(outcome)s, %(count)s, %(duration_ms)s, %(upload_id)s, %(correlation_id)s,
+        %(detail)s)
+
+-- name: record_security_event
+insert into security_events (kind, code, remote_addr, detail)
+values (%(kind)s, %(code)s, %(remote_addr)s, %(detail)s)
+
+-- name: drop_scratch
+-- The scratch tables drop at commit; dropping them at the end of each ingest
+-- too lets one transaction run several ingests (tests, batch tools).
+drop table if exists ingest_stage, ingest_components, ingest_targets, ingest_merged

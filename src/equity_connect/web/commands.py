@@ -1,0 +1,27 @@
+"""``equity-connect serve``: run the API."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from equity_connect.cli_support import keyring_or_exit
+from equity_connect.config import get_settings
+from equity_connect.web.app import create_app
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(envvar="EC_HOST")] = None,
+    port: Annotated[int | None, typer.Option(envvar="EC_PORT")] = None,
+) -> None:
+    """Serve the API (uploads, webhooks, broker API, dashboard)."""
+    settings = get_settings()
+    keyring_or_exit(settings)  # a clear message instead of a traceback from start-up
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="info",
+    )

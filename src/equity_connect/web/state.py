@@ -1,0 +1,27 @@
+"""Application state shared by every route (kept apart from the app factory to avoid cycles)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+from psycopg_pool import ConnectionPool
+
+from equity_connect.config import Settings
+from equity_connect.db.pool import Conn
+from equity_connect.security.crypto import Keyring
+
+
+@dataclass
+class AppState:
+    """What every request handler may use."""
+
+    settings: Settings
+    pool: ConnectionPool[Conn]
+    keyring: Keyring
+
+
+def state_of(request: Request) -> AppState:
+    """The application's state, for route handlers."""
+    state: AppState = request.app.state.ec
+    return state
