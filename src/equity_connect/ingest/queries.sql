@@ -29,6 +29,11 @@ copy ingest_stage (
 copy upload_rows (upload_id, row_number, line_number, status, field, reason, raw_ciphertext)
 from stdin
 
+-- name: tune_merge
+-- The in-file dedupe aggregates hash a million keys; at the default 4MB
+-- they spill to disk. Transaction-local, so it ends with the upload.
+set local work_mem = '128MB'
+
 -- name: analyze_stage
 analyze ingest_stage
 

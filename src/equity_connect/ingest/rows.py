@@ -14,6 +14,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
+from equity_connect.db.ids import uuid7
 from equity_connect.ingest.csv_reader import CsvRecord, CsvReject
 from equity_connect.normalize import addr_hash, normalize_apn, parse_address
 from equity_connect.normalize.email import validate_email
@@ -68,7 +69,7 @@ def stage_record(
             f"no identity key: address not usable ({address_reason or 'unparseable'}) "
             "and no MAK or county + APN",
         )
-    hint = uuid.uuid4()
+    hint = uuid7()
 
     email_ct = email_idx = phone_ct = phone_idx = None
     if record.email is not None:

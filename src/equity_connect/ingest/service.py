@@ -249,6 +249,7 @@ def _stage_and_merge(
 
 def _merge(conn: Conn, cipher: PiiCipher, upload_id: uuid.UUID) -> None:
     t0 = time.perf_counter()
+    conn.execute(Q["tune_merge"])
     conn.execute(Q["analyze_stage"])
     groups = [(r["key"], r["rows"]) for r in conn.execute(Q["duplicate_groups"])]
     comps = components(groups)

@@ -29,7 +29,7 @@ _DOMAIN_MAX_LENGTH: Final = 253
 # neither start nor end with "-"; an alphabetic TLD. Anything outside this goes to
 # email-validator, never to rejection, so the regex only has to be safe, not complete.
 _FAST_EMAIL: Final = re.compile(
-    r"[a-z0-9_+-]+(?:\.[a-z0-9_+-]+)*"
+    r"[a-z0-9_'+-]+(?:\.[a-z0-9_'+-]+)*"
     r"@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}",
     re.ASCII,
 )
