@@ -7,6 +7,8 @@ import typer
 from equity_connect.db.commands import app as db_app
 from equity_connect.demo import run_demo
 from equity_connect.ingest.commands import ingest_cmd, upload_cmd, uploads_app
+from equity_connect.jobs.commands import dlq_app, run_jobs, worker
+from equity_connect.verification.commands import app as verification_app
 from equity_connect.web.commands import serve
 
 app = typer.Typer(
@@ -19,6 +21,10 @@ app.add_typer(uploads_app, name="uploads")
 app.command("ingest")(ingest_cmd)
 app.command("upload")(upload_cmd)
 app.command("serve")(serve)
+app.command("worker")(worker)
+app.command("run-jobs")(run_jobs)
+app.add_typer(dlq_app, name="dlq")
+app.add_typer(verification_app, name="verification")
 
 
 @app.command("demo")

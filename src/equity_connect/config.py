@@ -39,6 +39,23 @@ class Settings(BaseSettings):
     max_field_bytes: int = 131_072
     signature_tolerance_seconds: int = 300
 
+    # Skip-trace: providers in the order they are asked (melissa, batchdata,
+    # simulator); the next is asked only for leads the previous left unmatched.
+    skiptrace_providers: str = ""
+    skiptrace_window_days: int = 30
+    skiptrace_batch_size: int = 100
+    melissa_license: str | None = None
+    melissa_base_url: str = "https://personator.melissadata.net"
+    melissa_path: str = "/v3/WEB/ContactVerify/doContactVerify"
+    melissa_rate_per_sec: float = 10.0
+    batchdata_token: str | None = None
+    batchdata_base_url: str = "https://api.batchdata.com"
+    batchdata_rate_per_sec: float = 50.0  # 3,000 requests/min per token
+
+    # Worker
+    worker_concurrency: int = 4
+    job_lease_seconds: float = 60.0
+
     # API server
     host: str = "127.0.0.1"
     port: int = 8000

@@ -9,7 +9,7 @@ import pytest
 from equity_connect.campaign.schemas import CampaignStatus, SuppressionReason
 from equity_connect.db.pool import Conn
 from equity_connect.ingest.schemas import MatchKey, SignatureScheme, UploadRowStatus, UploadStatus
-from equity_connect.jobs.schemas import DlqStatus
+from equity_connect.jobs.schemas import DlqStatus, JobStatus
 from equity_connect.replies.schemas import InboundProvider, InboundStatus
 from equity_connect.verification.schemas import ContactChannel
 
@@ -24,6 +24,7 @@ ENUMS: dict[str, type[StrEnum]] = {
     "inbound_provider": InboundProvider,
     "inbound_status": InboundStatus,
     "dlq_status": DlqStatus,
+    "job_status": JobStatus,
 }
 
 # The migration ledger holds no lead data and is written before any role exists.

@@ -22,6 +22,7 @@ from equity_connect.ingest.csv_reader import CsvFileError, CsvRecord, CsvReject,
 from equity_connect.ingest.dedupe import components
 from equity_connect.ingest.rows import StagedRow, encrypt_reject_raw, stage_record
 from equity_connect.ingest.schemas import SignatureScheme, UploadRowStatus, UploadStatus
+from equity_connect.jobs import service as jobs
 from equity_connect.security.crypto import PiiCipher, aad_for
 
 Q = queries.load("equity_connect.ingest")
@@ -244,6 +245,14 @@ def _stage_and_merge(
     _event(conn, upload_id, stage="ingest", outcome="rejected", count=len(rejects), started=t1)
     if staged:
         _merge(conn, cipher, upload_id)
+        # In the upload's own transaction: enrichment is queued exactly when
+        # the leads it needs exist.
+        jobs.enqueue(
+            conn,
+            "skiptrace.enrich_upload",
+            {"upload_id": str(upload_id)},
+            idempotency_key=str(upload_id),
+        )
     conn.execute(Q["drop_scratch"])
 
 

@@ -11,3 +11,12 @@ class DlqStatus(StrEnum):
     PENDING = "pending"
     REPLAYED = "replayed"
     DISCARDED = "discarded"
+
+
+class JobStatus(StrEnum):
+    """Mirrors ``job_status``."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    DEAD = "dead"

@@ -85,3 +85,30 @@ $$;
 grant usage on schema auth to anon, authenticated, service_role, pipeline_writer;
 grant execute on function auth.uid(), auth.role(), auth.jwt()
   to anon, authenticated, service_role, pipeline_writer;
+
+-- Migration helpers, in a schema no client role can use.
+create schema if not exists ec_internal;
+revoke all on schema ec_internal from public;
+
+-- Put a table behind RLS (enabled and forced), visible to the pipeline roles
+-- only. Every migration that creates a table calls this, so "no client
+-- access unless a policy says so" is one definition, not a copy per table.
+create or replace function ec_internal.pipeline_only(tbl text) returns void
+  language plpgsql
+  set search_path = ''
+as $$
+begin
+  execute format('alter table public.%I enable row level security', tbl);
+  execute format('alter table public.%I force row level security', tbl);
+  execute format('revoke all on table public.%I from anon, authenticated, public', tbl);
+  execute format(
+    'grant select, insert, update, delete on table public.%I to service_role, pipeline_writer', tbl
+  );
+  execute format('drop policy if exists pipeline_all on public.%I', tbl);
+  execute format(
+    'create policy pipeline_all on public.%I for all to service_role, pipeline_writer '
+    'using (true) with check (true)',
+    tbl
+  );
+end
+$$;

@@ -16,27 +16,12 @@
 -- each policy is dropped and re-created, which is idempotent and also
 -- updates a changed definition.
 
-do $$
-declare
-  t text;
-begin
-  foreach t in array array[
-    'brokers', 'uploads', 'ingest_replay_guard', 'leads', 'upload_rows', 'leads_staging',
-    'pipeline_events', 'pipeline_dlq', 'consent_tokens', 'verification_code_map',
-    'inbound_events', 'suppressions', 'security_events'
-  ] loop
-    execute format('alter table public.%I enable row level security', t);
-    execute format('alter table public.%I force row level security', t);
-    execute format('revoke all on table public.%I from anon, authenticated, public', t);
-    execute format('grant select, insert, update, delete on table public.%I to service_role, pipeline_writer', t);
-    execute format('drop policy if exists pipeline_all on public.%I', t);
-    execute format(
-      'create policy pipeline_all on public.%I for all to service_role, pipeline_writer using (true) with check (true)',
-      t
-    );
-  end loop;
-end
-$$;
+select ec_internal.pipeline_only(t)
+from unnest(array[
+  'brokers', 'uploads', 'ingest_replay_guard', 'leads', 'upload_rows', 'leads_staging',
+  'pipeline_events', 'pipeline_dlq', 'consent_tokens', 'verification_code_map',
+  'inbound_events', 'suppressions', 'security_events'
+]) as t;
 
 grant usage on schema public to service_role, pipeline_writer, authenticated;
 grant usage, select on all sequences in schema public to service_role, pipeline_writer;

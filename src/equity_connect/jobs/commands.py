@@ -1,0 +1,114 @@
+"""``equity-connect worker`` and ``equity-connect dlq …``."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from types import FrameType
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from equity_connect.cli_support import keyring_or_exit, migrated_database_url
+from equity_connect.config import get_settings
+from equity_connect.db.pool import connect, open_pool
+from equity_connect.jobs import service
+from equity_connect.jobs.catalog import registry
+from equity_connect.jobs.worker import Worker, run_pending
+
+_console = Console()
+
+
+def worker(
+    concurrency: Annotated[int | None, typer.Option(envvar="EC_WORKER_CONCURRENCY")] = None,
+    queue: Annotated[list[str] | None, typer.Option(help="Queues to serve")] = None,
+    until_idle: Annotated[bool, typer.Option(help="Exit once no job is left")] = False,
+) -> None:
+    """Run background jobs until stopped (SIGINT/SIGTERM finish the running jobs first)."""
+    settings = get_settings()
+    keyring = keyring_or_exit(settings)
+    url = migrated_database_url(settings)
+    slots = concurrency or settings.worker_concurrency
+    pool = open_pool(settings.model_copy(update={"pool_max_size": slots + 2}), conninfo=url)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _: FrameType | None) -> None:
+        _console.print(f"signal {signum}: finishing running jobs")
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    w = Worker(
+        pool,
+        registry,
+        settings=settings,
+        keyring=keyring,
+        queues=queue or ["default"],
+        concurrency=slots,
+        lease_seconds=settings.job_lease_seconds,
+    )
+    _console.print(f"worker {w.id}: {slots} slots, tasks: {', '.join(registry.names())}")
+    try:
+        w.run(stop, until_idle=until_idle)
+    finally:
+        pool.close()
+    _console.print(f"worker stopped after {w.processed} jobs")
+
+
+def run_jobs() -> None:
+    """Run every pending job now and exit (cron-style; the demo uses this)."""
+    settings = get_settings()
+    keyring = keyring_or_exit(settings)
+    url = migrated_database_url(settings)
+    with open_pool(settings, conninfo=url) as pool:
+        ran = run_pending(pool, registry, settings=settings, keyring=keyring, concurrency=2)
+    _console.print(f"ran {ran} jobs")
+
+
+dlq_app = typer.Typer(
+    help="The dead-letter queue: see and replay failed jobs.", no_args_is_help=True
+)
+
+
+@dlq_app.command("list")
+def dlq_list(
+    status: Annotated[str | None, typer.Option(help="pending, replayed or discarded")] = "pending",
+    limit: int = 50,
+) -> None:
+    """Dead letters, newest first."""
+    with connect(migrated_database_url()) as conn:
+        rows = conn.execute(service.Q["dlq_list"], {"status": status, "limit": limit}).fetchall()
+    table = Table("id", "source", "attempts", "status", "created", "reason")
+    for r in rows:
+        table.add_row(
+            str(r["id"]), r["source"], str(r["attempts"]), r["status"],
+            r["created_at"].isoformat(timespec="seconds"), (r["reason"] or "")[:80],
+        )  # fmt: skip
+    _console.print(table)
+
+
+@dlq_app.command("show")
+def dlq_show(dlq_id: int) -> None:
+    """One dead letter in full (payloads hold ids, never PII)."""
+    with connect(migrated_database_url()) as conn:
+        row = conn.execute(service.Q["dlq_get"], {"id": dlq_id}).fetchone()
+    if row is None:
+        raise typer.Exit(1)
+    print(json.dumps(row, default=str, indent=2))
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    dlq_id: Annotated[int | None, typer.Option("--id", help="Replay this entry")] = None,
+    replay_all: Annotated[bool, typer.Option("--all", help="Replay every pending entry")] = False,
+) -> None:
+    """Re-enqueue dead letters; each entry is replayed exactly once."""
+    if (dlq_id is None) == (not replay_all):
+        raise typer.BadParameter("give exactly one of --id N or --all")
+    with connect(migrated_database_url()) as conn:
+        replayed = service.replay_dlq(conn, dlq_id)
+        conn.commit()
+    _console.print(f"replayed {len(replayed)}: {replayed}")
