@@ -52,6 +52,43 @@ class Settings(BaseSettings):
     batchdata_base_url: str = "https://api.batchdata.com"
     batchdata_rate_per_sec: float = 50.0  # 3,000 requests/min per token
 
+    # Campaign feed
+    daily_feed_cap: int = 250
+    campaign_provider: str = ""  # instantly | simulator
+    instantly_api_key: str | None = None
+    instantly_base_url: str = "https://api.instantly.ai"
+    instantly_campaign_id: str | None = None
+    schedule_grace_hours: float = 4.0
+    skip_federal_holidays: bool = True
+    skip_dates: str = ""  # comma-separated ISO dates
+
+    # Inbound webhooks. Each provider's secrets are comma-separated (rotation).
+    max_webhook_bytes: int = 1024 * 1024
+    instantly_webhook_secrets: str | None = None
+    instantly_webhook_header: str = "X-Webhook-Secret"
+    vapi_secrets: str | None = None
+    vapi_auth: str = "secret"  # secret (X-Vapi-Secret) | bearer | hmac
+    vapi_hmac_signature_header: str = "x-signature"
+    vapi_hmac_timestamp_header: str = "x-timestamp"
+    vapi_hmac_payload_format: str = "{timestamp}.{body}"
+    vapi_hmac_prefix: str = ""
+    calcom_secrets: str | None = None
+
+    # Replies, consent, booking, notifications
+    llm_base_url: str | None = None  # any OpenAI-compatible endpoint; unset = local only
+    llm_api_key: str | None = None
+    llm_model: str = "gpt-4o-mini"
+    llm_timeout_seconds: float = 8.0
+    public_base_url: str = "http://127.0.0.1:8000"
+    consent_ttl_hours: int = 168
+    disclosure_version: str = "2026-11-tcpa-v1"
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_from: str = "equity-connect@localhost"
+
     # Worker
     worker_concurrency: int = 4
     job_lease_seconds: float = 60.0

@@ -6,11 +6,17 @@ from enum import StrEnum
 
 import pytest
 
-from equity_connect.campaign.schemas import CampaignStatus, SuppressionReason
+from equity_connect.campaign.schemas import CampaignStatus, FeedBatchStatus, SuppressionReason
 from equity_connect.db.pool import Conn
 from equity_connect.ingest.schemas import MatchKey, SignatureScheme, UploadRowStatus, UploadStatus
 from equity_connect.jobs.schemas import DlqStatus, JobStatus
-from equity_connect.replies.schemas import InboundProvider, InboundStatus
+from equity_connect.replies.schemas import (
+    BookingStatus,
+    ConsentMethod,
+    InboundProvider,
+    InboundStatus,
+    NotificationStatus,
+)
 from equity_connect.verification.schemas import ContactChannel
 
 ENUMS: dict[str, type[StrEnum]] = {
@@ -25,6 +31,10 @@ ENUMS: dict[str, type[StrEnum]] = {
     "inbound_status": InboundStatus,
     "dlq_status": DlqStatus,
     "job_status": JobStatus,
+    "feed_batch_status": FeedBatchStatus,
+    "consent_method": ConsentMethod,
+    "booking_status": BookingStatus,
+    "notification_status": NotificationStatus,
 }
 
 # The migration ledger holds no lead data and is written before any role exists.

@@ -13,10 +13,23 @@ from equity_connect.ingest.service import IngestLimits, UploadMeta, UploadReport
 from equity_connect.security.crypto import PiiCipher
 
 COLUMNS = [
-    "mak", "apn", "county_fips", "owner_first_name", "owner_last_name", "property_address",
-    "property_city", "property_state", "property_zip", "email", "phone", "estimated_value",
-    "estimated_equity", "owner_age", "year_built", "source",
-]  # fmt: skip
+    "mak",
+    "apn",
+    "county_fips",
+    "owner_first_name",
+    "owner_last_name",
+    "property_address",
+    "property_city",
+    "property_state",
+    "property_zip",
+    "email",
+    "phone",
+    "estimated_value",
+    "estimated_equity",
+    "owner_age",
+    "year_built",
+    "source",
+]
 
 
 def row(**values: object) -> dict[str, str]:

@@ -13,8 +13,16 @@ from equity_connect.ingest.schemas import MatchKey
 from equity_connect.security.crypto import PiiCipher
 from tests.ingest.helpers import csv_bytes, row, run_ingest
 
-SUFFIXES = [("Street", "St"), ("Avenue", "Ave"), ("Boulevard", "Blvd"), ("Drive", "Dr"),
-            ("Road", "Rd"), ("Lane", "Ln"), ("Court", "Ct"), ("Place", "Pl")]  # fmt: skip
+SUFFIXES = [
+    ("Street", "St"),
+    ("Avenue", "Ave"),
+    ("Boulevard", "Blvd"),
+    ("Drive", "Dr"),
+    ("Road", "Rd"),
+    ("Lane", "Ln"),
+    ("Court", "Ct"),
+    ("Place", "Pl"),
+]
 DIRS = [("North", "N"), ("South", "S"), ("East", "E"), ("West", "W")]
 STREETS = ["Main", "Oak", "Maple", "Cedar", "Lincoln", "Sunset", "Highland"]
 
@@ -91,10 +99,13 @@ def test_a_neighbouring_property_is_never_merged(
     else:
         other["dir"] = DIRS[(DIRS.index(base["dir"]) + 1) % 4] if base["dir"] else DIRS[0]  # type: ignore[arg-type]
     rows = [
-        row(property_address=data.draw(spelling(a)), property_zip=a["zip"],
-            property_state=state_of(str(a["zip"])))
+        row(
+            property_address=data.draw(spelling(a)),
+            property_zip=a["zip"],
+            property_state=state_of(str(a["zip"])),
+        )
         for a in (base, other)
-    ]  # fmt: skip
+    ]
     with conn.transaction(force_rollback=True):
         report = run_ingest(conn, cipher, csv_bytes(rows), source=uuid.uuid4().hex)
         assert (report.inserted, report.merged) == (2, 0)

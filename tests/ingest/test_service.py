@@ -196,10 +196,16 @@ def test_invalid_contact_values_are_dropped_with_a_note(conn: Conn, cipher: PiiC
 def test_unknown_columns_are_kept_but_pii_like_ones_are_not(conn: Conn, cipher: PiiCipher) -> None:
     columns = ["property_address", "property_zip", "lot_size", "phone2"]
     body = csv_bytes(
-        [{"property_address": "5 Lot Ln", "property_zip": "90005", "lot_size": "7200",
-          "phone2": "2135550100"}],
+        [
+            {
+                "property_address": "5 Lot Ln",
+                "property_zip": "90005",
+                "lot_size": "7200",
+                "phone2": "2135550100",
+            }
+        ],
         columns,
-    )  # fmt: skip
+    )
     report = run_ingest(conn, cipher, body)
     raw = conn.execute("select raw from leads").fetchone()
     assert raw == {"raw": {"lot_size": "7200"}}

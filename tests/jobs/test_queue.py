@@ -85,9 +85,14 @@ def pool(db: str) -> Iterator[ConnectionPool[Conn]]:
 
 def fast_worker(pool: ConnectionPool[Conn], **kw: Any) -> Worker:
     return Worker(
-        pool, registry, settings=SETTINGS, keyring=KEYRING, poll_seconds=0.02,
-        policy=RetryPolicy(base_seconds=0.01, cap_seconds=0.05), **kw,
-    )  # fmt: skip
+        pool,
+        registry,
+        settings=SETTINGS,
+        keyring=KEYRING,
+        poll_seconds=0.02,
+        policy=RetryPolicy(base_seconds=0.01, cap_seconds=0.05),
+        **kw,
+    )
 
 
 def enqueue_many(url: str, task: str, count: int, **kw: Any) -> list[int]:

@@ -45,8 +45,10 @@ class RecordingProvider:
         with psycopg.connect(self.url, autocommit=True) as conn:
             calls = conn.execute("select count(distinct call) from test_provider_calls").fetchone()
             if calls is not None and calls[0] < self.fail_first:
-                conn.execute("insert into test_provider_calls (call, lead_id) values (%s, null)",
-                             [uuid.uuid4()])  # fmt: skip
+                conn.execute(
+                    "insert into test_provider_calls (call, lead_id) values (%s, null)",
+                    [uuid.uuid4()],
+                )
                 raise RateLimited(self.name, "slow down", status_code=429, retry_after=0.01)
             call = uuid.uuid4()
             for r in requests:
@@ -56,11 +58,17 @@ class RecordingProvider:
                 )
         return [
             SkipTraceResult(
-                provider=self.name, lead_id=r.lead_id, matched=r.matched, mak=r.mak,
-                phones=r.phones, emails=r.emails, result_codes=r.result_codes, raw=r.raw,
+                provider=self.name,
+                lead_id=r.lead_id,
+                matched=r.matched,
+                mak=r.mak,
+                phones=r.phones,
+                emails=r.emails,
+                result_codes=r.result_codes,
+                raw=r.raw,
             )
             for r in self._inner.lookup(requests)
-        ]  # fmt: skip
+        ]
 
 
 @pytest.fixture
@@ -80,11 +88,16 @@ def pool(db: str) -> Iterator[ConnectionPool[Conn]]:
 def load(url: str, count: int) -> uuid.UUID:
     body = csv_bytes(
         [
-            row(mak=f"77{i:08d}", property_address=f"{i + 1} Test Ave", owner_age=str(60 + i % 20),
-                estimated_value="500000", estimated_equity=str(100_000 + i * 1000))
+            row(
+                mak=f"77{i:08d}",
+                property_address=f"{i + 1} Test Ave",
+                owner_age=str(60 + i % 20),
+                estimated_value="500000",
+                estimated_equity=str(100_000 + i * 1000),
+            )
             for i in range(count)
         ]
-    )  # fmt: skip
+    )
     with connect(url) as conn:
         meta = UploadMeta(hashlib.sha256(body).digest(), len(body), SignatureScheme.LOCAL)
         report = ingest(conn, PiiCipher(KEYRING), [body], meta)
@@ -104,9 +117,14 @@ def calls(url: str) -> list[str]:
 
 def run(pool: ConnectionPool[Conn], provider: Any, **kw: Any) -> int:
     return run_pending(
-        pool, registry, settings=SETTINGS, keyring=KEYRING,
-        services={"skiptrace_providers": [provider], "skiptrace_buckets": {}}, idle_horizon=5, **kw,
-    )  # fmt: skip
+        pool,
+        registry,
+        settings=SETTINGS,
+        keyring=KEYRING,
+        services={"skiptrace_providers": [provider], "skiptrace_buckets": {}},
+        idle_horizon=5,
+        **kw,
+    )
 
 
 def test_upload_enqueues_enrichment_and_leads_get_enriched(
@@ -175,9 +193,15 @@ def test_rate_limited_provider_is_retried_then_succeeds(
     load(db, 10)
     worker_policy = RetryPolicy(base_seconds=0.01, cap_seconds=0.05)
     provider = RecordingProvider(db, fail_first=2)
-    w = Worker(pool, registry, settings=SETTINGS, keyring=KEYRING, poll_seconds=0.02,
-               policy=worker_policy,
-               services={"skiptrace_providers": [provider], "skiptrace_buckets": {}})  # fmt: skip
+    w = Worker(
+        pool,
+        registry,
+        settings=SETTINGS,
+        keyring=KEYRING,
+        poll_seconds=0.02,
+        policy=worker_policy,
+        services={"skiptrace_providers": [provider], "skiptrace_buckets": {}},
+    )
     w.run(threading.Event(), until_idle=True, idle_horizon=5)
     assert sorted(set(calls(db))) == sorted(calls(db)) and len(calls(db)) == 10
     with connect(db) as conn:
@@ -197,9 +221,13 @@ def test_fallback_asks_the_next_provider_only_for_unmatched(
     load(db, 40)
     first, second = RecordingProvider(db, "simulator"), RecordingProvider(db, "second")
     run_pending(
-        pool, registry, settings=SETTINGS, keyring=KEYRING, idle_horizon=5,
+        pool,
+        registry,
+        settings=SETTINGS,
+        keyring=KEYRING,
+        idle_horizon=5,
         services={"skiptrace_providers": [first, second], "skiptrace_buckets": {}},
-    )  # fmt: skip
+    )
     with connect(db) as conn:
         unmatched_first = conn.execute(
             "select count(*) as n from skiptrace_requests where provider = 'simulator' "
@@ -216,9 +244,14 @@ def _worker_process(url: str) -> None:
     p = open_pool(SETTINGS, conninfo=url)
     try:
         Worker(
-            p, registry, settings=SETTINGS, keyring=KEYRING, concurrency=3, poll_seconds=0.02,
+            p,
+            registry,
+            settings=SETTINGS,
+            keyring=KEYRING,
+            concurrency=3,
+            poll_seconds=0.02,
             services={"skiptrace_providers": [RecordingProvider(url)], "skiptrace_buckets": {}},
-        ).run(threading.Event(), until_idle=True, idle_horizon=2)  # fmt: skip
+        ).run(threading.Event(), until_idle=True, idle_horizon=2)
     finally:
         p.close()
 
@@ -262,3 +295,37 @@ def test_a_new_code_map_version_rederives_flags(pool: ConnectionPool[Conn], db: 
     assert after == {"n": 0}
     assert len(changed) == before["n"]
     assert scores == {"n": 0}  # re-scored: no phone points without a verified phone
+
+
+def test_crash_after_the_provider_answered_does_not_ask_again(
+    pool: ConnectionPool[Conn], db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    load(db, 10)
+    from equity_connect.skiptrace import service as enrichment
+
+    real_apply = enrichment.apply_result
+    crashes = {"left": 1}
+
+    def crash_once(*args: Any, **kwargs: Any) -> tuple[bool, bool]:
+        if crashes["left"]:
+            crashes["left"] -= 1
+            raise ConnectionError("worker lost between the provider call and the ack")
+        return real_apply(*args, **kwargs)
+
+    monkeypatch.setattr(enrichment, "apply_result", crash_once)
+    w = Worker(
+        pool,
+        registry,
+        settings=SETTINGS,
+        keyring=KEYRING,
+        poll_seconds=0.02,
+        policy=RetryPolicy(base_seconds=0.01, cap_seconds=0.05),
+        services={"skiptrace_providers": [RecordingProvider(db)], "skiptrace_buckets": {}},
+    )
+    w.run(threading.Event(), until_idle=True, idle_horizon=5)
+    assert len(calls(db)) == 10  # one provider request per lead, despite the retry
+    with connect(db) as conn:
+        row = conn.execute(
+            "select count(*) as n from leads where enrichment_attempted_at is null"
+        ).fetchone()
+    assert row == {"n": 0}

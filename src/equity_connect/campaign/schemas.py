@@ -28,3 +28,11 @@ class SuppressionReason(StrEnum):
     DNC = "dnc"
     WRONG_CONTACT = "wrong_contact"
     OPT_OUT = "opt_out"
+
+
+class FeedBatchStatus(StrEnum):
+    """Mirrors ``feed_batch_status``."""
+
+    RESERVED = "reserved"
+    PUSHED = "pushed"
+    FAILED = "failed"

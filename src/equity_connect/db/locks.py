@@ -14,3 +14,5 @@ class LockKey(IntEnum):
     """Every advisory-lock key the application takes."""
 
     MIGRATE = 7_301_001
+    REFRESH_CONTACTABLE = 7_301_101
+    FEED_DAILY = 7_301_102

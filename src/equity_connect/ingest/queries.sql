@@ -309,10 +309,6 @@ insert into pipeline_events (stage, outcome, count, duration_ms, upload_id, corr
 values (%(stage)s, %(outcome)s, %(count)s, %(duration_ms)s, %(upload_id)s, %(correlation_id)s,
         %(detail)s)
 
--- name: record_security_event
-insert into security_events (kind, code, remote_addr, detail)
-values (%(kind)s, %(code)s, %(remote_addr)s, %(detail)s)
-
 -- name: drop_scratch
 -- The scratch tables drop at commit; dropping them at the end of each ingest
 -- too lets one transaction run several ingests (tests, batch tools).

@@ -6,12 +6,11 @@ import hashlib
 import tempfile
 import time
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import IO
 
 import anyio.to_thread
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from psycopg.types.json import Jsonb
 
 from equity_connect.db import queries
 from equity_connect.ingest.schemas import SignatureScheme, UploadStatus
@@ -19,7 +18,8 @@ from equity_connect.ingest.service import IngestLimits, UploadMeta, UploadReport
 from equity_connect.security import signatures
 from equity_connect.security.crypto import PiiCipher
 from equity_connect.web.errors import DomainError, error_body
-from equity_connect.web.state import AppState, state_of
+from equity_connect.web.guards import record_rejection, too_large
+from equity_connect.web.state import state_of
 
 router = APIRouter(tags=["uploads"])
 Q = queries.load("equity_connect.ingest")
@@ -48,25 +48,11 @@ def _scheme(headers: dict[str, str]) -> SignatureScheme:
     )
 
 
-def _record_rejection(state: AppState, request: Request, code: str, detail: dict[str, Any]) -> None:
-    """Keep a security event for a refused upload: what and why, never the body."""
-    with state.pool.connection() as conn:
-        conn.execute(
-            Q["record_security_event"],
-            {
-                "kind": "upload_rejected",
-                "code": code,
-                "remote_addr": request.client.host if request.client else None,
-                "detail": Jsonb(detail),
-            },
-        )
-
-
 async def _spool_body(request: Request, cap: int) -> tuple[IO[bytes], int, bytes]:
     """Stream the body to a spooled temp file; 413 as soon as it passes ``cap``."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > cap:
-        raise DomainError(413, "payload_too_large", f"body is over the {cap}-byte limit")
+        raise too_large(cap)
     spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115 - returned
     digest = hashlib.sha256()
     size = 0
@@ -74,7 +60,7 @@ async def _spool_body(request: Request, cap: int) -> tuple[IO[bytes], int, bytes
         size += len(chunk)
         if size > cap:
             spool.close()
-            raise DomainError(413, "payload_too_large", f"body is over the {cap}-byte limit")
+            raise too_large(cap)
         digest.update(chunk)
         spool.write(chunk)
     return spool, size, digest.digest()
@@ -119,10 +105,7 @@ async def upload_csv(
         scheme = _preflight(content_type, headers)
         spool, size, sha256 = await _spool_body(request, settings.max_upload_bytes)
     except (DomainError, signatures.SignatureError) as exc:
-        code = exc.code
-        await anyio.to_thread.run_sync(
-            _record_rejection, state, request, code, {"stage": "headers"}
-        )
+        await record_rejection(state, request, "upload_rejected", exc.code, {"stage": "headers"})
         raise
     try:
         secrets = signatures.parse_secrets(settings.upload_secrets or "")
@@ -139,9 +122,8 @@ async def upload_csv(
         try:
             await anyio.to_thread.run_sync(verify)
         except signatures.SignatureError as exc:
-            await anyio.to_thread.run_sync(
-                _record_rejection, state, request, exc.code, {"scheme": str(scheme), "bytes": size}
-            )
+            detail = {"scheme": str(scheme), "bytes": size}
+            await record_rejection(state, request, "upload_rejected", exc.code, detail)
             raise
 
         def run() -> UploadReport:

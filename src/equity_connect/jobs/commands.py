@@ -84,9 +84,13 @@ def dlq_list(
     table = Table("id", "source", "attempts", "status", "created", "reason")
     for r in rows:
         table.add_row(
-            str(r["id"]), r["source"], str(r["attempts"]), r["status"],
-            r["created_at"].isoformat(timespec="seconds"), (r["reason"] or "")[:80],
-        )  # fmt: skip
+            str(r["id"]),
+            r["source"],
+            str(r["attempts"]),
+            r["status"],
+            r["created_at"].isoformat(timespec="seconds"),
+            (r["reason"] or "")[:80],
+        )
     _console.print(table)
 
 

@@ -77,6 +77,7 @@ class Worker:
         poll_seconds: float = 1.0,
         policy: RetryPolicy | None = None,
         services: dict[str, Any] | None = None,
+        periodic: list[Callable[[], None]] | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.pool = pool
@@ -89,6 +90,8 @@ class Worker:
         self.poll_seconds = poll_seconds
         self.policy = policy or RetryPolicy()
         self.services = services or {}
+        # Called on every heartbeat (e.g. the scheduler's tick); failures are logged, not fatal.
+        self.periodic = periodic or []
         self.rng = rng or random.SystemRandom()
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._running: set[int] = set()
@@ -167,6 +170,8 @@ class Worker:
                     {"ids": ids, "worker": self.id, "lease_seconds": self.lease_seconds},
                 )
             service.recover_stalled(conn)
+        for tick in self.periodic:
+            tick()
 
     def idle(self, horizon_seconds: float) -> bool:
         """No job is running, and none is due within ``horizon_seconds``."""

@@ -8,7 +8,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from equity_connect.config import Settings, get_settings
+from equity_connect.consent.routes import router as consent_router
 from equity_connect.db.pool import open_pool
+from equity_connect.inbound.routes import router as inbound_router
 from equity_connect.ingest.routes import router as ingest_router
 from equity_connect.security.keys import load_keyring
 from equity_connect.web.errors import install_error_handlers
@@ -37,6 +39,8 @@ def create_app(settings: Settings | None = None, *, conninfo: str | None = None)
     )
     install_error_handlers(app)
     app.include_router(ingest_router)
+    app.include_router(inbound_router)
+    app.include_router(consent_router)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Domain errors carry their HTTP status; one handler renders them all as JSON."""
+"""One handler renders every domain and signature error as JSON."""
 
 from __future__ import annotations
 
@@ -7,18 +7,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from equity_connect.errors import DomainError
 from equity_connect.security.signatures import SignatureError
 
-
-class DomainError(Exception):
-    """An expected failure with the status and machine code the client gets."""
-
-    def __init__(self, status: int, code: str, detail: str, **extra: Any) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.code = code
-        self.detail = detail
-        self.extra = extra
+__all__ = ["DomainError", "error_body", "install_error_handlers"]
 
 
 def error_body(code: str, detail: str, **extra: Any) -> dict[str, Any]:

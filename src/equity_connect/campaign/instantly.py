@@ -1,0 +1,541 @@
+"""Instantly API v2: add leads to a campaign (``POST /api/v2/leads/add``).
+
+Wire format: ``/work/shared/provider-formats.md`` §3. What we rely on, and how:
+
+* Body: exactly ``campaign_id``, the three ``skip_if_in_workspace``/``skip_if_in_campaign``/
+  ``verify_leads_on_import`` flags and ``leads`` (1–1000). ``list_id`` and
+  ``blocklist_id`` are never sent: we add to campaigns, with the workspace blocklist.
+* Lead objects have ``additionalProperties: false``, so :meth:`InstantlyLead.to_json`
+  emits only :data:`LEAD_KEYS` and leaves out unset fields; ``custom_variables`` values
+  must be string, number, boolean or null, checked before anything is sent.
+* Errors (401, 402 no paid plan, 404, 429) carry ``{"statusCode","error","message"}``;
+  the status decides the error type (:mod:`equity_connect.outbound`). The body's
+  ``message`` is never copied into an error: it can echo lead data.
+* The 200 body's counters are read when present and of the right type, else None (the
+  docs list them, but a missing counter must not fail an import that happened).
+  ``created_leads`` is structure: an entry we cannot map back to a sent lead is a
+  :class:`~equity_connect.outbound.MalformedResponse`.
+
+One call is one attempt. Retrying is the job's decision (``outbound.next_delay``), because
+Instantly has no idempotency key: ``skip_if_in_campaign`` is what makes a repeat harmless.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any, Final, Protocol, TypeVar
+
+import httpx
+
+from equity_connect.normalize.email import normalize_email
+from equity_connect.outbound.retry import (
+    MalformedResponse,
+    ProviderError,
+    ProviderRejected,
+    RateLimited,
+    classify_response,
+    classify_transport_error,
+    decode_json,
+    error_for_status,
+)
+
+__all__ = [
+    "ADD_LEADS_PATH",
+    "DEFAULT_BASE_URL",
+    "LEAD_KEYS",
+    "MAX_LEADS_PER_CALL",
+    "PROVIDER",
+    "SIMULATED_PROVIDER",
+    "AddLeadsResult",
+    "CreatedLead",
+    "CustomValue",
+    "InstantlyClient",
+    "InstantlyLead",
+    "LeadImporter",
+    "SimulatedCall",
+    "SimulatedInstantly",
+    "add_leads_body",
+    "batches",
+    "parse_add_leads_response",
+]
+
+PROVIDER: Final = "instantly"
+SIMULATED_PROVIDER: Final = "instantly-simulated"
+DEFAULT_BASE_URL: Final = "https://api.instantly.ai"
+ADD_LEADS_PATH: Final = "/api/v2/leads/add"
+MAX_LEADS_PER_CALL: Final = 1000
+
+#: The lead object's documented properties; Instantly rejects any other key.
+LEAD_KEYS: Final = frozenset(
+    {
+        "email",
+        "first_name",
+        "last_name",
+        "company_name",
+        "phone",
+        "website",
+        "job_title",
+        "personalization",
+        "custom_variables",
+    }
+)
+
+#: What a custom variable may hold (the API's string | number | boolean | null).
+CustomValue = str | int | float | bool | None
+
+_T = TypeVar("_T")
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _check_custom_value(name: object, value: object) -> None:
+    if not isinstance(name, str) or not name:
+        raise ValueError("custom variable names must be non-empty strings")
+    if value is None or isinstance(value, str | bool | int):
+        return
+    # NaN and infinities are not JSON numbers; json.dumps would emit invalid JSON.
+    if isinstance(value, float) and math.isfinite(value):
+        return
+    raise ValueError(
+        f"custom variable {name!r} must be a string, number, boolean or null, "
+        f"not {type(value).__name__}"
+    )
+
+
+@dataclass(frozen=True)
+class InstantlyLead:
+    """One lead as Instantly's ``leads/add`` takes it. Unset (None) fields are not sent.
+
+    ``custom_variables`` is copied and validated on construction (and again when
+    serialized, since a dict can be changed later); a bad value raises ValueError.
+    """
+
+    email: str
+    first_name: str | None = None
+    last_name: str | None = None
+    company_name: str | None = None
+    phone: str | None = None
+    website: str | None = None
+    job_title: str | None = None
+    personalization: str | None = None
+    custom_variables: dict[str, CustomValue] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.email, str) or not self.email.strip():
+            raise ValueError("a lead needs an email")
+        object.__setattr__(self, "custom_variables", dict(self.custom_variables))
+        for name, value in self.custom_variables.items():
+            _check_custom_value(name, value)
+
+    def __repr__(self) -> str:
+        # Leads are PII; a repr can end up in a log or a dead letter.
+        return f"InstantlyLead(<redacted>, {len(self.custom_variables)} custom variables)"
+
+    def to_json(self) -> dict[str, Any]:
+        """The lead object: only :data:`LEAD_KEYS`, unset fields and empty variables left out."""
+        body: dict[str, Any] = {"email": self.email.strip()}
+        for key in (
+            "first_name",
+            "last_name",
+            "company_name",
+            "phone",
+            "website",
+            "job_title",
+            "personalization",
+        ):
+            value = getattr(self, key)
+            if value is not None:
+                body[key] = value
+        if self.custom_variables:
+            for name, value in self.custom_variables.items():
+                _check_custom_value(name, value)
+            body["custom_variables"] = dict(self.custom_variables)
+        return body
+
+
+def batches(leads: Sequence[_T], size: int = MAX_LEADS_PER_CALL) -> list[Sequence[_T]]:
+    """``leads`` in order, in slices of at most ``size`` (1..1000) for one call each."""
+    if not 1 <= size <= MAX_LEADS_PER_CALL:
+        raise ValueError(f"size must be within 1..{MAX_LEADS_PER_CALL}")
+    return [leads[i : i + size] for i in range(0, len(leads), size)]
+
+
+def _check_call(campaign_id: str, leads: Sequence[InstantlyLead]) -> None:
+    if not isinstance(campaign_id, str) or not campaign_id.strip():
+        raise ValueError("campaign_id is required")
+    if not 1 <= len(leads) <= MAX_LEADS_PER_CALL:
+        raise ValueError(
+            f"a call takes 1..{MAX_LEADS_PER_CALL} leads, got {len(leads)}; use batches()"
+        )
+
+
+def add_leads_body(
+    campaign_id: str,
+    leads: Sequence[InstantlyLead],
+    *,
+    skip_if_in_workspace: bool = True,
+    skip_if_in_campaign: bool = True,
+    verify_leads_on_import: bool = False,
+) -> dict[str, Any]:
+    """The ``leads/add`` request body (provider-formats.md §3).
+
+    Raises:
+        ValueError: no campaign id, 0 or more than 1000 leads, or a bad custom variable.
+    """
+    _check_call(campaign_id, leads)
+    return {
+        "campaign_id": campaign_id,
+        "skip_if_in_workspace": skip_if_in_workspace,
+        "skip_if_in_campaign": skip_if_in_campaign,
+        "verify_leads_on_import": verify_leads_on_import,
+        "leads": [lead.to_json() for lead in leads],
+    }
+
+
+# --- the response ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreatedLead:
+    """A lead Instantly created: ``index`` is its position in the request's ``leads``."""
+
+    index: int
+    id: str
+    email: str
+
+
+@dataclass(frozen=True)
+class AddLeadsResult:
+    """The 200 body of ``leads/add``. A counter the response left out (or mistyped) is None."""
+
+    status: str | None = None
+    total_sent: int | None = None
+    leads_uploaded: int | None = None
+    in_blocklist: int | None = None
+    blocklist_used: str | None = None
+    duplicated_leads: int | None = None
+    skipped_count: int | None = None
+    invalid_email_count: int | None = None
+    incomplete_count: int | None = None
+    duplicate_email_count: int | None = None
+    remaining_in_plan: int | None = None
+    created_leads: tuple[CreatedLead, ...] = ()
+
+
+def _count(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _created(entries: object, sent: int) -> tuple[CreatedLead, ...]:
+    if entries is None:
+        return ()
+    if not isinstance(entries, list):
+        raise MalformedResponse(PROVIDER, "created_leads is not a list")
+    created: list[CreatedLead] = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            raise MalformedResponse(PROVIDER, "created lead is not an object")
+        index, lead_id, email = _count(entry.get("index")), entry.get("id"), entry.get("email")
+        # The index is how a created id is tied back to our lead; one we did not send would
+        # attach an Instantly id to the wrong person.
+        if index is None or not 0 <= index < sent:
+            raise MalformedResponse(PROVIDER, "created lead index out of range")
+        if not isinstance(lead_id, str) or not lead_id:
+            raise MalformedResponse(PROVIDER, "created lead has no id")
+        created.append(CreatedLead(index, lead_id, email if isinstance(email, str) else ""))
+    return tuple(created)
+
+
+def parse_add_leads_response(payload: object, sent: int) -> AddLeadsResult:
+    """An :class:`AddLeadsResult` from a decoded 200 body for a call of ``sent`` leads.
+
+    Raises:
+        ProviderError: the body reports an error ``statusCode`` (typed as HTTP would be).
+        MalformedResponse: the body is not an object or ``created_leads`` is unusable.
+    """
+    if not isinstance(payload, dict):
+        raise MalformedResponse(PROVIDER, "body is not a JSON object")
+    status_code = _count(payload.get("statusCode"))
+    if status_code is not None:
+        error = error_for_status(PROVIDER, status_code)
+        if error is not None:
+            raise error
+    return AddLeadsResult(
+        status=_text(payload.get("status")),
+        total_sent=_count(payload.get("total_sent")),
+        leads_uploaded=_count(payload.get("leads_uploaded")),
+        in_blocklist=_count(payload.get("in_blocklist")),
+        blocklist_used=_text(payload.get("blocklist_used")),
+        duplicated_leads=_count(payload.get("duplicated_leads")),
+        skipped_count=_count(payload.get("skipped_count")),
+        invalid_email_count=_count(payload.get("invalid_email_count")),
+        incomplete_count=_count(payload.get("incomplete_count")),
+        duplicate_email_count=_count(payload.get("duplicate_email_count")),
+        remaining_in_plan=_count(payload.get("remaining_in_plan")),
+        created_leads=_created(payload.get("created_leads"), sent),
+    )
+
+
+# --- clients ---------------------------------------------------------------------------
+
+
+class LeadImporter(Protocol):
+    """Anything that adds leads to an Instantly campaign: the client or the simulator."""
+
+    def add_leads(
+        self,
+        campaign_id: str,
+        leads: Sequence[InstantlyLead],
+        *,
+        skip_if_in_workspace: bool = True,
+        skip_if_in_campaign: bool = True,
+        verify_leads_on_import: bool = False,
+    ) -> AddLeadsResult:
+        """Add 1–1000 leads to a campaign."""
+        ...
+
+
+# Fixed reasons for the documented statuses; the body's message is never used (PII-free).
+_REASONS: Final[Mapping[int, str]] = MappingProxyType(
+    {402: "no paid plan", 404: "campaign or endpoint not found"}
+)
+
+
+class InstantlyClient:
+    """Instantly API v2 client (Bearer key) for adding leads to a campaign.
+
+    Args:
+        api_key: the API key (scope ``leads:create``). Sent only in the ``Authorization``
+            header; never in a repr, a log or an error.
+        base_url: scheme and host (tests point it at a local server).
+        timeout: seconds for connect/read/write/pool.
+        client: an ``httpx.Client`` to use (its owner closes it); by default one is made
+            and closed by :meth:`close`.
+        clock: the time used to read ``Retry-After`` dates.
+    """
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: float = 30,
+        client: httpx.Client | None = None,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        if not api_key or not api_key.strip():
+            raise ValueError("api_key is required")
+        self.name: str = PROVIDER
+        self._api_key = api_key
+        self._url = base_url.rstrip("/") + ADD_LEADS_PATH
+        self._owns_client = client is None
+        self._client = client if client is not None else httpx.Client(timeout=timeout)
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"InstantlyClient(url={self._url!r})"
+
+    def close(self) -> None:
+        """Close the HTTP client if this object made it."""
+        if self._owns_client:
+            self._client.close()
+
+    def __enter__(self) -> InstantlyClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def add_leads(
+        self,
+        campaign_id: str,
+        leads: Sequence[InstantlyLead],
+        *,
+        skip_if_in_workspace: bool = True,
+        skip_if_in_campaign: bool = True,
+        verify_leads_on_import: bool = False,
+    ) -> AddLeadsResult:
+        """Add 1–1000 leads to a campaign in one call (split larger sets with :func:`batches`).
+
+        Raises:
+            ValueError: no campaign id, 0 or more than 1000 leads, or a bad custom variable
+                (nothing is sent).
+            RateLimited: 429, with ``retry_after`` from ``Retry-After`` when present.
+            ProviderUnavailable: 5xx, 408, timeouts, connection failures (retryable).
+            ProviderAuthError: 401/403. ProviderRejected: 402 (no paid plan), 404, other 4xx.
+            MalformedResponse: a 2xx body that is not the documented JSON object.
+        """
+        body = add_leads_body(
+            campaign_id,
+            leads,
+            skip_if_in_workspace=skip_if_in_workspace,
+            skip_if_in_campaign=skip_if_in_campaign,
+            verify_leads_on_import=verify_leads_on_import,
+        )
+        headers = {"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"}
+        failure: ProviderError | None = None
+        try:
+            response = self._client.post(self._url, json=body, headers=headers)
+        except httpx.RequestError as exc:
+            failure = classify_transport_error(PROVIDER, exc)
+        if failure is not None:
+            # Raised outside the ``except``: the httpx exception holds the request, headers
+            # and key included, and would ride along as ``__context__`` into logs and the DLQ.
+            raise failure
+        error = classify_response(PROVIDER, response, self._clock())
+        reason = _REASONS.get(response.status_code)
+        if reason is not None and type(error) is ProviderRejected:
+            # Same type and retryability, a more useful fixed phrase (never the body's text).
+            raise ProviderRejected(PROVIDER, reason, status_code=response.status_code)
+        if error is not None:
+            raise error
+        return parse_add_leads_response(decode_json(PROVIDER, response), len(leads))
+
+
+# --- the simulator ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SimulatedCall:
+    """One ``add_leads`` call the simulator received: the body that would have been sent."""
+
+    body: dict[str, Any]
+    leads: tuple[InstantlyLead, ...]
+    rate_limited: bool
+
+
+class SimulatedInstantly:
+    """An offline, deterministic stand-in for Instantly (demo, tests). Calls no one.
+
+    It behaves like the documented API on the points the pipeline depends on: the same
+    validation (raises what :class:`InstantlyClient` raises before sending), one created
+    lead per new email with an id derived from a SHA-256 of the campaign and the email,
+    ``skip_if_in_campaign``/``skip_if_in_workspace`` honoured against earlier calls, in-call
+    duplicates and syntactically invalid emails counted and not created. How Instantly
+    splits those among ``duplicated_leads``/``skipped_count`` is not documented; this is a
+    guess, good enough for a demo.
+
+    Args:
+        fail_first: the first N calls raise :class:`~equity_connect.outbound.RateLimited`.
+        retry_after: the ``retry_after`` those errors carry.
+        remaining_in_plan: leads the simulated plan has left (None: not reported).
+        seed: changes every id at once.
+
+    Attributes:
+        calls: every call received, in order, including rate-limited ones.
+    """
+
+    def __init__(
+        self,
+        *,
+        fail_first: int = 0,
+        retry_after: float | None = 2.0,
+        remaining_in_plan: int | None = 100_000,
+        seed: str = "equity-connect",
+    ) -> None:
+        if fail_first < 0:
+            raise ValueError("fail_first must be >= 0")
+        self.name: str = SIMULATED_PROVIDER
+        self.calls: list[SimulatedCall] = []
+        self._failures_left = fail_first
+        self._retry_after = retry_after
+        self._remaining = remaining_in_plan
+        self._seed = seed
+        self._by_campaign: dict[str, set[str]] = {}
+
+    def __repr__(self) -> str:
+        return f"SimulatedInstantly(calls={len(self.calls)})"
+
+    @property
+    def accepted_leads(self) -> list[InstantlyLead]:
+        """Every lead of every call that was not rate limited, in order."""
+        return [lead for call in self.calls if not call.rate_limited for lead in call.leads]
+
+    def lead_id(self, campaign_id: str, email: str) -> str:
+        """The id this simulator gives ``email`` in ``campaign_id`` (a UUID, stable)."""
+        key = "\x1f".join((self._seed, campaign_id, email.strip().lower()))
+        digest = hashlib.sha256(key.encode()).digest()
+        return str(uuid.UUID(bytes=digest[:16], version=4))
+
+    def add_leads(
+        self,
+        campaign_id: str,
+        leads: Sequence[InstantlyLead],
+        *,
+        skip_if_in_workspace: bool = True,
+        skip_if_in_campaign: bool = True,
+        verify_leads_on_import: bool = False,
+    ) -> AddLeadsResult:
+        """As :meth:`InstantlyClient.add_leads`, simulated (see the class docstring)."""
+        body = add_leads_body(
+            campaign_id,
+            leads,
+            skip_if_in_workspace=skip_if_in_workspace,
+            skip_if_in_campaign=skip_if_in_campaign,
+            verify_leads_on_import=verify_leads_on_import,
+        )
+        limited = self._failures_left > 0
+        self.calls.append(SimulatedCall(body, tuple(leads), rate_limited=limited))
+        if limited:
+            self._failures_left -= 1
+            raise RateLimited(
+                SIMULATED_PROVIDER,
+                "rate limited (simulated)",
+                status_code=429,
+                retry_after=self._retry_after,
+            )
+
+        in_campaign = self._by_campaign.setdefault(campaign_id, set())
+        in_workspace = set[str]().union(*self._by_campaign.values())
+        seen: set[str] = set()
+        created: list[CreatedLead] = []
+        invalid = duplicates = skipped = 0
+        for index, lead in enumerate(leads):
+            email = normalize_email(lead.email)
+            if email is None:
+                invalid += 1
+            elif email in seen:
+                duplicates += 1
+            elif (skip_if_in_campaign and email in in_campaign) or (
+                skip_if_in_workspace and email in in_workspace
+            ):
+                seen.add(email)
+                skipped += 1
+            else:
+                seen.add(email)
+                in_campaign.add(email)
+                created.append(CreatedLead(index, self.lead_id(campaign_id, email), email))
+        if self._remaining is not None:
+            self._remaining = max(0, self._remaining - len(created))
+        return AddLeadsResult(
+            status="success",
+            total_sent=len(leads),
+            leads_uploaded=len(created),
+            in_blocklist=0,
+            blocklist_used=None,
+            duplicated_leads=skipped,
+            skipped_count=skipped,
+            invalid_email_count=invalid,
+            incomplete_count=0,
+            duplicate_email_count=duplicates,
+            remaining_in_plan=self._remaining,
+            created_leads=tuple(created),
+        )

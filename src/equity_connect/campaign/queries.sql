@@ -1,0 +1,111 @@
+-- The daily feed.
+
+-- name: set_business_tz
+set local time zone 'America/Los_Angeles'
+
+-- name: try_lock
+select pg_try_advisory_xact_lock(%(key)s) as locked
+
+-- name: start_run
+insert into job_runs (job_name, business_date) values (%(job)s, %(business_date)s)
+returning id
+
+-- name: finish_run
+update job_runs set finished_at = clock_timestamp(), outcome = %(outcome)s,
+  counts = %(counts)s, error = %(error)s
+where id = %(id)s
+
+-- name: refresh_contactable
+refresh materialized view concurrently mv_contactable_leads
+
+-- name: queue_contactable
+-- New leads the refreshed view calls contactable become 'queued': ready for
+-- the feeder, which reads them through the plan's partial index.
+update leads l set campaign_status = 'queued'
+from mv_contactable_leads m
+where m.lead_id = l.id and l.campaign_status = 'new'
+
+-- name: ensure_feed_day
+insert into feed_days (business_date, cap) values (%(business_date)s, %(cap)s)
+on conflict (business_date) do nothing
+
+-- name: lock_feed_day
+-- Serializes every feeder run of the day: the second waits here for the
+-- first to commit, then sees its count.
+select cap, fed_count from feed_days where business_date = %(business_date)s for update
+
+-- name: feed_candidates
+-- The best contactable leads, ties broken by id. Suppression is checked here,
+-- in SQL, against the one suppression set: a stale view cannot leak a lead.
+select l.id, l.lead_score, l.property_state, l.property_zip
+from leads l
+where l.campaign_status = 'queued'
+  and l.phone_verified is true
+  and l.added_to_campaign_at is null
+  and l.feed_batch_id is null
+  and l.email_verified
+  and l.email_ciphertext is not null
+  and not l.phone_dnc
+  and not exists (
+    select 1 from suppressions s
+    where (s.channel = 'email' and s.value_index = l.email_index)
+       or (s.channel = 'phone' and s.value_index = l.phone_index)
+  )
+order by l.lead_score desc, l.id
+limit %(limit)s
+for update of l skip locked
+
+-- name: brokers_with_capacity
+select b.id, b.name, b.daily_capacity, b.instantly_campaign_id,
+       b.daily_capacity - coalesce((
+         select count(*) from leads l
+         where l.assigned_broker_id = b.id and l.fed_on = %(business_date)s), 0) as remaining
+from brokers b
+where b.active
+order by b.id
+
+-- name: create_batch
+insert into feed_batches (business_date, lead_count, detail)
+values (%(business_date)s, %(lead_count)s, %(detail)s)
+returning id
+
+-- name: reserve_leads
+update leads l set
+  feed_batch_id = %(batch_id)s,
+  fed_on = %(business_date)s,
+  assigned_broker_id = a.broker_id,
+  campaign_id = a.campaign_id
+from unnest(%(lead_ids)s::uuid[], %(broker_ids)s::uuid[], %(campaign_ids)s::text[])
+  as a(lead_id, broker_id, campaign_id)
+where l.id = a.lead_id
+
+-- name: count_fed
+update feed_days set fed_count = fed_count + %(n)s, updated_at = clock_timestamp()
+where business_date = %(business_date)s
+
+-- name: batch_for_push
+select l.id, l.email_ciphertext, l.phone_ciphertext, l.owner_first_name, l.owner_last_name,
+       l.property_address, l.property_city, l.property_state, l.property_zip, l.lead_score,
+       l.campaign_id, l.assigned_broker_id as broker_id, b.name as broker_name
+from leads l left join brokers b on b.id = l.assigned_broker_id
+where l.feed_batch_id = %(batch_id)s and l.campaign_status = 'queued'
+order by l.id
+
+-- name: mark_active
+-- queued → active; the trigger stamps added_to_campaign_at.
+update leads set campaign_status = 'active'
+where id = any(%(lead_ids)s) and campaign_status = 'queued'
+
+-- name: mark_batch
+update feed_batches set status = %(status)s::feed_batch_status,
+  pushed_at = case when %(status)s::text = 'pushed' then clock_timestamp() else pushed_at end,
+  detail = detail || %(detail)s
+where id = %(batch_id)s
+
+-- name: record_event
+insert into pipeline_events (stage, outcome, count, provider, broker_id, correlation_id, detail)
+values (%(stage)s, %(outcome)s, %(count)s, %(provider)s, %(broker_id)s, %(correlation_id)s,
+        %(detail)s)
+
+-- name: fed_today
+select coalesce((select fed_count from feed_days where business_date = %(business_date)s), 0) as n

@@ -1,0 +1,146 @@
+"""Campaign jobs: the scheduled refresh and feed, and the push of a feed batch."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from datetime import date
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from equity_connect.campaign.instantly import (
+    InstantlyClient,
+    InstantlyLead,
+    LeadImporter,
+    SimulatedInstantly,
+    batches,
+)
+from equity_connect.campaign.runs import run_locked
+from equity_connect.campaign.service import (
+    PUSH_BATCH,
+    Q,
+    feed,
+    record_event,
+    refresh_contactable,
+)
+from equity_connect.config import Settings
+from equity_connect.db.locks import LockKey
+from equity_connect.jobs.registry import TaskContext, registry
+from equity_connect.jobs.worker import PermanentJobError
+from equity_connect.security.crypto import PiiCipher, aad_for
+
+_SIMULATED = SimulatedInstantly()
+
+
+def importer_for(settings: Settings) -> LeadImporter:
+    """The configured campaign provider. Unset is an error, not a silent simulation."""
+    if settings.campaign_provider == "instantly":
+        if not settings.instantly_api_key:
+            raise PermanentJobError("EC_INSTANTLY_API_KEY is not set")
+        return InstantlyClient(settings.instantly_api_key, base_url=settings.instantly_base_url)
+    if settings.campaign_provider == "simulator":
+        return _SIMULATED
+    raise PermanentJobError("no campaign provider configured: set EC_CAMPAIGN_PROVIDER")
+
+
+@registry.task("campaign.refresh_contactable")
+def refresh_task(ctx: TaskContext, args: dict[str, Any]) -> None:
+    """05:30 PT: refresh the contactable view and queue the newly contactable leads."""
+    day = date.fromisoformat(args["business_date"])
+    run_locked(
+        ctx.pool,
+        "refresh_contactable",
+        day,
+        LockKey.REFRESH_CONTACTABLE,
+        lambda conn: {"queued": refresh_contactable(conn)},
+    )
+
+
+@registry.task("campaign.feed_daily")
+def feed_task(ctx: TaskContext, args: dict[str, Any]) -> None:
+    """06:00 PT: reserve the day's best leads (under the cap) and queue their push."""
+    day = date.fromisoformat(args["business_date"])
+    settings = ctx.settings
+    run_locked(
+        ctx.pool,
+        "feed_daily",
+        day,
+        LockKey.FEED_DAILY,
+        lambda conn: (
+            feed(
+                conn,
+                business_date=day,
+                cap=settings.daily_feed_cap,
+                default_campaign=settings.instantly_campaign_id,
+            ).counts
+        ),
+    )
+
+
+def _lead_for_instantly(row: dict[str, Any], cipher: PiiCipher) -> InstantlyLead:
+    lead_id = row["id"]
+    email = cipher.decrypt(row["email_ciphertext"], aad_for("leads", "email", lead_id))
+    phone = None
+    if row["phone_ciphertext"] is not None:
+        phone = cipher.decrypt(row["phone_ciphertext"], aad_for("leads", "phone", lead_id))
+    # Custom variables carry what a sequence personalizes on, and our id so
+    # replies can be tied back; nothing Instantly's schema would refuse.
+    return InstantlyLead(
+        email=email,
+        first_name=row["owner_first_name"],
+        last_name=row["owner_last_name"],
+        phone=phone,
+        custom_variables={
+            "ec_lead_id": str(lead_id),
+            "property_city": row["property_city"],
+            "property_state": row["property_state"],
+            "broker_name": row["broker_name"],
+            "lead_score": row["lead_score"],
+        },
+    )
+
+
+@registry.task(PUSH_BATCH)
+def push_batch(ctx: TaskContext, args: dict[str, Any]) -> None:
+    """Send a reserved batch to the campaign; only then are its leads 'active'.
+
+    A failure leaves them 'queued' (and reserved) for the retry or, after the
+    last attempt, for a DLQ replay. Re-sending is safe: the import skips
+    leads already in the campaign or workspace.
+    """
+    batch_id = uuid.UUID(args["batch_id"])
+    importer: LeadImporter = ctx.services.get("campaign_importer") or importer_for(ctx.settings)
+    cipher = PiiCipher(ctx.keyring)
+    with ctx.pool.connection() as conn:
+        rows = conn.execute(Q["batch_for_push"], {"batch_id": batch_id}).fetchall()
+    by_campaign: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_campaign[row["campaign_id"]].append(row)
+    uploaded = 0
+    for campaign_id, group in by_campaign.items():
+        for chunk in batches([_lead_for_instantly(r, cipher) for r in group]):
+            result = importer.add_leads(campaign_id, chunk, skip_if_in_workspace=True)
+            uploaded += result.leads_uploaded or 0
+    with ctx.pool.connection() as conn:
+        ids = [r["id"] for r in rows]
+        activated = conn.execute(Q["mark_active"], {"lead_ids": ids}).rowcount
+        conn.execute(
+            Q["mark_batch"],
+            {"batch_id": batch_id, "status": "pushed", "detail": Jsonb({"uploaded": uploaded})},
+        )
+        brokers: dict[Any, int] = defaultdict(int)
+        for r in rows:
+            brokers[r["broker_id"]] += 1
+        for broker_id, n in brokers.items():
+            record_event(
+                conn,
+                "fed",
+                "pushed",
+                n,
+                provider="instantly",
+                broker_id=broker_id,
+                correlation_id=str(batch_id),
+            )
+        if activated != len(ids):
+            record_event(conn, "fed", "skipped", len(ids) - activated, correlation_id=str(batch_id))

@@ -1,0 +1,185 @@
+"""Webhook receivers: verify the provider's scheme on the raw body, store once, 2xx fast.
+
+Processing happens in a job queued in the same transaction as the insert,
+so the provider gets its answer in milliseconds and a retry or duplicate
+delivery is acknowledged without doing anything twice.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import anyio.to_thread
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from equity_connect.inbound.service import Stored, body_id, store
+from equity_connect.replies.schemas import InboundProvider
+from equity_connect.security import signatures
+from equity_connect.security.crypto import PiiCipher
+from equity_connect.web.errors import DomainError
+from equity_connect.web.guards import read_capped_body, record_rejection
+from equity_connect.web.state import AppState, state_of
+
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Stored (or a duplicate delivery, acknowledged and ignored)"},
+    400: {"description": "Malformed JSON, or a missing/malformed signature header"},
+    401: {"description": "The signature or shared secret does not verify"},
+    413: {"description": "The body is over the size limit"},
+}
+
+
+def _parse(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise DomainError(400, "malformed_json", f"body is not JSON: {exc.msg}") from exc
+    except UnicodeDecodeError as exc:
+        raise DomainError(400, "malformed_json", "body is not UTF-8") from exc
+    if not isinstance(data, dict):
+        raise DomainError(400, "malformed_json", "body must be a JSON object")
+    return data
+
+
+async def _receive(
+    request: Request,
+    provider: InboundProvider,
+    verify: Any,
+    identify: Any,
+) -> JSONResponse:
+    state = state_of(request)
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    kind = f"{provider}_webhook_rejected"
+    try:
+        body = await read_capped_body(request, state.settings.max_webhook_bytes)
+        verify(state, headers, body)
+        data = _parse(body)
+        external_id, event_type = identify(data, body)
+    except signatures.SignatureError as exc:
+        await record_rejection(state, request, kind, exc.code, {})
+        raise
+    except DomainError as exc:
+        await record_rejection(state, request, kind, exc.code, {})
+        raise
+
+    def save() -> Stored:
+        with state.pool.connection() as conn:
+            return store(
+                conn,
+                PiiCipher(state.keyring),
+                provider,
+                external_id=external_id,
+                event_type=event_type,
+                body=body,
+            )
+
+    stored = await anyio.to_thread.run_sync(save)
+    return JSONResponse(
+        {
+            "status": "duplicate" if stored.duplicate else "stored",
+            "event_id": str(stored.event_id),
+            "event_type": event_type,
+        }
+    )
+
+
+def _secrets(value: str | None) -> list[bytes]:
+    return signatures.parse_secrets(value or "")
+
+
+def _verify_instantly(state: AppState, headers: dict[str, str], body: bytes) -> None:
+    signatures.verify_shared_secret(
+        _secrets(state.settings.instantly_webhook_secrets),
+        headers,
+        header_name=state.settings.instantly_webhook_header,
+    )
+
+
+def _identify_instantly(data: dict[str, Any], body: bytes) -> tuple[str, str]:
+    event_type = data.get("event_type")
+    if not isinstance(event_type, str) or not event_type:
+        raise DomainError(400, "malformed_event", "event_type is missing")
+    # email_id names the email the event is about; one email can have several
+    # events (a reply, then an "interested" label), hence the type in the key.
+    email_id = data.get("email_id")
+    ref = str(email_id) if isinstance(email_id, str | int) and email_id else body_id(body)
+    return f"{event_type}:{ref}", event_type
+
+
+def vapi_auth(state: AppState) -> signatures.VapiAuth:
+    """The VAPI credential type the settings name."""
+    s = state.settings
+    if s.vapi_auth == "bearer":
+        return signatures.VAPI_BEARER
+    if s.vapi_auth == "hmac":
+        return signatures.VapiHmacSettings(
+            signature_header=s.vapi_hmac_signature_header,
+            timestamp_header=s.vapi_hmac_timestamp_header,
+            payload_format=s.vapi_hmac_payload_format,
+            signature_prefix=s.vapi_hmac_prefix,
+        )
+    return signatures.VAPI_LEGACY_SECRET
+
+
+def _verify_vapi(state: AppState, headers: dict[str, str], body: bytes) -> None:
+    signatures.verify_vapi(
+        _secrets(state.settings.vapi_secrets),
+        headers,
+        body,
+        auth=vapi_auth(state),
+        now=time.time(),
+        tolerance=state.settings.signature_tolerance_seconds,
+    )
+
+
+def _identify_vapi(data: dict[str, Any], body: bytes) -> tuple[str, str]:
+    message = data.get("message")
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        raise DomainError(400, "malformed_event", "message.type is missing")
+    event_type: str = message["type"]
+    call = message.get("call")
+    call_id = call.get("id") if isinstance(call, dict) else None
+    if not isinstance(call_id, str) or not call_id:
+        return f"{event_type}:{body_id(body)}", event_type
+    suffix = f":{message.get('status')}" if event_type == "status-update" else ""
+    return f"{event_type}:{call_id}{suffix}", event_type
+
+
+def _verify_calcom(state: AppState, headers: dict[str, str], body: bytes) -> None:
+    signatures.verify_calcom(_secrets(state.settings.calcom_secrets), headers, body)
+
+
+def _identify_calcom(data: dict[str, Any], body: bytes) -> tuple[str, str]:
+    trigger = data.get("triggerEvent")
+    if not isinstance(trigger, str) or not trigger:
+        raise DomainError(400, "malformed_event", "triggerEvent is missing")
+    payload = data.get("payload")
+    uid = payload.get("uid") if isinstance(payload, dict) else None
+    if not isinstance(uid, str) or not uid:
+        return f"{trigger}:{body_id(body)}", trigger
+    return f"{trigger}:{uid}", trigger
+
+
+@router.post("/instantly", responses=_RESPONSES)
+async def instantly_webhook(request: Request) -> JSONResponse:
+    """Instantly events (replies, unsubscribes, bounces…), authenticated by the shared secret
+    header configured on the subscription (Instantly signs nothing)."""
+    return await _receive(
+        request, InboundProvider.INSTANTLY, _verify_instantly, _identify_instantly
+    )
+
+
+@router.post("/vapi", responses=_RESPONSES)
+async def vapi_webhook(request: Request) -> JSONResponse:
+    """VAPI server messages (end-of-call-report, status-update, …)."""
+    return await _receive(request, InboundProvider.VAPI, _verify_vapi, _identify_vapi)
+
+
+@router.post("/calcom", responses=_RESPONSES)
+async def calcom_webhook(request: Request) -> JSONResponse:
+    """Cal.com booking events, verified by ``X-Cal-Signature-256`` over the raw body."""
+    return await _receive(request, InboundProvider.CALCOM, _verify_calcom, _identify_calcom)

@@ -1,0 +1,58 @@
+-- Routing replies and calls.
+
+-- name: leads_by_email
+select id, assigned_broker_id, campaign_status, email_index, phone_index
+from leads where email_index = %(index)s
+order by added_to_campaign_at desc nulls last, id
+
+-- name: leads_by_phone
+select id, assigned_broker_id, campaign_status, email_index, phone_index
+from leads where phone_index = %(index)s
+order by added_to_campaign_at desc nulls last, id
+
+-- name: lead_by_id
+select id, assigned_broker_id, campaign_status, email_index, phone_index
+from leads where id = %(id)s
+
+-- name: suppress_leads
+-- Every contact value of these leads, on every channel (TCPA: a revocation
+-- by any reasonable means covers all channels).
+insert into suppressions (channel, value_index, reason, source, lead_id)
+select channel, value_index, %(reason)s::suppression_reason, %(source)s, lead_id
+from (
+  select 'email'::contact_channel as channel, email_index as value_index, id as lead_id
+  from leads where id = any(%(lead_ids)s) and email_index is not null
+  union all
+  select 'phone', phone_index, id from leads where id = any(%(lead_ids)s) and phone_index is not null
+  union all
+  select channel, value_index, lead_id from lead_contacts where lead_id = any(%(lead_ids)s)
+) v
+on conflict on constraint suppressions_channel_value_key do nothing
+
+-- name: set_status
+-- Compliance outcomes (unsubscribed, do_not_contact, bounced) always apply;
+-- engagement outcomes never undo one of them, nor a conversion.
+update leads set
+  campaign_status = %(status)s::campaign_status,
+  last_reply_at = coalesce(%(reply_at)s, last_reply_at),
+  last_reply_intent = coalesce(%(intent)s, last_reply_intent)
+where id = any(%(lead_ids)s)
+  and (%(status)s in ('unsubscribed', 'do_not_contact', 'bounced')
+       or campaign_status not in ('unsubscribed', 'do_not_contact', 'bounced', 'converted'))
+returning id
+
+-- name: note_reply
+update leads set last_reply_at = %(reply_at)s, last_reply_intent = %(intent)s
+where id = any(%(lead_ids)s)
+
+-- name: record_call
+update leads set vapi_call_id = %(call_id)s, call_attempt_count = call_attempt_count + 1
+where id = %(lead_id)s
+
+-- name: broker_calcom
+select calcom_event_url from brokers where id = %(id)s
+
+-- name: record_event
+insert into pipeline_events (stage, outcome, count, provider, lead_id, broker_id, correlation_id, detail)
+values (%(stage)s, %(outcome)s, 1, %(provider)s, %(lead_id)s, %(broker_id)s, %(correlation_id)s,
+        %(detail)s)
