@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import typer
 
+from equity_connect.campaign.commands import feed_cmd, schedule_app
 from equity_connect.db.commands import app as db_app
 from equity_connect.demo import run_demo
 from equity_connect.ingest.commands import ingest_cmd, upload_cmd, uploads_app
 from equity_connect.jobs.commands import dlq_app, run_jobs, worker
+from equity_connect.replies.commands import classify_reply_cmd
 from equity_connect.verification.commands import app as verification_app
 from equity_connect.web.commands import serve
 
@@ -25,12 +27,18 @@ app.command("worker")(worker)
 app.command("run-jobs")(run_jobs)
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(verification_app, name="verification")
+app.add_typer(schedule_app, name="schedule")
+app.command("feed")(feed_cmd)
+app.command("classify-reply")(classify_reply_cmd)
 
 
 @app.command("demo")
-def demo() -> None:
+def demo(
+    rows: int = 2000,
+    serve: bool = typer.Option(True, help="Keep serving the dashboard after the pipeline"),
+) -> None:
     """Run the demo pipeline end to end on the embedded database (``make run``)."""
-    run_demo()
+    run_demo(rows=rows, serve=serve)
 
 
 if __name__ == "__main__":

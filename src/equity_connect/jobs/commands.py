@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import threading
+from datetime import UTC, datetime
 from types import FrameType
 from typing import Annotated
 
@@ -12,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from equity_connect.campaign.scheduler import enqueue_due
 from equity_connect.cli_support import keyring_or_exit, migrated_database_url
 from equity_connect.config import get_settings
 from equity_connect.db.pool import connect, open_pool
@@ -41,6 +43,12 @@ def worker(
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+
+    def schedule_tick() -> None:
+        # Every worker ticks the scheduler; the queue's unique key makes one run win.
+        with pool.connection() as conn:
+            enqueue_due(conn, settings, datetime.now(UTC))
+
     w = Worker(
         pool,
         registry,
@@ -49,6 +57,7 @@ def worker(
         queues=queue or ["default"],
         concurrency=slots,
         lease_seconds=settings.job_lease_seconds,
+        periodic=[schedule_tick],
     )
     _console.print(f"worker {w.id}: {slots} slots, tasks: {', '.join(registry.names())}")
     try:

@@ -1,0 +1,95 @@
+"""``equity-connect feed`` and ``equity-connect schedule show``."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from equity_connect.campaign.runs import run_locked
+from equity_connect.campaign.schedule import BUSINESS_TZ, next_runs
+from equity_connect.campaign.scheduler import calendar_from
+from equity_connect.campaign.service import FeedResult, feed
+from equity_connect.cli_support import migrated_database_url
+from equity_connect.config import get_settings
+from equity_connect.db.locks import LockKey
+from equity_connect.db.pool import Conn, connect, open_pool
+
+_console = Console()
+schedule_app = typer.Typer(help="The scheduled jobs (LA business time).", no_args_is_help=True)
+
+
+@schedule_app.command("show")
+def schedule_show(count: int = 6) -> None:
+    """The next scheduled runs, in Pacific and UTC time."""
+    settings = get_settings()
+    table = Table("job", "Pacific", "UTC")
+    for schedule, at in next_runs(datetime.now(UTC), calendar_from(settings), count=count):
+        table.add_row(
+            schedule.name,
+            at.astimezone(BUSINESS_TZ).strftime("%a %Y-%m-%d %H:%M %Z"),
+            at.strftime("%Y-%m-%d %H:%M UTC"),
+        )
+    _console.print(table)
+
+
+def _print(result: FeedResult) -> None:
+    title = "would feed" if result.dry_run else "fed"
+    table = Table(
+        "lead",
+        "score",
+        "broker",
+        "campaign",
+        title=(
+            f"{title} {len(result.picks)} on {result.business_date} "
+            f"(cap {result.cap}, already fed {result.fed_before})"
+        ),
+    )
+    for p in result.picks:
+        table.add_row(str(p.lead_id), str(p.score), p.broker_name, p.campaign_id)
+    _console.print(table)
+
+
+def feed_cmd(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the picks; change nothing")
+    ] = False,
+    day: Annotated[
+        str | None, typer.Option("--date", help="Business date (YYYY-MM-DD, PT)")
+    ] = None,
+) -> None:
+    """Run the daily feed now (the same locked, capped run the 06:00 PT schedule makes)."""
+    settings = get_settings()
+    url = migrated_database_url(settings)
+    business_date = date.fromisoformat(day) if day else datetime.now(BUSINESS_TZ).date()
+    campaign = settings.instantly_campaign_id
+    if campaign is None and settings.campaign_provider == "simulator":
+        campaign = "simulated-campaign"
+
+    def run(conn: Conn, *, dry: bool = False) -> FeedResult:
+        return feed(
+            conn,
+            business_date=business_date,
+            cap=settings.daily_feed_cap,
+            default_campaign=campaign,
+            dry_run=dry,
+        )
+
+    if dry_run:
+        with connect(url) as conn:
+            _print(run(conn, dry=True))
+        return
+    results: list[FeedResult] = []
+
+    def body(conn: Conn) -> dict[str, Any]:
+        results.append(run(conn))
+        return results[-1].counts
+
+    with open_pool(settings, conninfo=url) as pool:
+        outcome = run_locked(pool, "feed_daily", business_date, LockKey.FEED_DAILY, body)
+    if results:
+        _print(results[0])
+    _console.print(f"run: {outcome}; the push runs as a job (`equity-connect worker`)")

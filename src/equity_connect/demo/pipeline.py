@@ -1,0 +1,382 @@
+"""``equity-connect demo`` (= ``make run``): the whole pipeline, end to end, offline.
+
+Every external provider is replaced by its simulator (skip-trace, Instantly,
+the homeowner's inbox), but every boundary is the real one: the CSV goes in
+through the signed upload API, replies, calls and bookings come back through
+the real webhook endpoints with real signatures, and jobs run on the real
+queue. Re-running is safe: the same bytes are a duplicate upload, the same
+webhook deliveries are duplicates, and the day's feed cap holds.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import secrets
+import socket
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from email import message_from_bytes
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from rich.console import Console
+from rich.table import Table
+
+from equity_connect.campaign.runs import run_locked
+from equity_connect.campaign.schedule import BUSINESS_TZ
+from equity_connect.campaign.service import feed, refresh_contactable
+from equity_connect.config import Settings, get_settings
+from equity_connect.db import migrate
+from equity_connect.db.locks import LockKey
+from equity_connect.db.pool import Conn, open_pool
+from equity_connect.db.url import resolve_database_url
+from equity_connect.demo.data import generate
+from equity_connect.jobs.catalog import registry
+from equity_connect.jobs.worker import run_pending
+from equity_connect.security import signatures
+from equity_connect.security.crypto import PiiCipher, aad_for
+from equity_connect.security.keys import ensure_dev_keys, load_keyring
+from equity_connect.web.app import create_app
+
+console = Console()
+
+BROKERS = [
+    ("Alex Rivera", "alex.rivera@demo-brokerage.test", "https://cal.example.test/alex/equity-call"),
+    ("Sam Chen", "sam.chen@demo-brokerage.test", "https://cal.example.test/sam/equity-call"),
+]
+# What the simulated homeowners answer, in turn (a realistic mix, both languages).
+REPLIES = [
+    ("Yes, I'm interested. Please call me this week.", "interested"),
+    ("How does a reverse mortgage work for someone my age?", "question"),
+    ("Sí, me interesa. Llámeme por la tarde por favor.", "interested"),
+    ("No thanks, not interested.", "not_interested"),
+    ("Please stop emailing me and remove me from your list.", "unsubscribe"),
+    ("I am out of the office until Monday with limited access to email.", "auto_reply"),
+    ("Yes please, tell me more about what I qualify for.", "interested"),
+    ("Wrong person, I sold that house in 2019.", "wrong_contact"),
+]
+
+
+def _demo_secrets(data_dir: Path) -> dict[str, str]:
+    """Local secrets for the demo's upload and webhooks (created once, owner-only)."""
+    path = data_dir / "keys" / "demo_secrets.json"
+    if path.exists():
+        loaded: dict[str, str] = json.loads(path.read_text())
+        return loaded
+    values = {
+        "upload": "whsec_" + base64.b64encode(os.urandom(32)).decode(),
+        "instantly": secrets.token_urlsafe(24),
+        "calcom": secrets.token_urlsafe(24),
+        "vapi": secrets.token_urlsafe(24),
+        "ops_api_key": "",
+    }
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(values, fh)
+    return values
+
+
+def _free_port(preferred: int) -> int:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", preferred))
+        except OSError:
+            s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def demo_settings(base: Settings) -> tuple[Settings, dict[str, str]]:
+    """The base settings with local keys, secrets and every provider simulated."""
+    updates: dict[str, Any] = {}
+    if not (base.encryption_keys or base.encryption_keys_file):
+        enc, idx = ensure_dev_keys(base.data_dir)
+        updates |= {"encryption_keys_file": enc, "index_key_file": idx}
+        console.print(f"[yellow]local development keys in {enc.parent} (demo only)[/yellow]")
+    else:
+        (base.data_dir / "keys").mkdir(parents=True, exist_ok=True)
+    secret = _demo_secrets(base.data_dir)
+    port = _free_port(base.port)
+    updates |= {
+        "upload_secrets": base.upload_secrets or secret["upload"],
+        "instantly_webhook_secrets": base.instantly_webhook_secrets or secret["instantly"],
+        "calcom_secrets": base.calcom_secrets or secret["calcom"],
+        "vapi_secrets": base.vapi_secrets or secret["vapi"],
+        "skiptrace_providers": base.skiptrace_providers or "simulator",
+        "campaign_provider": base.campaign_provider or "simulator",
+        "port": port,
+        "public_base_url": f"http://127.0.0.1:{port}",
+    }
+    return base.model_copy(update=updates), secret
+
+
+class BackgroundServer:
+    """The API in a thread, so the demo talks to it over real HTTP."""
+
+    def __init__(self, settings: Settings, conninfo: str) -> None:
+        config = uvicorn.Config(
+            create_app(settings, conninfo=conninfo),
+            host="127.0.0.1",
+            port=settings.port,
+            log_level="warning",
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> None:
+        """Start and wait until it accepts connections."""
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the API did not start")
+            time.sleep(0.05)
+
+    def wait(self) -> None:
+        """Serve until interrupted."""
+        try:
+            while self.thread.is_alive():
+                self.thread.join(0.5)
+        except KeyboardInterrupt:
+            self.server.should_exit = True
+            self.thread.join(5)
+
+
+def _ensure_brokers(conn: Conn) -> list[uuid.UUID]:
+    ids = []
+    for name, email, cal in BROKERS:
+        row = conn.execute(
+            "insert into brokers (name, email, daily_capacity, calcom_event_url, "
+            "instantly_campaign_id) values (%s, %s, 150, %s, %s) "
+            "on conflict (lower(email)) do update set calcom_event_url = excluded.calcom_event_url "
+            "returning id",
+            [name, email, cal, f"demo-campaign-{name.split()[0].lower()}"],
+        ).fetchone()
+        assert row is not None
+        ids.append(row["id"])
+    return ids
+
+
+def _upload(base: str, secret: str, body: bytes) -> dict[str, Any]:
+    now = int(time.time())
+    msg_id = "demo_" + uuid.uuid4().hex
+    headers = {
+        "content-type": "text/csv",
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(now),
+        "webhook-signature": signatures.sign_standard(
+            signatures.parse_secret(secret), msg_id, now, body
+        ),
+    }
+    response = httpx.post(
+        f"{base}/v1/uploads",
+        content=body,
+        headers=headers,
+        params={"source": "demo-vendor", "filename": "demo_leads.csv"},
+        timeout=120,
+    )
+    if response.status_code >= 400:
+        raise RuntimeError(f"upload refused: {response.status_code} {response.text}")
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def _simulate_answers(conn: Conn, cipher: PiiCipher, base: str, secret: dict[str, str]) -> int:
+    """Homeowners of fed leads answer by email (and a few by phone), through the webhooks."""
+    fed = conn.execute(
+        # Fed leads in id order: the same homeowners answer on every run (and
+        # their deliveries are then duplicates), whatever their status now.
+        "select id, email_ciphertext from leads where added_to_campaign_at is not null "
+        "and email_ciphertext is not null order by id limit 60"
+    ).fetchall()
+    sent = 0
+    for n, lead in enumerate(fed):
+        if n % 3 == 2:  # a third of them do not answer at all
+            continue
+        email = cipher.decrypt(lead["email_ciphertext"], aad_for("leads", "email", lead["id"]))
+        text, _ = REPLIES[n % len(REPLIES)]
+        payload = {
+            "timestamp": datetime.now(UTC).isoformat(),
+            "event_type": "reply_received",
+            "campaign_id": "demo-campaign",
+            "lead_email": email,
+            "email_id": f"demo-{lead['id']}",
+            "reply_subject": "Re: your home's equity",
+            "reply_text": text,
+        }
+        r = httpx.post(
+            f"{base}/v1/webhooks/instantly",
+            json=payload,
+            headers={"X-Webhook-Secret": secret["instantly"]},
+        )
+        r.raise_for_status()
+        sent += 1
+        if n % 8 == 0:  # and some are reached by the voice assistant too
+            call = {
+                "message": {
+                    "type": "end-of-call-report",
+                    "endedReason": "customer-ended-call",
+                    "call": {
+                        "id": f"demo-call-{lead['id']}",
+                        "metadata": {"lead_id": str(lead["id"])},
+                    },
+                    "artifact": {},
+                    "analysis": {
+                        "summary": "The homeowner asked for a call back.",
+                        "structuredData": {"interested": True},
+                    },
+                }
+            }
+            body = json.dumps(call).encode()
+            r = httpx.post(
+                f"{base}/v1/webhooks/vapi", content=body, headers={"X-Vapi-Secret": secret["vapi"]}
+            )
+            r.raise_for_status()
+    return sent
+
+
+def _consent_links(outbox: Path, since: set[str]) -> list[tuple[str, str]]:
+    """(homeowner email, nonce) from consent messages the simulated outbox received."""
+    found = []
+    for path in sorted(outbox.glob("*.eml")):
+        if path.name in since:
+            continue
+        msg = message_from_bytes(path.read_bytes())
+        body = msg.get_payload(decode=True)
+        text = body.decode() if isinstance(body, bytes) else str(msg.get_payload())
+        match = re.search(r"/v1/consent/(\S+)", text)
+        if match:
+            found.append((str(msg["To"]), match.group(1)))
+    return found
+
+
+def _book(base: str, secret: dict[str, str], links: list[tuple[str, str]]) -> int:
+    """Most homeowners who got a link consent and book a time on the broker's calendar."""
+    booked = 0
+    for n, (email, nonce) in enumerate(links):
+        if n % 4 == 3:
+            continue
+        r = httpx.post(
+            f"{base}/v1/consent/{nonce}",
+            follow_redirects=False,
+            headers={"user-agent": "demo-homeowner-browser"},
+        )
+        if r.status_code != 303:
+            continue
+        ref = re.search(r"metadata%5Bec_ref%5D=([0-9a-f-]+)", r.headers["location"])
+        if ref is None:
+            continue
+        uid = f"demo-booking-{ref.group(1)}"
+        event = {
+            "triggerEvent": "BOOKING_CREATED",
+            "createdAt": datetime.now(UTC).isoformat(),
+            "payload": {
+                "uid": uid,
+                "type": "equity-call",
+                "title": "Equity review",
+                "startTime": "2026-12-02T18:00:00Z",
+                "endTime": "2026-12-02T18:30:00Z",
+                "attendees": [{"email": email, "name": "Homeowner"}],
+                "metadata": {"ec_ref": ref.group(1)},
+                "status": "ACCEPTED",
+            },
+        }
+        body = json.dumps(event).encode()
+        sig = signatures.sign_calcom(signatures.parse_secret(secret["calcom"]), body)
+        httpx.post(
+            f"{base}/v1/webhooks/calcom", content=body, headers={"X-Cal-Signature-256": sig}
+        ).raise_for_status()
+        booked += 1
+    return booked
+
+
+def print_funnel(conn: Conn) -> list[dict[str, Any]]:
+    """The funnel table, with each stage's share of the previous one."""
+    rows = conn.execute("select stage, leads from funnel() order by stage_order").fetchall()
+    table = Table("stage", "leads", "of previous", title="Funnel")
+    previous = None
+    for r in rows:
+        share = f"{100 * r['leads'] / previous:.0f}%" if previous else ""
+        table.add_row(r["stage"], f"{r['leads']:,}", share)
+        previous = r["leads"] or None
+    console.print(table)
+    return [dict(r) for r in rows]
+
+
+def run_demo(*, rows: int = 2000, serve: bool = True) -> list[dict[str, Any]]:
+    """Run the pipeline end to end with simulators; then serve the dashboard."""
+    settings, secret = demo_settings(get_settings())
+    keyring = load_keyring(settings)
+    cipher = PiiCipher(keyring)
+    url = resolve_database_url(settings)
+    where = "DATABASE_URL" if settings.database_url else f"embedded at {settings.embedded_pgdata}"
+    console.print(f"database: {where}")
+    migrate.migrate(url)
+    server = BackgroundServer(settings, url)
+    server.start()
+    base = settings.public_base_url
+    outbox = settings.data_dir / "outbox"
+    seen_mail = {p.name for p in outbox.glob("*.eml")} if outbox.exists() else set()
+    with open_pool(settings.model_copy(update={"pool_max_size": 6}), conninfo=url) as pool:
+
+        def jobs() -> int:
+            return run_pending(
+                pool, registry, settings=settings, keyring=keyring, concurrency=2, idle_horizon=3
+            )
+
+        with pool.connection() as conn:
+            _ensure_brokers(conn)
+        report = _upload(base, secret["upload"], generate(rows))
+        console.print(
+            f"upload: {report['rows']:,} rows → {report['inserted']:,} new leads, "
+            f"{report['merged']:,} merged, {report['rejected']:,} rejected"
+            + (" (same bytes as before: duplicate)" if report["duplicate_upload"] else "")
+        )
+        console.print(f"skip-trace, verification and scoring: {jobs()} jobs")
+        today = datetime.now(BUSINESS_TZ).date()
+        run_locked(
+            pool,
+            "refresh_contactable",
+            today,
+            LockKey.REFRESH_CONTACTABLE,
+            lambda c: {"queued": refresh_contactable(c)},
+        )
+        run_locked(
+            pool,
+            "feed_daily",
+            today,
+            LockKey.FEED_DAILY,
+            lambda c: (
+                feed(
+                    c,
+                    business_date=today,
+                    cap=settings.daily_feed_cap,
+                    default_campaign="demo-campaign",
+                ).counts
+            ),
+        )
+        console.print(f"feed and push to the (simulated) campaign: {jobs()} jobs")
+        with pool.connection() as conn:
+            answered = _simulate_answers(conn, cipher, base, secret)
+        console.print(f"{answered} homeowner replies received; routing: {jobs()} jobs")
+        booked = _book(base, secret, _consent_links(outbox, seen_mail))
+        console.print(f"{booked} consents and bookings; processing: {jobs()} jobs")
+        with pool.connection() as conn:
+            funnel = print_funnel(conn)
+    console.print(f"\n[bold]dashboard at {base}/dashboard[/bold]")
+    console.print(
+        f"login with the ops API key in {settings.data_dir / 'keys' / 'demo_secrets.json'}"
+    )
+    if serve:
+        console.print("serving; Ctrl-C to stop")
+        server.wait()
+    else:
+        server.server.should_exit = True
+        server.thread.join(10)
+    return funnel
