@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import typer
 
+from equity_connect.brokers.commands import apikeys_app, brokers_app, export, token
 from equity_connect.campaign.commands import feed_cmd, schedule_app
 from equity_connect.db.commands import app as db_app
 from equity_connect.demo import run_demo
 from equity_connect.ingest.commands import ingest_cmd, upload_cmd, uploads_app
 from equity_connect.jobs.commands import dlq_app, run_jobs, worker
 from equity_connect.replies.commands import classify_reply_cmd
+from equity_connect.security.commands import app as keys_app
 from equity_connect.verification.commands import app as verification_app
 from equity_connect.web.commands import serve
 
@@ -30,6 +32,11 @@ app.add_typer(verification_app, name="verification")
 app.add_typer(schedule_app, name="schedule")
 app.command("feed")(feed_cmd)
 app.command("classify-reply")(classify_reply_cmd)
+app.add_typer(brokers_app, name="brokers")
+app.add_typer(apikeys_app, name="apikeys")
+app.command("token")(token)
+app.command("export")(export)
+app.add_typer(keys_app, name="keys")
 
 
 @app.command("demo")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -93,9 +93,25 @@ class Settings(BaseSettings):
     worker_concurrency: int = 4
     job_lease_seconds: float = 60.0
 
+    # Health and auth
+    ready_worker_max_age_seconds: float = 120.0
+    jwt_secret: str | None = None  # the Supabase project's JWT secret (HS256)
+    jwt_audience: str = "authenticated"
+    session_secret: str | None = None  # signs dashboard session cookies
+    log_level: str = "INFO"
+
     # API server
     host: str = "127.0.0.1"
     port: int = 8000
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _jwt_secret_long_enough(cls, value: str | None) -> str | None:
+        # HS256 keys under 32 bytes are refused by the verifier (RFC 7518 §3.2);
+        # failing here makes that a start-up error instead of a 500 per request.
+        if value is not None and len(value.encode()) < 32:
+            raise ValueError("EC_JWT_SECRET must be at least 32 bytes")
+        return value
 
     @property
     def embedded_pgdata(self) -> Path:

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 
+from equity_connect.brokers.routes import router as brokers_router
 from equity_connect.config import Settings, get_settings
 from equity_connect.consent.routes import router as consent_router
 from equity_connect.db.pool import open_pool
 from equity_connect.inbound.routes import router as inbound_router
 from equity_connect.ingest.routes import router as ingest_router
+from equity_connect.observability.health import readiness
+from equity_connect.observability.logs import request_context
+from equity_connect.observability.metrics import Metrics
 from equity_connect.security.keys import load_keyring
 from equity_connect.web.errors import install_error_handlers
-from equity_connect.web.state import AppState
+from equity_connect.web.state import AppState, state_of
 
 
 def create_app(settings: Settings | None = None, *, conninfo: str | None = None) -> FastAPI:
@@ -25,7 +31,9 @@ def create_app(settings: Settings | None = None, *, conninfo: str | None = None)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = open_pool(settings, conninfo=conninfo)
-        app.state.ec = AppState(settings=settings, pool=pool, keyring=keyring)
+        app.state.ec = AppState(
+            settings=settings, pool=pool, keyring=keyring, metrics=Metrics(pool)
+        )
         try:
             yield
         finally:
@@ -41,10 +49,33 @@ def create_app(settings: Settings | None = None, *, conninfo: str | None = None)
     app.include_router(ingest_router)
     app.include_router(inbound_router)
     app.include_router(consent_router)
+    app.include_router(brokers_router)
+
+    @app.middleware("http")
+    async def count_requests(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        return await state_of(request).metrics.middleware(request, call_next)
+
+    app.middleware("http")(request_context)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
         """The process is up."""
         return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], responses={503: {"description": "Not ready: see checks"}})
+    def readyz(request: Request) -> JSONResponse:
+        """Ready when the database answers, migrations are current and a worker is alive."""
+        state = state_of(request)
+        ready, checks = readiness(
+            state.pool, max_heartbeat_age=state.settings.ready_worker_max_age_seconds
+        )
+        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+    @app.get("/metrics", tags=["health"], response_class=PlainTextResponse)
+    def metrics(request: Request) -> Response:
+        """Prometheus text format: HTTP, jobs, queue lag, DLQ, providers, schedules."""
+        return Response(state_of(request).metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     return app

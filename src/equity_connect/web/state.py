@@ -9,6 +9,7 @@ from psycopg_pool import ConnectionPool
 
 from equity_connect.config import Settings
 from equity_connect.db.pool import Conn
+from equity_connect.observability.metrics import Metrics
 from equity_connect.security.crypto import Keyring
 
 
@@ -19,6 +20,7 @@ class AppState:
     settings: Settings
     pool: ConnectionPool[Conn]
     keyring: Keyring
+    metrics: Metrics
 
 
 def state_of(request: Request) -> AppState:

@@ -1,0 +1,58 @@
+"""The lead export: one row shape for the API and the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from equity_connect.db import queries
+from equity_connect.db.pool import Conn
+from equity_connect.security.crypto import PiiCipher, aad_for
+
+Q = queries.load("equity_connect.brokers")
+
+HEADER = [
+    "lead_id",
+    "first_name",
+    "last_name",
+    "address",
+    "city",
+    "state",
+    "zip",
+    "score",
+    "status",
+    "email",
+    "phone",
+    "consent",
+    "suppressed",
+]
+KINDS = ["text"] * 7 + ["number", "text", "text", "phone", "text", "text"]
+
+
+def decrypt_contact(cipher: PiiCipher, row: dict[str, Any], column: str) -> str | None:
+    """A lead's decrypted email or phone (``column``), or None."""
+    value = row[f"{column}_ciphertext"]
+    return None if value is None else cipher.decrypt(value, aad_for("leads", column, row["id"]))
+
+
+def export_rows(conn: Conn, cipher: PiiCipher, *, itersize: int = 2000) -> Iterator[list[object]]:
+    """Every lead the connection may see, from a server-side cursor (memory stays flat)."""
+    with conn.cursor(name="lead_export") as cur:
+        cur.itersize = itersize
+        cur.execute(Q["export_rows"])
+        for r in cur:
+            yield [
+                r["id"],
+                r["owner_first_name"],
+                r["owner_last_name"],
+                r["property_address"],
+                r["property_city"],
+                r["property_state"],
+                r["property_zip"],
+                r["lead_score"],
+                r["campaign_status"],
+                decrypt_contact(cipher, r, "email"),
+                decrypt_contact(cipher, r, "phone"),
+                r["consent"],
+                r["suppressed"],
+            ]

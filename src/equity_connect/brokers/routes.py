@@ -1,0 +1,236 @@
+"""The broker workspace API. Every broker request runs in a transaction *as that broker*
+(SET LOCAL ROLE authenticated + JWT claims), so Postgres RLS, not Python, filters rows;
+another broker's lead is simply not found (404, never 403)."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Annotated, Any
+
+import psycopg
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
+
+from equity_connect.brokers.export import HEADER, KINDS, decrypt_contact, export_rows
+from equity_connect.brokers.schemas import (
+    BookingOut,
+    ConsentOut,
+    LeadOut,
+    LeadPage,
+    NoteIn,
+    NoteOut,
+    Reassign,
+    StatusChange,
+)
+from equity_connect.campaign.schemas import CampaignStatus
+from equity_connect.db import queries
+from equity_connect.db.pool import Conn, act_as_broker
+from equity_connect.errors import DomainError
+from equity_connect.exports.csv_safe import stream_csv
+from equity_connect.security.apikeys import Scope
+from equity_connect.security.crypto import PiiCipher
+from equity_connect.web.audit import audit
+from equity_connect.web.auth import Principal, authenticate, require_ops
+from equity_connect.web.state import state_of
+
+Q = queries.load("equity_connect.brokers")
+router = APIRouter(tags=["broker workspace"])
+Caller = Annotated[Principal, Depends(authenticate)]
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Not authenticated (missing, expired or forged credentials)"},
+    403: {"description": "Authenticated, but not allowed (wrong role or scope)"},
+    404: {"description": "No such lead among yours"},
+}
+
+
+@contextmanager
+def broker_tx(request: Request, principal: Principal) -> Iterator[Conn]:
+    """A transaction in which the database sees this broker, and only their rows."""
+    with state_of(request).pool.connection() as conn:
+        act_as_broker(conn, principal.broker_id)
+        yield conn
+
+
+def _lead(row: dict[str, Any], cipher: PiiCipher) -> LeadOut:
+    data = {k: v for k, v in row.items() if not k.endswith("_ciphertext")}
+    data.pop("assigned_broker_id", None)
+    return LeadOut(
+        **data,
+        email=decrypt_contact(cipher, row, "email"),
+        phone=decrypt_contact(cipher, row, "phone"),
+    )
+
+
+def _cursor(row: dict[str, Any]) -> str:
+    raw = f"{row['created_at'].isoformat()}|{row['id']}".encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _parse_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        created, lead_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+        return datetime.fromisoformat(created), uuid.UUID(lead_id)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DomainError(400, "bad_cursor", "cursor is not one this API issued") from exc
+
+
+def _found(row: dict[str, Any] | None) -> dict[str, Any]:
+    if row is None:
+        raise DomainError(404, "not_found", "no such lead among yours")
+    return row
+
+
+@router.get("/v1/leads/export.csv", responses=_ERRORS, response_class=StreamingResponse)
+def export_leads(request: Request, caller: Caller) -> StreamingResponse:
+    """Stream the caller's leads as CSV (a broker: their own; ops: all, with ``exports:read``).
+
+    Cells that a spreadsheet would run as formulas are neutralised; E.164
+    phones and numbers round-trip unchanged. Memory stays flat: rows stream
+    from a server-side cursor.
+    """
+    state = state_of(request)
+    if caller.kind == "ops":
+        require_ops(caller, Scope.EXPORTS_READ)
+    cipher = PiiCipher(state.keyring)
+
+    def rows() -> Iterator[list[object]]:
+        with state.pool.connection() as conn:
+            if caller.kind == "broker":
+                act_as_broker(conn, caller.broker_id)
+            yield from export_rows(conn, cipher)
+
+    return StreamingResponse(
+        stream_csv(HEADER, rows(), kinds=KINDS),
+        media_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="leads.csv"'},
+    )
+
+
+@router.get("/v1/leads", response_model=LeadPage, responses=_ERRORS)
+def list_leads(  # noqa: PLR0917 - FastAPI reads each parameter from the query string
+    request: Request,
+    caller: Caller,
+    status: Annotated[CampaignStatus | None, Query(description="campaign status")] = None,
+    min_score: Annotated[int | None, Query(ge=0, le=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: str | None = None,
+) -> LeadPage:
+    """The broker's leads, newest first, keyset-paginated."""
+    after = _parse_cursor(cursor) if cursor else (None, None)
+    cipher = PiiCipher(state_of(request).keyring)
+    with broker_tx(request, caller) as conn:
+        rows = conn.execute(
+            Q["list_leads"],
+            {
+                "status": status,
+                "min_score": min_score,
+                "limit": limit + 1,
+                "after_created": after[0],
+                "after_id": after[1],
+            },
+        ).fetchall()
+    items = [_lead(r, cipher) for r in rows[:limit]]
+    return LeadPage(
+        items=items, next_cursor=_cursor(rows[limit - 1]) if len(rows) > limit else None
+    )
+
+
+@router.get("/v1/leads/{lead_id}", response_model=LeadOut, responses=_ERRORS)
+def get_lead(lead_id: uuid.UUID, request: Request, caller: Caller) -> LeadOut:
+    """One of the broker's leads."""
+    with broker_tx(request, caller) as conn:
+        row = _found(conn.execute(Q["get_lead"], {"id": lead_id}).fetchone())
+    return _lead(row, PiiCipher(state_of(request).keyring))
+
+
+@router.patch("/v1/leads/{lead_id}", response_model=LeadOut, responses=_ERRORS)
+def change_status(
+    lead_id: uuid.UUID, change: StatusChange, request: Request, caller: Caller
+) -> LeadOut:
+    """Change a lead's status. ``do_not_contact`` also suppresses its contact details."""
+    with broker_tx(request, caller) as conn:
+        before = _found(conn.execute(Q["get_lead"], {"id": lead_id}).fetchone())
+        conn.execute(Q["set_status"], {"id": lead_id, "status": change.campaign_status})
+        audit(
+            conn,
+            caller,
+            "lead.status",
+            "leads",
+            lead_id,
+            before={"campaign_status": before["campaign_status"]},
+            after={"campaign_status": change.campaign_status},
+        )
+        if change.campaign_status == "do_not_contact":
+            conn.execute("set local role none")  # back to the pipeline, same transaction
+            conn.execute(Q["suppress_lead"], {"lead_id": lead_id})
+            act_as_broker(conn, caller.broker_id)
+        row = _found(conn.execute(Q["get_lead"], {"id": lead_id}).fetchone())
+    return _lead(row, PiiCipher(state_of(request).keyring))
+
+
+@router.get("/v1/leads/{lead_id}/notes", response_model=list[NoteOut], responses=_ERRORS)
+def list_notes(lead_id: uuid.UUID, request: Request, caller: Caller) -> list[NoteOut]:
+    """The broker's notes on a lead."""
+    with broker_tx(request, caller) as conn:
+        _found(conn.execute(Q["get_lead"], {"id": lead_id}).fetchone())
+        return [NoteOut(**r) for r in conn.execute(Q["notes"], {"lead_id": lead_id})]
+
+
+@router.post(
+    "/v1/leads/{lead_id}/notes", response_model=NoteOut, status_code=201, responses=_ERRORS
+)
+def add_note(lead_id: uuid.UUID, note: NoteIn, request: Request, caller: Caller) -> NoteOut:
+    """Add a note to a lead."""
+    with broker_tx(request, caller) as conn:
+        _found(conn.execute(Q["get_lead"], {"id": lead_id}).fetchone())
+        row = conn.execute(
+            Q["add_note"], {"lead_id": lead_id, "broker_id": caller.broker_id, "body": note.body}
+        ).fetchone()
+        assert row is not None  # INSERT … RETURNING
+        audit(conn, caller, "lead.note", "lead_notes", row["id"], after={"lead_id": str(lead_id)})
+    return NoteOut(id=row["id"], body=note.body, created_at=row["created_at"])
+
+
+@router.get("/v1/leads/{lead_id}/consent", response_model=list[ConsentOut], responses=_ERRORS)
+def consent_view(lead_id: uuid.UUID, request: Request, caller: Caller) -> list[ConsentOut]:
+    """The lead's consent records."""
+    with broker_tx(request, caller) as conn:
+        _found(conn.execute(Q["get_lead"], {"id": lead_id}).fetchone())
+        return [ConsentOut(**r) for r in conn.execute(Q["consent_records"], {"lead_id": lead_id})]
+
+
+@router.get("/v1/leads/{lead_id}/bookings", response_model=list[BookingOut], responses=_ERRORS)
+def booking_view(lead_id: uuid.UUID, request: Request, caller: Caller) -> list[BookingOut]:
+    """The lead's bookings."""
+    with broker_tx(request, caller) as conn:
+        _found(conn.execute(Q["get_lead"], {"id": lead_id}).fetchone())
+        return [BookingOut(**r) for r in conn.execute(Q["bookings"], {"lead_id": lead_id})]
+
+
+@router.post("/v1/ops/leads/{lead_id}/assign", response_model=dict[str, str], responses=_ERRORS)
+def reassign(
+    lead_id: uuid.UUID, body: Reassign, request: Request, caller: Caller
+) -> dict[str, str]:
+    """Ops: assign a lead to a broker (scope ``leads:write``)."""
+    require_ops(caller, Scope.LEADS_WRITE)
+    with state_of(request).pool.connection() as conn:
+        before = _found(conn.execute(Q["get_lead"], {"id": lead_id}).fetchone())
+        try:
+            with conn.transaction():
+                conn.execute(Q["reassign"], {"id": lead_id, "broker_id": body.broker_id})
+        except psycopg.errors.ForeignKeyViolation as exc:
+            raise DomainError(404, "no_such_broker", "no such broker") from exc
+        audit(
+            conn,
+            caller,
+            "lead.assign",
+            "leads",
+            lead_id,
+            before={"assigned_broker_id": str(before["assigned_broker_id"])},
+            after={"assigned_broker_id": str(body.broker_id)},
+        )
+    return {"lead_id": str(lead_id), "assigned_broker_id": str(body.broker_id)}

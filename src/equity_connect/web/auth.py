@@ -1,0 +1,136 @@
+"""Who is calling: a broker (Supabase JWT) or the ops team (API key), by header or cookie.
+
+A broker's requests then run in a transaction as that broker
+(``as_broker``), so Postgres row-level security decides what they see.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Literal
+
+from fastapi import Request
+
+from equity_connect.db import queries
+from equity_connect.db.pool import Conn
+from equity_connect.errors import DomainError
+from equity_connect.security.apikeys import Scope, check_api_key, has_scope, parse_api_key
+from equity_connect.security.jwt import JwtError, verify_jwt
+from equity_connect.web.state import AppState, state_of
+
+Q = queries.load("equity_connect.web")
+SESSION_COOKIE = "ec_session"
+SESSION_TTL = 8 * 3600
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller."""
+
+    kind: Literal["ops", "broker"]
+    id: str
+    scopes: frozenset[str] = frozenset()
+
+    @property
+    def broker_id(self) -> uuid.UUID:
+        """The broker's id (their Supabase user id)."""
+        if self.kind != "broker":
+            raise DomainError(403, "brokers_only", "this needs a broker's login")
+        return uuid.UUID(self.id)
+
+
+def session_key(state: AppState) -> bytes:
+    """The cookie-signing key: configured, or derived from the index key (a separate
+    purpose string keeps the two uses apart)."""
+    if state.settings.session_secret:
+        return state.settings.session_secret.encode()
+    return hmac.new(state.keyring.index_key, b"equity-connect/session/v1", hashlib.sha256).digest()
+
+
+def sign_session(key: bytes, principal: Principal, *, now: float | None = None) -> str:
+    """A tamper-proof, expiring session value."""
+    body = json.dumps(
+        {
+            "k": principal.kind,
+            "i": principal.id,
+            "s": sorted(principal.scopes),
+            "e": int((now or time.time()) + SESSION_TTL),
+        }
+    ).encode()
+    mac = hmac.new(key, body, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(body).decode() + "." + base64.urlsafe_b64encode(mac).decode()
+
+
+def read_session(key: bytes, value: str, *, now: float | None = None) -> Principal | None:
+    """The principal a valid, unexpired session names; None otherwise."""
+    try:
+        body_b64, mac_b64 = value.split(".", 1)
+        body = base64.urlsafe_b64decode(body_b64)
+        mac = base64.urlsafe_b64decode(mac_b64)
+    except (ValueError, TypeError):
+        return None
+    if not hmac.compare_digest(mac, hmac.new(key, body, hashlib.sha256).digest()):
+        return None
+    data = json.loads(body)
+    if data["e"] < (now or time.time()) or data["k"] not in ("ops", "broker"):
+        return None
+    return Principal(data["k"], data["i"], frozenset(data["s"]))
+
+
+def principal_from_api_key(conn: Conn, token: str) -> Principal | None:
+    """An ops principal for a valid, unrevoked API key."""
+    parsed = parse_api_key(token)
+    if parsed is None:
+        return None
+    key_id, digest = parsed
+    row = conn.execute(Q["api_key"], {"key_id": key_id}).fetchone()
+    if row is None or not check_api_key(digest, bytes(row["secret_hash"])):
+        return None
+    conn.execute(Q["touch_api_key"], {"key_id": key_id})
+    return Principal("ops", key_id, frozenset(row["scopes"]))
+
+
+def principal_from_jwt(state: AppState, token: str) -> Principal:
+    """A broker principal for a valid Supabase JWT; 401 with the failed check otherwise."""
+    secret = state.settings.jwt_secret
+    if not secret:
+        raise DomainError(401, "jwt_not_configured", "EC_JWT_SECRET is not set")
+    try:
+        claims = verify_jwt(token, secret=secret.encode(), audience=state.settings.jwt_audience)
+    except JwtError as exc:
+        raise DomainError(401, f"jwt_{exc.code}", exc.reason) from exc
+    return Principal("broker", str(claims.sub))
+
+
+def authenticate(request: Request) -> Principal:
+    """The caller, from ``Authorization: Bearer <jwt>``, ``X-API-Key`` or the session cookie."""
+    state = state_of(request)
+    auth = request.headers.get("authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return principal_from_jwt(state, auth[7:].strip())
+    api_key = request.headers.get("x-api-key")
+    if api_key:
+        with state.pool.connection() as conn:
+            found = principal_from_api_key(conn, api_key)
+        if found is None:
+            raise DomainError(401, "bad_api_key", "the API key is unknown or revoked")
+        return found
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        found = read_session(session_key(state), cookie)
+        if found is not None:
+            return found
+    raise DomainError(401, "unauthenticated", "send a broker JWT (Bearer) or an ops X-API-Key")
+
+
+def require_ops(principal: Principal, scope: Scope) -> Principal:
+    """403 unless an ops principal holding ``scope``."""
+    if principal.kind != "ops" or not has_scope(principal.scopes, scope):
+        raise DomainError(403, "forbidden", f"this needs an ops key with scope {scope}")
+    return principal
