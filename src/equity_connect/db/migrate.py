@@ -16,6 +16,7 @@ from datetime import datetime
 from importlib import resources
 
 import psycopg
+from psycopg.rows import tuple_row
 
 from equity_connect.db.locks import LockKey
 
@@ -88,9 +89,11 @@ def discover() -> list[Migration]:
 
 
 def _applied(conn: psycopg.Connection[object]) -> dict[int, tuple[str, datetime]]:
-    if conn.execute("select to_regclass('public.schema_migrations')").fetchone() == (None,):
+    # A tuple cursor whatever the connection's row factory (the pool's gives dicts).
+    cur = conn.cursor(row_factory=tuple_row)
+    if cur.execute("select to_regclass('public.schema_migrations')").fetchone() == (None,):
         return {}
-    rows: list[tuple[int, str, datetime]] = conn.execute(  # type: ignore[assignment]
+    rows: list[tuple[int, str, datetime]] = cur.execute(
         "select version, checksum, applied_at from public.schema_migrations"
     ).fetchall()
     return {version: (checksum, at) for version, checksum, at in rows}

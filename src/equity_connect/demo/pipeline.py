@@ -41,6 +41,7 @@ from equity_connect.demo.data import generate
 from equity_connect.jobs.catalog import registry
 from equity_connect.jobs.worker import run_pending
 from equity_connect.security import signatures
+from equity_connect.security.apikeys import check_api_key, generate_api_key, parse_api_key
 from equity_connect.security.crypto import PiiCipher, aad_for
 from equity_connect.security.keys import ensure_dev_keys, load_keyring
 from equity_connect.web.app import create_app
@@ -161,6 +162,25 @@ def _ensure_brokers(conn: Conn) -> list[uuid.UUID]:
         assert row is not None
         ids.append(row["id"])
     return ids
+
+
+def _ensure_ops_key(conn: Conn, secret: dict[str, str], path: Path) -> str:
+    """An admin API key for the dashboard: the saved one if the database knows it."""
+    known = parse_api_key(secret.get("ops_api_key", ""))
+    if known is not None:
+        row = conn.execute(
+            "select secret_hash from api_keys where key_id = %s and revoked_at is null", [known[0]]
+        ).fetchone()
+        if row is not None and check_api_key(known[1], bytes(row["secret_hash"])):
+            return secret["ops_api_key"]
+    key = generate_api_key()
+    conn.execute(
+        "insert into api_keys (key_id, name, secret_hash, scopes) values (%s, %s, %s, %s)",
+        [key.key_id, "demo ops", key.secret_hash, ["admin"]],
+    )
+    secret["ops_api_key"] = key.secret
+    path.write_text(json.dumps(secret))
+    return key.secret
 
 
 def _upload(base: str, secret: str, body: bytes) -> dict[str, Any]:
@@ -332,6 +352,9 @@ def run_demo(*, rows: int = 2000, serve: bool = True) -> list[dict[str, Any]]:
 
         with pool.connection() as conn:
             _ensure_brokers(conn)
+            ops_key = _ensure_ops_key(
+                conn, secret, settings.data_dir / "keys" / "demo_secrets.json"
+            )
         report = _upload(base, secret["upload"], generate(rows))
         console.print(
             f"upload: {report['rows']:,} rows → {report['inserted']:,} new leads, "
@@ -370,9 +393,7 @@ def run_demo(*, rows: int = 2000, serve: bool = True) -> list[dict[str, Any]]:
         with pool.connection() as conn:
             funnel = print_funnel(conn)
     console.print(f"\n[bold]dashboard at {base}/dashboard[/bold]")
-    console.print(
-        f"login with the ops API key in {settings.data_dir / 'keys' / 'demo_secrets.json'}"
-    )
+    console.print(f"log in with the demo ops API key: [bold]{ops_key}[/bold]")
     if serve:
         console.print("serving; Ctrl-C to stop")
         server.wait()

@@ -121,3 +121,11 @@ create policy broker_notes_insert on public.lead_notes
 create index if not exists leads_cohort_idx on public.leads (first_upload_id, assigned_broker_id)
   where first_upload_id is not null;
 drop index if exists public.leads_first_upload_idx;
+
+-- A broker may see the uploads that produced their leads (source, counts:
+-- no PII), so the funnel can run as the broker, under RLS.
+grant select on table public.uploads to authenticated;
+drop policy if exists broker_uploads_select on public.uploads;
+create policy broker_uploads_select on public.uploads
+  for select to authenticated
+  using (exists (select 1 from public.leads l where l.first_upload_id = uploads.id));
