@@ -40,6 +40,7 @@ from equity_connect.db.url import resolve_database_url
 from equity_connect.demo.data import generate
 from equity_connect.jobs.catalog import registry
 from equity_connect.jobs.worker import run_pending
+from equity_connect.observability.logs import configure_logging
 from equity_connect.security import signatures
 from equity_connect.security.apikeys import check_api_key, generate_api_key, parse_api_key
 from equity_connect.security.crypto import PiiCipher, aad_for
@@ -125,7 +126,8 @@ class BackgroundServer:
             create_app(settings, conninfo=conninfo),
             host="127.0.0.1",
             port=settings.port,
-            log_level="warning",
+            log_config=None,
+            access_log=False,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -332,6 +334,9 @@ def print_funnel(conn: Conn) -> list[dict[str, Any]]:
 def run_demo(*, rows: int = 2000, serve: bool = True) -> list[dict[str, Any]]:
     """Run the pipeline end to end with simulators; then serve the dashboard."""
     settings, secret = demo_settings(get_settings())
+    log_file = settings.data_dir / "logs" / "demo.log"
+    configure_logging(settings.log_level, path=log_file)
+    console.print(f"logs (JSON, no PII): {log_file}")
     keyring = load_keyring(settings)
     cipher = PiiCipher(keyring)
     url = resolve_database_url(settings)

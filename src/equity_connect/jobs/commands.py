@@ -20,6 +20,7 @@ from equity_connect.db.pool import connect, open_pool
 from equity_connect.jobs import service
 from equity_connect.jobs.catalog import registry
 from equity_connect.jobs.worker import Worker, run_pending
+from equity_connect.observability.logs import configure_logging
 
 _console = Console()
 
@@ -32,6 +33,7 @@ def worker(
     """Run background jobs until stopped (SIGINT/SIGTERM finish the running jobs first)."""
     settings = get_settings()
     keyring = keyring_or_exit(settings)
+    configure_logging(settings.log_level)
     url = migrated_database_url(settings)
     slots = concurrency or settings.worker_concurrency
     pool = open_pool(settings.model_copy(update={"pool_max_size": slots + 2}), conninfo=url)

@@ -14,6 +14,7 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
@@ -46,12 +47,24 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """JSON to stderr for our loggers and uvicorn's (its access log silenced: see module doc)."""
-    handler = logging.StreamHandler(sys.stderr)
+def configure_logging(level: str = "INFO", *, path: Path | None = None) -> None:
+    """JSON to stderr (or to ``path``) for our loggers and uvicorn's.
+
+    uvicorn's access log is silenced: see the module docstring.
+    """
+    handler: logging.Handler
+    if path is None:
+        handler = logging.StreamHandler(sys.stderr)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(JsonFormatter())
+    handler.set_name("equity-connect")
     JsonFormatter.converter = time.gmtime  # UTC timestamps (the "Z")
     root = logging.getLogger()
+    for old in root.handlers:
+        if old.get_name() == "equity-connect":  # ours from an earlier call: release its file
+            old.close()
     root.handlers[:] = [handler]
     root.setLevel(level)
     for name in ("uvicorn", "uvicorn.error"):

@@ -9,6 +9,7 @@ import uvicorn
 
 from equity_connect.cli_support import keyring_or_exit
 from equity_connect.config import get_settings
+from equity_connect.observability.logs import configure_logging
 from equity_connect.web.app import create_app
 
 
@@ -19,9 +20,11 @@ def serve(
     """Serve the API (uploads, webhooks, broker API, dashboard)."""
     settings = get_settings()
     keyring_or_exit(settings)  # a clear message instead of a traceback from start-up
+    configure_logging(settings.log_level)
     uvicorn.run(
         create_app(settings),
         host=host or settings.host,
         port=port or settings.port,
-        log_level="info",
+        log_config=None,  # ours: JSON, and no raw-path access log (paths can hold tokens)
+        access_log=False,
     )
