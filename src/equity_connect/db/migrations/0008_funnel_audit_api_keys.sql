@@ -22,21 +22,30 @@ as $$
       and (p_source is null or u.source = p_source)
       and (p_from is null or (u.received_at at time zone 'America/Los_Angeles')::date >= p_from)
       and (p_to is null or (u.received_at at time zone 'America/Los_Angeles')::date <= p_to)
-  ), cohort as (
-    select l.id, l.email_verified, l.phone_verified, l.added_to_campaign_at, l.last_reply_at
+  ), counts as (
+    -- one pass over the cohort for every lead-state stage
+    select count(*) as dedupe,
+           count(*) filter (where l.email_verified or l.phone_verified) as verified,
+           count(*) filter (where l.added_to_campaign_at is not null) as fed,
+           count(*) filter (where l.last_reply_at is not null) as replied
     from public.leads l
+    where l.first_upload_id in (select id from picked_uploads)
+      and (p_broker is null or l.assigned_broker_id = p_broker)
+  ), booked as (
+    -- from the (small) bookings side, probing leads by primary key
+    select count(distinct b.lead_id) as n
+    from public.bookings b join public.leads l on l.id = b.lead_id
     where l.first_upload_id in (select id from picked_uploads)
       and (p_broker is null or l.assigned_broker_id = p_broker)
   )
   select 'upload', 1, case when p_broker is null
                            then (select coalesce(sum(row_count), 0) from picked_uploads)
-                           else (select count(*) from cohort) end
-  union all select 'dedupe', 2, count(*) from cohort
-  union all select 'verified', 3, count(*) from cohort where email_verified or phone_verified
-  union all select 'fed', 4, count(*) from cohort where added_to_campaign_at is not null
-  union all select 'replied', 5, count(*) from cohort where last_reply_at is not null
-  union all select 'booked', 6, count(*) from cohort c
-    where exists (select 1 from public.bookings b where b.lead_id = c.id)
+                           else (select dedupe from counts) end
+  union all select 'dedupe', 2, dedupe from counts
+  union all select 'verified', 3, verified from counts
+  union all select 'fed', 4, fed from counts
+  union all select 'replied', 5, replied from counts
+  union all select 'booked', 6, n from booked
 $$;
 revoke all on function public.funnel(date, date, uuid, text, uuid) from public, anon;
 grant execute on function public.funnel(date, date, uuid, text, uuid)
