@@ -1,7 +1,9 @@
-"""A throwaway migrated database for a benchmark, on the configured server."""
+"""Benchmark helpers: a throwaway migrated database, and a median timer."""
 
 from __future__ import annotations
 
+import statistics
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,3 +33,15 @@ def bench_database() -> Iterator[str]:
             admin.execute(
                 sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
             )
+
+
+def median_seconds(
+    conn: psycopg.Connection[object], query: str, params: object, runs: int = 5
+) -> float:
+    """Median wall time of running ``query`` to completion ``runs`` times."""
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        conn.execute(query, params).fetchall()  # type: ignore[arg-type]
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)

@@ -10,7 +10,6 @@ time against a plain CREATE TABLE AS of the same query.
 
 from __future__ import annotations
 
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -18,22 +17,11 @@ from pathlib import Path
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _db import bench_database
+from _db import bench_database, median_seconds
 
 from equity_connect.campaign.service import Q
 
 SELECT = Q["feed_candidates"].replace("for update of l skip locked", "")
-
-
-def timed(
-    conn: psycopg.Connection[object], query: str, params: dict[str, object], runs: int = 7
-) -> float:
-    samples = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        conn.execute(query, params).fetchall()
-        samples.append(time.perf_counter() - t)
-    return statistics.median(samples)
 
 
 def main() -> None:
@@ -67,9 +55,9 @@ def main() -> None:
         conn.commit()
         params = {"limit": 250}
         plan = "\n".join(r[0] for r in conn.execute("explain analyze " + SELECT, params))
-        feed_s = timed(conn, SELECT, params)
+        feed_s = median_seconds(conn, SELECT, params)
         conn.execute("drop index leads_feed_hot_idx")
-        base_s = timed(conn, SELECT, params, runs=3)
+        base_s = median_seconds(conn, SELECT, params, runs=3)
         conn.rollback()
 
         t = time.perf_counter()

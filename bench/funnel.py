@@ -7,26 +7,13 @@ Baseline, in the same run: a plain count(*) over leads (one sequential scan).
 
 from __future__ import annotations
 
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _db import bench_database
-
-
-def timed(
-    conn: psycopg.Connection[object], query: str, params: list[object], runs: int = 5
-) -> float:
-    samples = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        conn.execute(query, params).fetchall()
-        samples.append(time.perf_counter() - t)
-    return statistics.median(samples)
+from _db import bench_database, median_seconds
 
 
 def main() -> None:
@@ -64,11 +51,11 @@ def main() -> None:
         conn.commit()
         upload = conn.execute("select id from uploads limit 1").fetchone()[0]  # type: ignore[index]
         broker = conn.execute("select id from brokers limit 1").fetchone()[0]  # type: ignore[index]
-        base = timed(conn, "select count(*) from leads", [])
-        overall = timed(conn, "select * from funnel()", [])
-        per_upload = timed(conn, "select * from funnel(p_upload => %s)", [upload])
-        per_broker = timed(conn, "select * from funnel(p_broker => %s)", [broker])
-        per_source = timed(conn, "select * from funnel(p_source => 'vendor-1')", [])
+        base = median_seconds(conn, "select count(*) from leads", [])
+        overall = median_seconds(conn, "select * from funnel()", [])
+        per_upload = median_seconds(conn, "select * from funnel(p_upload => %s)", [upload])
+        per_broker = median_seconds(conn, "select * from funnel(p_broker => %s)", [broker])
+        per_source = median_seconds(conn, "select * from funnel(p_source => 'vendor-1')", [])
     print(
         f"leads={leads:,} count(*)_baseline={base * 1000:.0f}ms funnel_all={overall * 1000:.0f}ms "
         f"({overall / base:.1f}x) per_upload={per_upload * 1000:.0f}ms ({per_upload / base:.2f}x) "

@@ -303,3 +303,28 @@ def test_openapi_documents_every_route(client: TestClient) -> None:
         "/metrics",
     } <= paths
     assert "401" in spec["paths"]["/v1/leads/{lead_id}"]["get"]["responses"]
+
+
+def test_ops_uploads_and_dlq_endpoints(
+    client: TestClient, world: dict[str, Any], fresh_database_url: str
+) -> None:
+    with psycopg.connect(fresh_database_url) as conn:
+        conn.execute(
+            "insert into pipeline_dlq (source, payload, reason) values "
+            "('skiptrace.enrich_batch', %s, 'boom')",
+            [json.dumps({"task": "skiptrace.enrich_batch", "args": {}})],
+        )
+        conn.commit()
+    ops = {"X-API-Key": world["ops"]}
+    assert client.get("/v1/ops/uploads", headers=ops).status_code == 200
+    [entry] = client.get("/v1/ops/dlq", headers=ops).json()
+    assert client.get("/v1/ops/dlq", headers={"X-API-Key": world["reader"]}).status_code == 403
+    assert client.post(f"/v1/ops/dlq/{entry['id']}/replay", headers=ops).json() == {
+        "replayed": entry["id"]
+    }
+    assert client.post(f"/v1/ops/dlq/{entry['id']}/replay", headers=ops).status_code == 404
+    assert client.get("/v1/ops/dlq", headers=ops).json() == []
+    with psycopg.connect(fresh_database_url) as conn:
+        assert conn.execute(
+            "select count(*) from jobs where task = 'skiptrace.enrich_batch'"
+        ).fetchone() == (1,)

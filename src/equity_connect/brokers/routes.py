@@ -31,6 +31,8 @@ from equity_connect.db import queries
 from equity_connect.db.pool import Conn, act_as_broker
 from equity_connect.errors import DomainError
 from equity_connect.exports.csv_safe import stream_csv
+from equity_connect.jobs import service as jobs
+from equity_connect.observability.metrics import Q as OBS_Q
 from equity_connect.security.apikeys import Scope
 from equity_connect.security.crypto import PiiCipher
 from equity_connect.web.audit import audit
@@ -234,3 +236,37 @@ def reassign(
             after={"assigned_broker_id": str(body.broker_id)},
         )
     return {"lead_id": str(lead_id), "assigned_broker_id": str(body.broker_id)}
+
+
+@router.get("/v1/ops/uploads", response_model=list[dict[str, Any]], responses=_ERRORS)
+def ops_uploads(
+    request: Request, caller: Caller, limit: Annotated[int, Query(ge=1, le=200)] = 50
+) -> list[dict[str, Any]]:
+    """Ops: the latest uploads with their reports (scope ``leads:read``)."""
+    require_ops(caller, Scope.LEADS_READ)
+    with state_of(request).pool.connection() as conn:
+        rows = conn.execute(OBS_Q["uploads"], {"limit": limit}).fetchall()
+    return [{**r, "id": str(r["id"]), "received_at": r["received_at"].isoformat()} for r in rows]
+
+
+@router.get("/v1/ops/dlq", response_model=list[dict[str, Any]], responses=_ERRORS)
+def ops_dlq(
+    request: Request, caller: Caller, limit: Annotated[int, Query(ge=1, le=200)] = 50
+) -> list[dict[str, Any]]:
+    """Ops: pending dead letters (scope ``dlq:replay``)."""
+    require_ops(caller, Scope.DLQ_REPLAY)
+    with state_of(request).pool.connection() as conn:
+        rows = conn.execute(OBS_Q["dlq_pending"], {"limit": limit}).fetchall()
+    return [{**r, "created_at": r["created_at"].isoformat()} for r in rows]
+
+
+@router.post("/v1/ops/dlq/{dlq_id}/replay", response_model=dict[str, Any], responses=_ERRORS)
+def ops_replay(dlq_id: int, request: Request, caller: Caller) -> dict[str, Any]:
+    """Ops: replay one dead letter, exactly once (scope ``dlq:replay``)."""
+    require_ops(caller, Scope.DLQ_REPLAY)
+    with state_of(request).pool.connection() as conn:
+        replayed = jobs.replay_dlq(conn, dlq_id)
+        if not replayed:
+            raise DomainError(404, "not_pending", "no pending dead letter with that id")
+        audit(conn, caller, "dlq.replay", "pipeline_dlq", dlq_id, after={"replayed": True})
+    return {"replayed": dlq_id}

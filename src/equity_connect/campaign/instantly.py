@@ -27,20 +27,18 @@ import math
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Final, Protocol, TypeVar
 
 import httpx
 
 from equity_connect.normalize.email import normalize_email
+from equity_connect.outbound.http import ProviderClient, utc_now
 from equity_connect.outbound.retry import (
     MalformedResponse,
-    ProviderError,
     ProviderRejected,
     RateLimited,
-    classify_response,
-    classify_transport_error,
     decode_json,
     error_for_status,
 )
@@ -90,10 +88,6 @@ LEAD_KEYS: Final = frozenset(
 CustomValue = str | int | float | bool | None
 
 _T = TypeVar("_T")
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _check_custom_value(name: object, value: object) -> None:
@@ -319,7 +313,7 @@ _REASONS: Final[Mapping[int, str]] = MappingProxyType(
 )
 
 
-class InstantlyClient:
+class InstantlyClient(ProviderClient):
     """Instantly API v2 client (Bearer key) for adding leads to a campaign.
 
     Args:
@@ -339,30 +333,17 @@ class InstantlyClient:
         base_url: str = DEFAULT_BASE_URL,
         timeout: float = 30,
         client: httpx.Client | None = None,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         if not api_key or not api_key.strip():
             raise ValueError("api_key is required")
         self.name: str = PROVIDER
         self._api_key = api_key
         self._url = base_url.rstrip("/") + ADD_LEADS_PATH
-        self._owns_client = client is None
-        self._client = client if client is not None else httpx.Client(timeout=timeout)
-        self._clock = clock
+        super().__init__(PROVIDER, timeout=timeout, client=client, clock=clock)
 
     def __repr__(self) -> str:
         return f"InstantlyClient(url={self._url!r})"
-
-    def close(self) -> None:
-        """Close the HTTP client if this object made it."""
-        if self._owns_client:
-            self._client.close()
-
-    def __enter__(self) -> InstantlyClient:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def add_leads(
         self,
@@ -391,16 +372,7 @@ class InstantlyClient:
             verify_leads_on_import=verify_leads_on_import,
         )
         headers = {"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"}
-        failure: ProviderError | None = None
-        try:
-            response = self._client.post(self._url, json=body, headers=headers)
-        except httpx.RequestError as exc:
-            failure = classify_transport_error(PROVIDER, exc)
-        if failure is not None:
-            # Raised outside the ``except``: the httpx exception holds the request, headers
-            # and key included, and would ride along as ``__context__`` into logs and the DLQ.
-            raise failure
-        error = classify_response(PROVIDER, response, self._clock())
+        response, error = self.post_json(self._url, body, headers)
         reason = _REASONS.get(response.status_code)
         if reason is not None and type(error) is ProviderRejected:
             # Same type and retryability, a more useful fixed phrase (never the body's text).

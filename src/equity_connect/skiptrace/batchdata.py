@@ -27,17 +27,16 @@ a leaf of the wrong type (``score`` as an object, ``dnc`` as a list) is read as 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
 import httpx
 
 from equity_connect.normalize.email import normalize_email
 from equity_connect.normalize.phone import to_e164
+from equity_connect.outbound.http import ProviderClient, utc_now
 from equity_connect.outbound.retry import (
     MalformedResponse,
-    classify_response,
-    classify_transport_error,
     decode_json,
     error_for_status,
 )
@@ -67,10 +66,6 @@ DEFAULT_MAX_BATCH: Final = 100  # UNVERIFIED (third-party figure)
 
 # Record-level code for an item whose meta.error is true; BatchData has no codes of its own.
 META_ERROR_CODE: Final = "META_ERROR"
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def build_request_body(
@@ -313,7 +308,7 @@ def parse_response(batch: Sequence[SkipTraceRequest], payload: object) -> list[S
     raise MalformedResponse(PROVIDER, "neither results nor result in body")
 
 
-class BatchDataSkipTrace:
+class BatchDataSkipTrace(ProviderClient):
     """Skip trace through BatchData's property skip-trace API (Bearer token).
 
     Args:
@@ -338,7 +333,7 @@ class BatchDataSkipTrace:
         timeout: float = 30.0,
         include_tcpa_blacklisted: bool = False,
         client: httpx.Client | None = None,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be >= 1")
@@ -347,23 +342,10 @@ class BatchDataSkipTrace:
         self._token = token
         self._url = base_url.rstrip("/") + "/" + path.lstrip("/")
         self._include_tcpa_blacklisted = include_tcpa_blacklisted
-        self._owns_client = client is None
-        self._client = client if client is not None else httpx.Client(timeout=timeout)
-        self._clock = clock
+        super().__init__(PROVIDER, timeout=timeout, client=client, clock=clock)
 
     def __repr__(self) -> str:
         return f"BatchDataSkipTrace(url={self._url!r}, max_batch={self.max_batch})"
-
-    def close(self) -> None:
-        """Close the HTTP client if this object made it."""
-        if self._owns_client:
-            self._client.close()
-
-    def __enter__(self) -> BatchDataSkipTrace:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def lookup(self, requests: Sequence[SkipTraceRequest]) -> list[SkipTraceResult]:
         """One result per request, in order; one POST per ``max_batch`` requests.
@@ -380,11 +362,7 @@ class BatchDataSkipTrace:
     def _lookup_batch(self, batch: Sequence[SkipTraceRequest]) -> list[SkipTraceResult]:
         body = build_request_body(batch, include_tcpa_blacklisted=self._include_tcpa_blacklisted)
         headers = {"Authorization": f"Bearer {self._token}", "Accept": "application/json"}
-        try:
-            response = self._client.post(self._url, json=body, headers=headers)
-        except httpx.RequestError as exc:
-            raise classify_transport_error(PROVIDER, exc) from exc
-        error = classify_response(PROVIDER, response, self._clock())
+        response, error = self.post_json(self._url, body, headers)
         if error is not None:
             raise error
         return parse_response(batch, decode_json(PROVIDER, response))

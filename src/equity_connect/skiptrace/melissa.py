@@ -18,18 +18,17 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
 import httpx
 
 from equity_connect.normalize.email import normalize_email
 from equity_connect.normalize.phone import to_e164
+from equity_connect.outbound.http import ProviderClient, utc_now
 from equity_connect.outbound.retry import (
     MalformedResponse,
     ProviderFailure,
-    classify_response,
-    classify_transport_error,
     decode_json,
 )
 from equity_connect.skiptrace.schemas import (
@@ -73,10 +72,6 @@ RETRYABLE_TRANSMISSION_CODES: Final = frozenset({"SE01"})
 _EMAIL_CODE_PREFIXES: Final = ("ES", "EE")
 _PHONE_CODE_PREFIXES: Final = ("PS", "PE")
 _PHONE_TYPE_BY_CODE: Final = {"PS07": PhoneType.MOBILE, "PS08": PhoneType.LANDLINE}
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def build_request_body(
@@ -225,7 +220,7 @@ def parse_response(batch: Sequence[SkipTraceRequest], payload: object) -> list[S
     return results
 
 
-class MelissaPersonator:
+class MelissaPersonator(ProviderClient):
     """Skip trace through Melissa Personator Consumer (``Check,Verify,Append``).
 
     Args:
@@ -253,7 +248,7 @@ class MelissaPersonator:
         columns: str = "GrpAddressDetails",
         options: str = "",
         client: httpx.Client | None = None,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         if not 1 <= max_batch <= MAX_BATCH:
             raise ValueError(f"max_batch must be between 1 and {MAX_BATCH}")
@@ -264,23 +259,10 @@ class MelissaPersonator:
         self._actions = actions
         self._columns = columns
         self._options = options
-        self._owns_client = client is None
-        self._client = client if client is not None else httpx.Client(timeout=timeout)
-        self._clock = clock
+        super().__init__(PROVIDER, timeout=timeout, client=client, clock=clock)
 
     def __repr__(self) -> str:
         return f"MelissaPersonator(url={self._url!r}, max_batch={self.max_batch})"
-
-    def close(self) -> None:
-        """Close the HTTP client if this object made it."""
-        if self._owns_client:
-            self._client.close()
-
-    def __enter__(self) -> MelissaPersonator:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def lookup(self, requests: Sequence[SkipTraceRequest]) -> list[SkipTraceResult]:
         """One result per request, in order; one POST per ``max_batch`` requests.
@@ -304,13 +286,7 @@ class MelissaPersonator:
             # Echoed back by Melissa; random so it correlates a call without naming a lead.
             reference=secrets.token_hex(8),
         )
-        try:
-            response = self._client.post(
-                self._url, json=body, headers={"Accept": "application/json"}
-            )
-        except httpx.RequestError as exc:
-            raise classify_transport_error(PROVIDER, exc) from exc
-        error = classify_response(PROVIDER, response, self._clock())
+        response, error = self.post_json(self._url, body, {"Accept": "application/json"})
         if error is not None:
             raise error
         return parse_response(batch, decode_json(PROVIDER, response))

@@ -26,6 +26,7 @@ from equity_connect.exports.csv_safe import stream_csv
 from equity_connect.jobs import service as jobs
 from equity_connect.security.apikeys import Scope, has_scope
 from equity_connect.security.crypto import PiiCipher, aad_for
+from equity_connect.web.audit import audit
 from equity_connect.web.auth import (
     SESSION_COOKIE,
     Principal,
@@ -275,10 +276,13 @@ def replay(dlq_id: int, request: Request, csrf: Annotated[str, Form()]) -> Respo
         raise DomainError(403, "bad_csrf", "the form is stale; reload the dashboard")
     with state.pool.connection() as conn:
         replayed = jobs.replay_dlq(conn, dlq_id)
-        conn.execute(
-            "insert into audit_log (actor_role, actor_id, action, table_name, row_id, after) "
-            "values ('ops', %s, 'dlq.replay', 'pipeline_dlq', %s, %s)",
-            [principal.id, str(dlq_id), json.dumps({"replayed": bool(replayed)})],
+        audit(
+            conn,
+            principal,
+            "dlq.replay",
+            "pipeline_dlq",
+            dlq_id,
+            after={"replayed": bool(replayed)},
         )
     return RedirectResponse("/dashboard#dlq", status_code=303)
 
