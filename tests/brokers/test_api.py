@@ -328,3 +328,26 @@ def test_ops_uploads_and_dlq_endpoints(
         assert conn.execute(
             "select count(*) from jobs where task = 'skiptrace.enrich_batch'"
         ).fetchone() == (1,)
+
+
+def test_call_window_follows_the_strictest_zone() -> None:
+    from datetime import UTC, datetime
+
+    from equity_connect.brokers.routes import call_window
+
+    # 18:30 Pacific = 21:30 Eastern: a California home with a New York number may not be called.
+    evening = datetime(2026, 11, 30, 2, 30, tzinfo=UTC)
+    may, opens = call_window("CA", "90001", "+12125550100", dnc=False, now=evening)
+    assert may is False and opens is not None
+    assert opens.astimezone(UTC).hour == 16  # 08:00 Pacific the next morning
+    assert call_window("CA", "90001", "+13105550100", dnc=False, now=evening)[0] is True
+    assert call_window("CA", "90001", "+13105550100", dnc=True, now=evening) == (False, None)
+    assert call_window("CA", "90001", None, dnc=False, now=evening) == (False, None)
+
+
+def test_lead_view_says_whether_the_broker_may_call(
+    client: TestClient, world: dict[str, Any]
+) -> None:
+    lead = client.get(f"/v1/leads/{world['a_leads'][0]}", headers=bearer(world["a"])).json()
+    assert isinstance(lead["may_call_now"], bool)
+    assert lead["may_call_now"] or lead["next_call_window"] is not None

@@ -8,7 +8,7 @@ import base64
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import psycopg
@@ -26,6 +26,7 @@ from equity_connect.brokers.schemas import (
     Reassign,
     StatusChange,
 )
+from equity_connect.campaign.compliance import calling_allowed, next_allowed, zones_for
 from equity_connect.campaign.schemas import CampaignStatus
 from equity_connect.db import queries
 from equity_connect.db.pool import Conn, act_as_broker
@@ -57,13 +58,36 @@ def broker_tx(request: Request, principal: Principal) -> Iterator[Conn]:
         yield conn
 
 
+def call_window(
+    state: str | None, zip5: str | None, phone: str | None, *, dnc: bool, now: datetime
+) -> tuple[bool, datetime | None]:
+    """(may call now, next allowed instant) under the federal calling hours, judged in
+    every zone the homeowner might be in (property and area code: the strictest wins)."""
+    if dnc or phone is None:
+        return False, None
+    zones = zones_for(state, zip5, phone)
+    if calling_allowed(now, zones):
+        return True, None
+    return False, next_allowed(now, zones)
+
+
 def _lead(row: dict[str, Any], cipher: PiiCipher) -> LeadOut:
     data = {k: v for k, v in row.items() if not k.endswith("_ciphertext")}
     data.pop("assigned_broker_id", None)
+    phone = decrypt_contact(cipher, row, "phone")
+    may_call, opens = call_window(
+        row["property_state"],
+        row["property_zip"],
+        phone,
+        dnc=row["phone_dnc"],
+        now=datetime.now(UTC),
+    )
     return LeadOut(
         **data,
         email=decrypt_contact(cipher, row, "email"),
-        phone=decrypt_contact(cipher, row, "phone"),
+        phone=phone,
+        may_call_now=may_call,
+        next_call_window=opens,
     )
 
 

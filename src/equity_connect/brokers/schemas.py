@@ -32,6 +32,13 @@ class LeadOut(BaseModel):
     last_reply_at: datetime | None
     last_reply_intent: str | None
     created_at: datetime
+    may_call_now: bool = Field(
+        description="Inside 08:00-21:00 local time for every zone the homeowner may be in "
+        "(47 CFR 64.1200(c)(1)); false also when the phone is on a DNC list"
+    )
+    next_call_window: datetime | None = Field(
+        description="When calling next becomes allowed (UTC), if not now"
+    )
 
 
 class LeadPage(BaseModel):
