@@ -351,3 +351,16 @@ def test_lead_view_says_whether_the_broker_may_call(
     lead = client.get(f"/v1/leads/{world['a_leads'][0]}", headers=bearer(world["a"])).json()
     assert isinstance(lead["may_call_now"], bool)
     assert lead["may_call_now"] or lead["next_call_window"] is not None
+
+
+def test_patch_refuses_to_undo_an_opt_out(
+    client: TestClient, world: dict[str, Any], fresh_database_url: str
+) -> None:
+    lead = world["a_leads"][2]
+    with psycopg.connect(fresh_database_url) as conn:
+        conn.execute("update leads set campaign_status = 'unsubscribed' where id = %s", [lead])
+        conn.commit()
+    response = client.patch(
+        f"/v1/leads/{lead}", json={"campaign_status": "active"}, headers=bearer(world["a"])
+    )
+    assert response.status_code == 409 and response.json()["error"] == "opted_out"

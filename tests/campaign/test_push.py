@@ -125,3 +125,20 @@ def test_permanent_failure_leaves_leads_queued_and_files_a_dead_letter(
             "select count(*) from leads where added_to_campaign_at is null"
         ).fetchone() == (5,)
     assert dlq == [("campaign.push_batch", "ProviderRejected: instantly: no paid plan (HTTP 402)")]
+
+
+def test_a_suppression_added_after_the_reservation_stops_the_push(
+    pool: ConnectionPool[Conn], fresh_database_url: str
+) -> None:
+    reserve(fresh_database_url, 4)
+    with psycopg.connect(fresh_database_url) as conn:
+        conn.execute(
+            "insert into suppressions (channel, value_index, reason, source) "
+            "select 'email', email_index, 'unsubscribed', 'late' from leads "
+            "order by id limit 1"
+        )
+        conn.commit()
+    fake = SimulatedInstantly()
+    run(pool, fake)
+    assert statuses(fresh_database_url) == {"active": 3, "queued": 1}
+    assert sum(len(c.leads) for c in fake.calls) == 3

@@ -165,3 +165,31 @@ def test_act_as_refuses_to_run_outside_a_transaction(database_url: str) -> None:
 
     with connect(database_url, autocommit=True) as auto, pytest.raises(RuntimeError):
         act_as(auto, role="authenticated", claims={})
+
+
+def test_broker_insert_cannot_set_identity_status_or_contact_columns(
+    conn: Conn, two_brokers: Setup
+) -> None:
+    a, _, _, _ = two_brokers
+    act_as_broker(conn, a)
+    for column, value in (
+        ("mak", "1234567890"),
+        ("campaign_status", "queued"),
+        ("email_ciphertext", b"\x01"),
+        ("consent", True),
+    ):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
+            conn.execute(
+                f"insert into leads (assigned_broker_id, {column}) values (%s, %s)", [a, value]
+            )
+
+
+def test_a_broker_cannot_undo_an_opt_out(conn: Conn, two_brokers: Setup) -> None:
+    a, _, a_leads, _ = two_brokers
+    conn.execute("update leads set campaign_status = 'unsubscribed' where id = %s", [a_leads[0]])
+    act_as_broker(conn, a)
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="opted out"), conn.transaction():
+        conn.execute("update leads set campaign_status = 'active' where id = %s", [a_leads[0]])
+    act_as(conn, role="pipeline_writer", claims={})
+    # the pipeline (an operator's correction) still can
+    conn.execute("update leads set campaign_status = 'paused' where id = %s", [a_leads[0]])

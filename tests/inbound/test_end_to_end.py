@@ -300,3 +300,121 @@ def test_twenty_concurrent_redemptions_succeed_once(fresh_database_url: str) -> 
     assert outcomes.count("ok") == 1 and outcomes.count(409) == 19
     with psycopg.connect(fresh_database_url) as conn:
         assert conn.execute("select count(*) from consent_records").fetchone() == (1,)
+
+
+def test_opt_out_from_a_secondary_address_or_an_unknown_one_is_honoured(
+    client: TestClient, fresh_database_url: str, cipher: PiiCipher, run_jobs: Any
+) -> None:
+    _, lead, _ = seed(fresh_database_url, cipher)
+    old = "old.address@example.com"
+    with connect(fresh_database_url) as conn:  # an address skip-trace found, no longer primary
+        idx = cipher.blind_index("email", old)
+        conn.execute(
+            "insert into lead_contacts (lead_id, channel, value_ciphertext, value_index, provider) "
+            "values (%s, 'email', '\\x01', %s, 'simulator')",
+            [lead, idx],
+        )
+        conn.commit()
+    post_instantly(
+        client, {"event_type": "lead_unsubscribed", "lead_email": old, "email_id": "u-1"}
+    )
+    post_instantly(
+        client,
+        {
+            "event_type": "reply_received",
+            "lead_email": "stranger@example.com",
+            "email_id": "u-2",
+            "reply_text": "STOP emailing me",
+        },
+    )
+    run_jobs()
+    assert lead_row(fresh_database_url, lead)["campaign_status"] == "unsubscribed"
+    with connect(fresh_database_url) as conn:
+        indexes = {
+            bytes(r["value_index"]) for r in conn.execute("select value_index from suppressions")
+        }
+    assert cipher.blind_index("email", old) in indexes
+    assert cipher.blind_index("email", "stranger@example.com") in indexes
+
+
+def test_no_offer_or_alert_for_an_opted_out_lead_and_auto_replies_keep_the_reply(
+    client: TestClient,
+    fresh_database_url: str,
+    cipher: PiiCipher,
+    smtp: tuple[Inbox, int],
+    run_jobs: Any,
+) -> None:
+    inbox, _ = smtp
+    _, lead, broker_email = seed(fresh_database_url, cipher)
+    post_instantly(
+        client,
+        {
+            "event_type": "reply_received",
+            "lead_email": OWNER,
+            "email_id": "r-1",
+            "reply_text": "Yes, interested, call me.",
+        },
+    )
+    run_jobs()
+    replied_at = lead_row(fresh_database_url, lead)
+    post_instantly(
+        client,
+        {
+            "event_type": "reply_received",
+            "lead_email": OWNER,
+            "email_id": "r-2",
+            "reply_text": "I am out of the office until Monday.",
+        },
+    )
+    run_jobs()
+    with connect(fresh_database_url) as conn:
+        after = conn.execute(
+            "select last_reply_at, last_reply_intent from leads where id = %s", [lead]
+        ).fetchone()
+        conn.execute("update leads set campaign_status = 'unsubscribed' where id = %s", [lead])
+        conn.commit()
+    assert after is not None and after["last_reply_at"] is not None
+    assert after["last_reply_intent"] == "interested"
+    sent_before = len(inbox.messages)
+    post_instantly(
+        client, {"event_type": "lead_interested", "lead_email": OWNER, "email_id": "r-3"}
+    )
+    run_jobs()
+    assert lead_row(fresh_database_url, lead)["campaign_status"] == "unsubscribed"
+    assert len(inbox.messages) == sent_before  # no consent email, no broker alert
+    assert replied_at["campaign_status"] == "replied"
+
+
+def test_no_voice_consent_from_a_wrong_person(
+    client: TestClient, fresh_database_url: str, cipher: PiiCipher, run_jobs: Any
+) -> None:
+    broker, lead, _ = seed(fresh_database_url, cipher)
+    with connect(fresh_database_url) as conn:
+        token = consent.issue(conn, lead, broker, ttl_hours=24)
+        conn.commit()
+    body = json.dumps(
+        {
+            "message": {
+                "type": "end-of-call-report",
+                "endedReason": "customer-ended-call",
+                "call": {
+                    "id": "call-wp",
+                    "metadata": {"lead_id": str(lead), "consent_token": token.nonce},
+                },
+                "artifact": {},
+                "analysis": {
+                    "summary": "",
+                    "structuredData": {"wrong_person": True, "consent": True},
+                },
+            }
+        }
+    )
+    assert (
+        client.post(
+            "/v1/webhooks/vapi", content=body, headers={"X-Vapi-Secret": VAPI_SECRET}
+        ).status_code
+        == 200
+    )
+    run_jobs()
+    row = lead_row(fresh_database_url, lead)
+    assert row["campaign_status"] == "do_not_contact" and row["consent"] is False

@@ -194,7 +194,7 @@ def test_invalid_contact_values_are_dropped_with_a_note(conn: Conn, cipher: PiiC
 
 
 def test_unknown_columns_are_kept_but_pii_like_ones_are_not(conn: Conn, cipher: PiiCipher) -> None:
-    columns = ["property_address", "property_zip", "lot_size", "phone2"]
+    columns = ["property_address", "property_zip", "lot_size", "phone2", "notes", "column_7"]
     body = csv_bytes(
         [
             {
@@ -202,6 +202,8 @@ def test_unknown_columns_are_kept_but_pii_like_ones_are_not(conn: Conn, cipher: 
                 "property_zip": "90005",
                 "lot_size": "7200",
                 "phone2": "2135550100",
+                "notes": "son: kid@example.com",
+                "column_7": "(213) 555-0199",
             }
         ],
         columns,
@@ -210,7 +212,7 @@ def test_unknown_columns_are_kept_but_pii_like_ones_are_not(conn: Conn, cipher: 
     raw = conn.execute("select raw from leads").fetchone()
     assert raw == {"raw": {"lot_size": "7200"}}
     [line] = lineage(conn, report.upload_id)
-    assert "phone2" in str(line["notes"])
+    assert all(c in str(line["notes"]) for c in ("phone2", "notes", "column_7"))
 
 
 def test_rejected_rows_keep_their_cells_encrypted_for_replay(conn: Conn, cipher: PiiCipher) -> None:

@@ -207,7 +207,9 @@ def test_exhausted_job_lands_in_dlq_and_replays_once(pool: ConnectionPool[Conn],
     assert runs(db) == []
     with connect(db) as conn:
         [entry] = conn.execute("select id, source, reason, status from pipeline_dlq").fetchall()
-        assert entry["source"] == "test.flaky" and "passing trouble" in entry["reason"]
+        assert entry["source"] == "test.flaky"
+        # a foreign exception's text may quote data: only its type is kept
+        assert entry["reason"] == "ConnectionError (message withheld: it may quote data)"
         # The flaky task succeeds on its third attempt: a replay gets fresh attempts.
         conn.execute("update jobs set attempts = 2")
         conn.commit()

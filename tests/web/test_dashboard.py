@@ -109,3 +109,21 @@ def test_metrics_and_health(client: TestClient) -> None:
         "worker": "no worker has reported",
     }
     assert client.get("/healthz").headers["x-request-id"]
+
+
+def test_revoking_a_key_ends_its_sessions(
+    client: TestClient, seeded: dict[str, Any], fresh_database_url: str
+) -> None:
+    login(client, seeded["admin"])
+    assert client.get("/dashboard", follow_redirects=False).status_code == 200
+    assert client.get("/v1/ops/uploads").status_code == 200  # the cookie works on the API too
+    with psycopg.connect(fresh_database_url) as conn:
+        conn.execute("update api_keys set revoked_at = now()")
+        conn.commit()
+    assert client.get("/dashboard", follow_redirects=False).status_code == 303
+    assert client.get("/v1/ops/uploads").status_code == 401
+
+
+def test_rejected_rows_need_the_export_scope(client: TestClient, seeded: dict[str, Any]) -> None:
+    login(client, seeded["reader"])
+    assert client.get(f"/dashboard/uploads/{seeded['upload']}/rejects.csv").status_code == 403

@@ -20,7 +20,9 @@ update bookings set status = 'cancelled' where calcom_uid = any(%(uids)s) return
 update bookings set status = 'rescheduled' where calcom_uid = %(uid)s and status <> 'cancelled'
 
 -- name: mark_booked
-update leads set campaign_status = 'converted' where id = %(lead_id)s
+-- A booking never undoes an opt-out.
+update leads set campaign_status = 'converted'
+where id = %(lead_id)s and campaign_status not in ('unsubscribed', 'do_not_contact', 'bounced')
 
 -- name: unbook
 -- A cancelled booking returns a converted lead to 'replied' (it stays engaged).

@@ -21,7 +21,11 @@ select id, owner_first_name, owner_last_name, property_address, property_city, p
 from leads where id = %(id)s
 
 -- name: set_status
-update leads set campaign_status = %(status)s::campaign_status where id = %(id)s
+-- An opted-out lead keeps its status (a trigger enforces it too).
+update leads set campaign_status = %(status)s::campaign_status
+where id = %(id)s
+  and (campaign_status not in ('unsubscribed', 'do_not_contact', 'bounced')
+       or campaign_status = %(status)s::campaign_status)
 returning id
 
 -- name: add_note

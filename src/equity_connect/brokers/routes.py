@@ -180,7 +180,9 @@ def change_status(
     """Change a lead's status. ``do_not_contact`` also suppresses its contact details."""
     with broker_tx(request, caller) as conn:
         before = _found(conn.execute(Q["get_lead"], {"id": lead_id}).fetchone())
-        conn.execute(Q["set_status"], {"id": lead_id, "status": change.campaign_status})
+        changed = conn.execute(Q["set_status"], {"id": lead_id, "status": change.campaign_status})
+        if changed.rowcount == 0:
+            raise DomainError(409, "opted_out", "this lead opted out; its status cannot change")
         audit(
             conn,
             caller,

@@ -114,7 +114,12 @@ def handle_vapi(
     )
     data = _dict(_dict(message.get("analysis")).get("structuredData"))
     token = _dict(call.get("metadata")).get("consent_token")
-    if data.get("consent") is True and result.intent is not ReplyIntent.UNSUBSCRIBE:
+    # Consent counts only from the homeowner who wants the call (not from a
+    # wrong person, nor alongside an opt-out).
+    if data.get("consent") is True and result.intent in (
+        ReplyIntent.INTERESTED,
+        ReplyIntent.QUESTION,
+    ):
         if not isinstance(token, str):
             event(conn, "consent", "missing_token", **common)
         else:

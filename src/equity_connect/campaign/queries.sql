@@ -93,6 +93,13 @@ select l.id, l.email_ciphertext, l.phone_ciphertext, l.owner_first_name, l.owner
        l.campaign_id, l.assigned_broker_id as broker_id, b.name as broker_name
 from leads l left join brokers b on b.id = l.assigned_broker_id
 where l.feed_batch_id = %(batch_id)s and l.campaign_status = 'queued'
+  -- checked again at push time: a retry or a DLQ replay can come days later
+  and not l.phone_dnc
+  and not exists (
+    select 1 from suppressions s
+    where (s.channel = 'email' and s.value_index = l.email_index)
+       or (s.channel = 'phone' and s.value_index = l.phone_index)
+  )
 order by l.id
 
 -- name: mark_active

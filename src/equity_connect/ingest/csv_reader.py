@@ -597,10 +597,15 @@ def _map_header(header: list[str], line_number: int) -> _Layout:
 
 
 def _quote(value: str) -> str:
-    """A numeric column's offending value, cut to 40 characters, for a reason."""
-    if len(value) > _QUOTE_LIMIT:
-        return repr(value[:_QUOTE_LIMIT]) + "..."
-    return repr(value)
+    # Reasons are stored in clear (upload_rows.reason), and a misaligned
+    # column can put a phone number or an email in a numeric field: describe
+    # the value, never quote it. The row's cells are kept encrypted anyway.
+    kind = (
+        "empty"
+        if not value.strip()
+        else ("has letters" if any(c.isalpha() for c in value) else "no letters")
+    )
+    return f"({len(value)} characters, {kind})"
 
 
 def _digits(text: str) -> bool:

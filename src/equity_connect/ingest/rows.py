@@ -25,7 +25,12 @@ from equity_connect.verification.schemas import ContactChannel
 # Unknown columns are kept in leads.raw, in clear. A column whose name says
 # it holds contact or identity data is not: it would put PII at rest
 # unencrypted. Its name (never its value) is noted on the row instead.
-_PII_COLUMN = re.compile(r"phone|mobile|cell|email|e_mail|ssn|social|birth|dob|passport|license")
+_PII_COLUMN = re.compile(
+    r"phone|mobile|cell|tel|fax|wireless|landline|contact|email|e_mail|ssn|social|birth|dob|"
+    r"passport|license"
+)
+# And whatever its name, a value shaped like an email or a phone number.
+_PHONE_SHAPE = re.compile(r"[\d\s().+-]{10,24}")
 
 _EMAIL = str(ContactChannel.EMAIL)
 _PHONE = str(ContactChannel.PHONE)
@@ -42,7 +47,11 @@ def _extras(extra: dict[str, str]) -> tuple[Jsonb | None, list[str]]:
     kept: dict[str, str] = {}
     dropped: list[str] = []
     for name, value in extra.items():
-        if _PII_COLUMN.search(name):
+        looks_pii = "@" in value or (
+            _PHONE_SHAPE.fullmatch(value.strip()) is not None
+            and sum(c.isdigit() for c in value) >= 10
+        )
+        if looks_pii or _PII_COLUMN.search(name):
             dropped.append(name)
         else:
             kept[name] = value

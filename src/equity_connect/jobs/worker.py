@@ -13,7 +13,6 @@ import random
 import socket
 import threading
 import time
-import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -57,8 +56,15 @@ class RetryPolicy:
 
 
 def _describe(exc: BaseException) -> str:
-    # The type and message only: a traceback's locals could hold PII.
-    return f"{type(exc).__name__}: {exc}"[:2000]
+    """What is stored in jobs.last_error and the DLQ, shown to operators.
+
+    Only messages we wrote (provider errors' fixed reasons, permanent job
+    errors) are kept; any other exception is named by its type alone, since
+    its text can quote data (an SMTP refusal names the recipient's address).
+    """
+    if isinstance(exc, ProviderError | PermanentJobError):
+        return f"{type(exc).__name__}: {exc}"[:2000]
+    return f"{type(exc).__name__} (message withheld: it may quote data)"
 
 
 class Worker:
@@ -145,9 +151,9 @@ class Worker:
         delay = self.policy.delay(exc, job.attempts, self.rng)
         error = _describe(exc)
         _log.warning(
-            "job failed", extra={"job_id": job.id, "task": job.task, "attempt": job.attempts}
+            "job failed",
+            extra={"job_id": job.id, "task": job.task, "attempt": job.attempts, "error": error},
         )
-        _log.debug("job failure detail: %s", traceback.format_exception_only(exc))
         with self.pool.connection() as conn:
             if delay is not None and job.attempts < job.max_attempts:
                 service.retry_later(conn, job.id, self.id, error, delay)

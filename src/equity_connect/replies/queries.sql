@@ -1,13 +1,19 @@
 -- Routing replies and calls.
 
 -- name: leads_by_email
+-- The address as a lead's primary email, or as any contact found for it (the
+-- primary can change after the address was fed to a campaign).
 select id, assigned_broker_id, campaign_status, email_index, phone_index
-from leads where email_index = %(index)s
+from leads
+where email_index = %(index)s
+   or id in (select lead_id from lead_contacts where channel = 'email' and value_index = %(index)s)
 order by added_to_campaign_at desc nulls last, id
 
 -- name: leads_by_phone
 select id, assigned_broker_id, campaign_status, email_index, phone_index
-from leads where phone_index = %(index)s
+from leads
+where phone_index = %(index)s
+   or id in (select lead_id from lead_contacts where channel = 'phone' and value_index = %(index)s)
 order by added_to_campaign_at desc nulls last, id
 
 -- name: lead_by_id
@@ -42,7 +48,9 @@ where id = any(%(lead_ids)s)
 returning id
 
 -- name: note_reply
-update leads set last_reply_at = %(reply_at)s, last_reply_intent = %(intent)s
+-- An auto-reply neither counts as a reply nor erases an earlier one.
+update leads set last_reply_at = coalesce(%(reply_at)s, last_reply_at),
+  last_reply_intent = coalesce(last_reply_intent, %(intent)s)
 where id = any(%(lead_ids)s)
 
 -- name: record_call
@@ -56,3 +64,9 @@ select calcom_event_url from brokers where id = %(id)s
 insert into pipeline_events (stage, outcome, count, provider, lead_id, broker_id, correlation_id, detail)
 values (%(stage)s, %(outcome)s, 1, %(provider)s, %(lead_id)s, %(broker_id)s, %(correlation_id)s,
         %(detail)s)
+
+-- name: suppress_value
+-- The address itself, whether or not a lead still carries it.
+insert into suppressions (channel, value_index, reason, source)
+values (%(channel)s, %(index)s, %(reason)s, %(source)s)
+on conflict on constraint suppressions_channel_value_key do nothing

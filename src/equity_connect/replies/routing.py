@@ -102,8 +102,8 @@ def route(
         conn.execute(Q["note_reply"], {"lead_ids": ids, "reply_at": None, "intent": str(intent)})
     elif intent is ReplyIntent.NOT_INTERESTED:
         _status(conn, ids, "paused", intent, at)
-    else:
-        _status(conn, ids, "replied", intent, at)
+    elif _status(conn, ids, "replied", intent, at):
+        # (an opted-out or converted lead is not moved, and gets no offer or alert)
         broker = lead["assigned_broker_id"]
         if broker is not None:
             kind = "reply_interested" if intent is ReplyIntent.INTERESTED else "reply_question"
@@ -126,11 +126,12 @@ def route(
 
 def _status(
     conn: Conn, ids: list[uuid.UUID], status: str, intent: ReplyIntent, at: datetime
-) -> None:
-    conn.execute(
+) -> int:
+    """Move the leads to ``status``; returns how many moved (opt-outs never move back)."""
+    return conn.execute(
         Q["set_status"],
         {"lead_ids": ids, "status": status, "reply_at": at, "intent": str(intent)},
-    )
+    ).rowcount
 
 
 def _offer_booking(

@@ -87,10 +87,41 @@ def handle_instantly(
     )
     if email is None:
         return "ignored", None
-    leads = conn.execute(
-        Q["leads_by_email"], {"index": cipher.blind_index("email", email)}
-    ).fetchall()
+    index = cipher.blind_index("email", email)
+    leads = conn.execute(Q["leads_by_email"], {"index": index}).fetchall()
+    ours = payload.get("ec_lead_id")  # the custom variable we send with every lead
+    if not leads and isinstance(ours, str):
+        try:
+            leads = conn.execute(Q["lead_by_id"], {"id": uuid.UUID(ours)}).fetchall()
+        except ValueError:
+            leads = []
+    if event_type in ("lead_unsubscribed", "email_bounced"):
+        # The address itself is suppressed even if no lead carries it any more.
+        reason = "unsubscribed" if event_type == "lead_unsubscribed" else "bounced"
+        conn.execute(
+            Q["suppress_value"],
+            {
+                "channel": "email",
+                "index": index,
+                "reason": reason,
+                "source": f"instantly:{event_type}",
+            },
+        )
     if not leads:
+        if event_type in ("reply_received", "auto_reply_received"):
+            # An opt-out from an address we no longer know is still an opt-out.
+            result = classify_reply(_reply_text(payload), None, llm=None)
+            if result.intent is ReplyIntent.UNSUBSCRIBE:
+                conn.execute(
+                    Q["suppress_value"],
+                    {
+                        "channel": "email",
+                        "index": index,
+                        "reason": "unsubscribed",
+                        "source": "instantly:reply",
+                    },
+                )
+                return "processed", None
         return "ignored", None
     lead_id: uuid.UUID = leads[0]["id"]
     at = _when(payload)

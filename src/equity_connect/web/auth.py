@@ -53,15 +53,16 @@ def session_key(state: AppState) -> bytes:
     return hmac.new(state.keyring.index_key, b"equity-connect/session/v1", hashlib.sha256).digest()
 
 
-def sign_session(key: bytes, principal: Principal, *, now: float | None = None) -> str:
-    """A tamper-proof, expiring session value."""
+def sign_session(
+    key: bytes, principal: Principal, *, now: float | None = None, expires: float | None = None
+) -> str:
+    """A tamper-proof session value, expiring after SESSION_TTL or at ``expires`` if sooner
+    (a broker's session ends with the token that opened it)."""
+    until = (now or time.time()) + SESSION_TTL
+    if expires is not None:
+        until = min(until, expires)
     body = json.dumps(
-        {
-            "k": principal.kind,
-            "i": principal.id,
-            "s": sorted(principal.scopes),
-            "e": int((now or time.time()) + SESSION_TTL),
-        }
+        {"k": principal.kind, "i": principal.id, "s": sorted(principal.scopes), "e": int(until)}
     ).encode()
     mac = hmac.new(key, body, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(body).decode() + "." + base64.urlsafe_b64encode(mac).decode()
@@ -98,6 +99,11 @@ def principal_from_api_key(conn: Conn, token: str) -> Principal | None:
 
 def principal_from_jwt(state: AppState, token: str) -> Principal:
     """A broker principal for a valid Supabase JWT; 401 with the failed check otherwise."""
+    return broker_session(state, token)[0]
+
+
+def broker_session(state: AppState, token: str) -> tuple[Principal, int]:
+    """A broker principal and the token's expiry (a session must not outlive it)."""
     secret = state.settings.jwt_secret
     if not secret:
         raise DomainError(401, "jwt_not_configured", "EC_JWT_SECRET is not set")
@@ -105,7 +111,7 @@ def principal_from_jwt(state: AppState, token: str) -> Principal:
         claims = verify_jwt(token, secret=secret.encode(), audience=state.settings.jwt_audience)
     except JwtError as exc:
         raise DomainError(401, f"jwt_{exc.code}", exc.reason) from exc
-    return Principal("broker", str(claims.sub))
+    return Principal("broker", str(claims.sub)), claims.exp
 
 
 def authenticate(request: Request) -> Principal:
@@ -124,9 +130,15 @@ def authenticate(request: Request) -> Principal:
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
         found = read_session(session_key(state), cookie)
-        if found is not None:
+        if found is not None and (found.kind == "broker" or key_still_valid(state, found.id)):
             return found
     raise DomainError(401, "unauthenticated", "send a broker JWT (Bearer) or an ops X-API-Key")
+
+
+def key_still_valid(state: AppState, key_id: str) -> bool:
+    """A session opened with an API key ends when the key is revoked."""
+    with state.pool.connection() as conn:
+        return conn.execute(Q["api_key"], {"key_id": key_id}).fetchone() is not None
 
 
 def require_ops(principal: Principal, scope: Scope) -> Principal:

@@ -30,8 +30,9 @@ from equity_connect.web.audit import audit
 from equity_connect.web.auth import (
     SESSION_COOKIE,
     Principal,
+    broker_session,
+    key_still_valid,
     principal_from_api_key,
-    principal_from_jwt,
     read_session,
     session_key,
     sign_session,
@@ -68,7 +69,11 @@ def _page(title: str, body: str, who: str | None = None) -> HTMLResponse:
 
 def _principal(request: Request) -> Principal | None:
     cookie = request.cookies.get(SESSION_COOKIE)
-    return read_session(session_key(state_of(request)), cookie) if cookie else None
+    state = state_of(request)
+    found = read_session(session_key(state), cookie) if cookie else None
+    if found is not None and found.kind == "ops" and not key_still_valid(state, found.id):
+        return None  # the key was revoked since the login
+    return found
 
 
 def _csrf(state: AppState, request: Request) -> str:
@@ -94,9 +99,10 @@ def login(request: Request, credential: Annotated[str, Form()]) -> Response:
     state = state_of(request)
     credential = credential.strip()
     principal: Principal | None
+    expires: float | None = None
     if credential.count(".") == 2:
         try:
-            principal = principal_from_jwt(state, credential)
+            principal, expires = broker_session(state, credential)
         except DomainError as exc:
             return login_form(request, f"token refused: {exc.code}")
     else:
@@ -107,9 +113,10 @@ def login(request: Request, credential: Annotated[str, Form()]) -> Response:
     response = RedirectResponse("/dashboard", status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
-        sign_session(session_key(state), principal),
+        sign_session(session_key(state), principal, expires=expires),
         httponly=True,
         samesite="strict",
+        secure=request.url.scheme == "https",
         max_age=8 * 3600,
     )
     return response
@@ -292,8 +299,12 @@ def rejects_csv(upload_id: uuid.UUID, request: Request) -> Response:
     """An upload's rejected rows as CSV (row, reason and the original cells), for fixing
     and re-uploading. Ops only: the cells may hold PII."""
     principal = _principal(request)
-    if principal is None or principal.kind != "ops":
-        raise DomainError(403, "forbidden", "rejected rows are for the ops team")
+    if (
+        principal is None
+        or principal.kind != "ops"
+        or not has_scope(principal.scopes, Scope.EXPORTS_READ)
+    ):
+        raise DomainError(403, "forbidden", "rejected rows need an ops key with exports:read")
     state = state_of(request)
     cipher = PiiCipher(state.keyring)
     with state.pool.connection() as conn:
