@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import math
 import threading
 import time
 from collections.abc import Iterator
@@ -110,8 +111,12 @@ def test_one_changed_byte_is_refused_and_stores_only_a_security_event(
 
 @pytest.mark.parametrize("offset", [-301, 301])
 def test_stale_and_future_timestamps_are_refused(client: TestClient, offset: int) -> None:
-    std = post(client, BODY, standard_headers(NEW_SECRET, BODY, ts=int(time.time()) + offset))
-    plan = post(client, BODY, plan_headers(NEW_SECRET, BODY, at=time.time() + offset))
+    # Whole seconds, rounded away from now: int() alone would round a future
+    # stamp back inside the window by up to a second.
+    now = time.time()
+    whole = math.ceil(now) if offset > 0 else math.floor(now)
+    std = post(client, BODY, standard_headers(NEW_SECRET, BODY, ts=whole + offset))
+    plan = post(client, BODY, plan_headers(NEW_SECRET, BODY, at=whole + offset))
     for response in (std, plan):
         assert response.status_code == 401  # type: ignore[attr-defined]
         assert response.json()["error"].startswith("timestamp_")  # type: ignore[attr-defined]

@@ -12,8 +12,11 @@ create or replace function public.funnel(
   p_source text default null,
   p_broker uuid default null
 ) returns table (stage text, stage_order integer, leads bigint)
-  language sql stable
-  set search_path = ''
+  -- No SET clause, so the planner can inline the function and plan it with the
+  -- caller's actual filters (and parallel workers): 0.18 s instead of 1.4 s on
+  -- a million leads. It is SECURITY INVOKER and names every table with its
+  -- schema, so there is no search_path to hijack.
+  language sql stable parallel safe
 as $$
   with picked_uploads as (
     select u.id, u.row_count
