@@ -34,19 +34,19 @@ import httpx
 
 from equity_connect.normalize.email import normalize_email
 from equity_connect.normalize.phone import to_e164
-from equity_connect.outbound.http import ProviderClient, utc_now
+from equity_connect.outbound.http import utc_now
 from equity_connect.outbound.retry import (
     MalformedResponse,
     decode_json,
     error_for_status,
 )
+from equity_connect.skiptrace.http_provider import BatchingSkipTrace
 from equity_connect.skiptrace.schemas import (
     EmailResult,
     PhoneResult,
     PhoneType,
     SkipTraceRequest,
     SkipTraceResult,
-    split_batches,
 )
 
 __all__ = [
@@ -308,7 +308,7 @@ def parse_response(batch: Sequence[SkipTraceRequest], payload: object) -> list[S
     raise MalformedResponse(PROVIDER, "neither results nor result in body")
 
 
-class BatchDataSkipTrace(ProviderClient):
+class BatchDataSkipTrace(BatchingSkipTrace):
     """Skip trace through BatchData's property skip-trace API (Bearer token).
 
     Args:
@@ -346,18 +346,6 @@ class BatchDataSkipTrace(ProviderClient):
 
     def __repr__(self) -> str:
         return f"BatchDataSkipTrace(url={self._url!r}, max_batch={self.max_batch})"
-
-    def lookup(self, requests: Sequence[SkipTraceRequest]) -> list[SkipTraceResult]:
-        """One result per request, in order; one POST per ``max_batch`` requests.
-
-        Raises:
-            ProviderError: the first failing call's typed error.
-            ValueError: two requests share a lead id.
-        """
-        results: list[SkipTraceResult] = []
-        for batch in split_batches(requests, self.max_batch):
-            results.extend(self._lookup_batch(batch))
-        return results
 
     def _lookup_batch(self, batch: Sequence[SkipTraceRequest]) -> list[SkipTraceResult]:
         body = build_request_body(batch, include_tcpa_blacklisted=self._include_tcpa_blacklisted)

@@ -25,19 +25,19 @@ import httpx
 
 from equity_connect.normalize.email import normalize_email
 from equity_connect.normalize.phone import to_e164
-from equity_connect.outbound.http import ProviderClient, utc_now
+from equity_connect.outbound.http import utc_now
 from equity_connect.outbound.retry import (
     MalformedResponse,
     ProviderFailure,
     decode_json,
 )
+from equity_connect.skiptrace.http_provider import BatchingSkipTrace
 from equity_connect.skiptrace.schemas import (
     EmailResult,
     PhoneResult,
     PhoneType,
     SkipTraceRequest,
     SkipTraceResult,
-    split_batches,
 )
 
 __all__ = [
@@ -220,7 +220,7 @@ def parse_response(batch: Sequence[SkipTraceRequest], payload: object) -> list[S
     return results
 
 
-class MelissaPersonator(ProviderClient):
+class MelissaPersonator(BatchingSkipTrace):
     """Skip trace through Melissa Personator Consumer (``Check,Verify,Append``).
 
     Args:
@@ -263,18 +263,6 @@ class MelissaPersonator(ProviderClient):
 
     def __repr__(self) -> str:
         return f"MelissaPersonator(url={self._url!r}, max_batch={self.max_batch})"
-
-    def lookup(self, requests: Sequence[SkipTraceRequest]) -> list[SkipTraceResult]:
-        """One result per request, in order; one POST per ``max_batch`` requests.
-
-        Raises:
-            ProviderError: the first failing call's typed error.
-            ValueError: two requests share a lead id.
-        """
-        results: list[SkipTraceResult] = []
-        for batch in split_batches(requests, self.max_batch):
-            results.extend(self._lookup_batch(batch))
-        return results
 
     def _lookup_batch(self, batch: Sequence[SkipTraceRequest]) -> list[SkipTraceResult]:
         body = build_request_body(
