@@ -364,3 +364,35 @@ def test_patch_refuses_to_undo_an_opt_out(
         f"/v1/leads/{lead}", json={"campaign_status": "active"}, headers=bearer(world["a"])
     )
     assert response.status_code == 409 and response.json()["error"] == "opted_out"
+
+
+def test_export_flags_leads_on_the_suppression_list(
+    client: TestClient, world: dict[str, Any], fresh_database_url: str
+) -> None:
+    lead = world["a_leads"][3]
+    with psycopg.connect(fresh_database_url) as conn:  # another lead's opt-out, same address
+        conn.execute(
+            "insert into suppressions (channel, value_index, reason, source) "
+            "select 'email', email_index, 'unsubscribed', 'test' from leads where id = %s",
+            [lead],
+        )
+        conn.commit()
+    rows = {
+        r["lead_id"]: r
+        for r in csv.DictReader(
+            io.StringIO(client.get("/v1/leads/export.csv", headers=bearer(world["a"])).text)
+        )
+    }
+    assert rows[str(lead)]["suppressed"] == "true"
+    assert sum(r["suppressed"] == "true" for r in rows.values()) == 1
+
+
+def test_brokers_cannot_run_pipeline_helpers(
+    world: dict[str, Any], fresh_database_url: str
+) -> None:
+    from equity_connect.db.pool import act_as_broker
+
+    with connect(fresh_database_url) as conn:
+        act_as_broker(conn, world["a"])
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("select ec_internal.pipeline_only('leads')")

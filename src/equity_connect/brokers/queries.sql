@@ -47,7 +47,8 @@ from bookings where lead_id = %(lead_id)s order by start_time nulls last
 select id, owner_first_name, owner_last_name, property_address, property_city, property_state,
        property_zip, lead_score, campaign_status::text as campaign_status, email_ciphertext,
        phone_ciphertext, consent,
-       (campaign_status in ('unsubscribed', 'bounced', 'do_not_contact') or phone_dnc) as suppressed
+       (campaign_status in ('unsubscribed', 'bounced', 'do_not_contact') or phone_dnc
+        or ec_internal.is_suppressed(email_index, phone_index)) as suppressed
 from leads order by created_at, id
 
 -- name: suppress_lead

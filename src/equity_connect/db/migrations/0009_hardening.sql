@@ -30,3 +30,24 @@ $$;
 drop trigger if exists trg_leads_keep_opt_out on public.leads;
 create trigger trg_leads_keep_opt_out before update of campaign_status on public.leads
   for each row execute function public.leads_keep_opt_out();
+
+-- The one suppression set, as a yes/no a broker's export can ask: brokers
+-- cannot read the suppression list itself (RLS), and only ever hold the
+-- indexes of their own leads, so the answer reveals nothing else. SECURITY
+-- DEFINER lives outside the exposed schema, with a pinned search_path.
+revoke execute on function ec_internal.pipeline_only(text) from public;
+create or replace function ec_internal.is_suppressed(p_email bytea, p_phone bytea)
+  returns boolean
+  language sql stable security definer
+  set search_path = ''
+as $$
+  select exists (
+    select 1 from public.suppressions s
+    where (s.channel = 'email' and s.value_index = p_email)
+       or (s.channel = 'phone' and s.value_index = p_phone)
+  )
+$$;
+revoke all on function ec_internal.is_suppressed(bytea, bytea) from public;
+grant usage on schema ec_internal to authenticated, service_role, pipeline_writer;
+grant execute on function ec_internal.is_suppressed(bytea, bytea)
+  to authenticated, service_role, pipeline_writer;
