@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import psycopg
+from psycopg.rows import dict_row
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _db import bench_database
@@ -19,6 +20,7 @@ from _db import bench_database
 from equity_connect.config import Settings
 from equity_connect.db.pool import open_pool
 from equity_connect.security.crypto import Keyring, PiiCipher, aad_for
+from equity_connect.security.reindex import reindex
 from equity_connect.security.rotation import key_usage, rotate
 
 
@@ -58,9 +60,20 @@ def main() -> None:
         new_only = PiiCipher(Keyring.from_values(f"new:{new}", idx))
         for r in sample:
             new_only.decrypt(r["email_ciphertext"], aad_for("leads", "email", r["id"]))
+        new_index = PiiCipher(
+            Keyring.from_values(f"new:{new}", base64.b64encode(os.urandom(32)).decode())
+        )
+        with psycopg.connect(url, row_factory=dict_row) as conn:
+            t = time.perf_counter()
+            reindexed = reindex(conn, new_index)  # type: ignore[arg-type]
+            conn.commit()
+            reindex_s = time.perf_counter() - t
     print(
         f"leads={n:,} rewrapped={done:,} rotate={rotate_s:.2f}s read_baseline={read_s:.2f}s "
         f"ratio={rotate_s / read_s:.1f}x usage_after={usage}"
+    )
+    print(
+        f"index_key_reindex={reindex_s:.2f}s ({reindex_s / read_s:.1f}x the read) rows={reindexed}"
     )
 
 

@@ -18,7 +18,7 @@ from equity_connect.db.pool import connect
 from equity_connect.errors import DomainError
 from equity_connect.replies.schemas import ConsentMethod
 from equity_connect.security import signatures
-from equity_connect.security.crypto import PiiCipher
+from equity_connect.security.crypto import PiiCipher, aad_for
 from tests.factories import make_broker, make_lead
 from tests.inbound.conftest import CALCOM_SECRET, INSTANTLY_SECRET, VAPI_SECRET, Inbox
 
@@ -309,10 +309,11 @@ def test_opt_out_from_a_secondary_address_or_an_unknown_one_is_honoured(
     old = "old.address@example.com"
     with connect(fresh_database_url) as conn:  # an address skip-trace found, no longer primary
         idx = cipher.blind_index("email", old)
+        ct = cipher.encrypt(old, aad_for("lead_contacts", "email", f"{lead}:{idx.hex()}"))
         conn.execute(
             "insert into lead_contacts (lead_id, channel, value_ciphertext, value_index, provider) "
-            "values (%s, 'email', '\\x01', %s, 'simulator')",
-            [lead, idx],
+            "values (%s, 'email', %s, %s, 'simulator')",
+            [lead, ct, idx],
         )
         conn.commit()
     post_instantly(

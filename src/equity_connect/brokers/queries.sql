@@ -51,20 +51,6 @@ select id, owner_first_name, owner_last_name, property_address, property_city, p
         or ec_internal.is_suppressed(email_index, phone_index)) as suppressed
 from leads order by created_at, id
 
--- name: suppress_lead
--- As the pipeline, in the broker's transaction: a broker's do-not-contact
--- becomes a suppression of every contact value (the broker cannot write
--- suppressions directly).
-insert into suppressions (channel, value_index, reason, source, lead_id)
-select v.channel, v.value_index, 'do_not_contact', 'broker', %(lead_id)s
-from (
-  select 'email'::contact_channel as channel, email_index as value_index from leads
-  where id = %(lead_id)s and email_index is not null
-  union all
-  select 'phone', phone_index from leads where id = %(lead_id)s and phone_index is not null
-) v
-on conflict on constraint suppressions_channel_value_key do nothing
-
 -- name: reassign
 update leads set assigned_broker_id = %(broker_id)s where id = %(id)s
 returning id

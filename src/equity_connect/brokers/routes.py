@@ -28,6 +28,7 @@ from equity_connect.brokers.schemas import (
 )
 from equity_connect.campaign.compliance import calling_allowed, next_allowed, zones_for
 from equity_connect.campaign.schemas import CampaignStatus
+from equity_connect.campaign.suppression import suppress_leads
 from equity_connect.db import queries
 from equity_connect.db.pool import Conn, act_as_broker
 from equity_connect.errors import DomainError
@@ -194,7 +195,13 @@ def change_status(
         )
         if change.campaign_status == "do_not_contact":
             conn.execute("set local role none")  # back to the pipeline, same transaction
-            conn.execute(Q["suppress_lead"], {"lead_id": lead_id})
+            suppress_leads(
+                conn,
+                PiiCipher(state_of(request).keyring),
+                [lead_id],
+                reason="do_not_contact",
+                source="broker",
+            )
             act_as_broker(conn, caller.broker_id)
         row = _found(conn.execute(Q["get_lead"], {"id": lead_id}).fetchone())
     return _lead(row, PiiCipher(state_of(request).keyring))

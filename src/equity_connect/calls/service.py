@@ -105,6 +105,7 @@ def handle_vapi(
     result = outcome_of(message)
     route(
         conn,
+        cipher,
         settings,
         leads,
         result,

@@ -120,3 +120,22 @@ values (%(stage)s, %(outcome)s, %(count)s, %(provider)s, %(broker_id)s, %(correl
 
 -- name: fed_today
 select coalesce((select fed_count from feed_days where business_date = %(business_date)s), 0) as n
+
+-- name: suppress
+insert into suppressions (channel, value_index, value_ciphertext, reason, source, lead_id)
+values (%(channel)s, %(index)s, %(ciphertext)s, %(reason)s, %(source)s, %(lead_id)s)
+on conflict on constraint suppressions_channel_value_key do update
+  set value_ciphertext = coalesce(suppressions.value_ciphertext, excluded.value_ciphertext)
+
+-- name: contact_values_of
+-- Every contact ciphertext of these leads: primary email and phone, and all
+-- the contacts skip-trace found.
+select id as lead_id, 'email' as channel, email_ciphertext as ciphertext, 'leads' as source_table,
+       null::text as source_key
+from leads where id = any(%(lead_ids)s) and email_ciphertext is not null
+union all
+select id, 'phone', phone_ciphertext, 'leads', null from leads
+where id = any(%(lead_ids)s) and phone_ciphertext is not null
+union all
+select lead_id, channel::text, value_ciphertext, 'lead_contacts', encode(value_index, 'hex')
+from lead_contacts where lead_id = any(%(lead_ids)s)

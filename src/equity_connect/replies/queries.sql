@@ -20,21 +20,6 @@ order by added_to_campaign_at desc nulls last, id
 select id, assigned_broker_id, campaign_status, email_index, phone_index
 from leads where id = %(id)s
 
--- name: suppress_leads
--- Every contact value of these leads, on every channel (TCPA: a revocation
--- by any reasonable means covers all channels).
-insert into suppressions (channel, value_index, reason, source, lead_id)
-select channel, value_index, %(reason)s::suppression_reason, %(source)s, lead_id
-from (
-  select 'email'::contact_channel as channel, email_index as value_index, id as lead_id
-  from leads where id = any(%(lead_ids)s) and email_index is not null
-  union all
-  select 'phone', phone_index, id from leads where id = any(%(lead_ids)s) and phone_index is not null
-  union all
-  select channel, value_index, lead_id from lead_contacts where lead_id = any(%(lead_ids)s)
-) v
-on conflict on constraint suppressions_channel_value_key do nothing
-
 -- name: set_status
 -- Compliance outcomes (unsubscribed, do_not_contact, bounced) always apply;
 -- engagement outcomes never undo one of them, nor a conversion.
@@ -64,9 +49,3 @@ select calcom_event_url from brokers where id = %(id)s
 insert into pipeline_events (stage, outcome, count, provider, lead_id, broker_id, correlation_id, detail)
 values (%(stage)s, %(outcome)s, 1, %(provider)s, %(lead_id)s, %(broker_id)s, %(correlation_id)s,
         %(detail)s)
-
--- name: suppress_value
--- The address itself, whether or not a lead still carries it.
-insert into suppressions (channel, value_index, reason, source)
-values (%(channel)s, %(index)s, %(reason)s, %(source)s)
-on conflict on constraint suppressions_channel_value_key do nothing

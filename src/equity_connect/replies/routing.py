@@ -17,12 +17,14 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
+from equity_connect.campaign.suppression import suppress_leads
 from equity_connect.config import Settings
 from equity_connect.consent import service as consent
 from equity_connect.db import queries
 from equity_connect.db.pool import Conn
 from equity_connect.notifications import service as notifications
 from equity_connect.replies.schemas import Classification, ReplyIntent
+from equity_connect.security.crypto import PiiCipher
 
 Q = queries.load("equity_connect.replies")
 
@@ -65,6 +67,7 @@ def event(
 
 def route(
     conn: Conn,
+    cipher: PiiCipher,
     settings: Settings,
     leads: list[dict[str, Any]],
     result: Classification,
@@ -87,16 +90,10 @@ def route(
     common = {"provider": provider, "correlation_id": correlation_id}
     links: dict[str, str | None] = {"consent_link": None, "booking_link": None}
     if intent is ReplyIntent.UNSUBSCRIBE:
-        conn.execute(
-            Q["suppress_leads"],
-            {"lead_ids": ids, "reason": "unsubscribed", "source": f"{provider}:reply"},
-        )
+        suppress_leads(conn, cipher, ids, reason="unsubscribed", source=f"{provider}:reply")
         _status(conn, ids, "unsubscribed", intent, at)
     elif intent is ReplyIntent.WRONG_CONTACT:
-        conn.execute(
-            Q["suppress_leads"],
-            {"lead_ids": ids, "reason": "wrong_contact", "source": f"{provider}:reply"},
-        )
+        suppress_leads(conn, cipher, ids, reason="wrong_contact", source=f"{provider}:reply")
         _status(conn, ids, "do_not_contact", intent, at)
     elif intent is ReplyIntent.AUTO_REPLY:
         conn.execute(Q["note_reply"], {"lead_ids": ids, "reply_at": None, "intent": str(intent)})

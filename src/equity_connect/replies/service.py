@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
 
+from equity_connect.campaign.suppression import suppress_leads, suppress_value
 from equity_connect.config import Settings
 from equity_connect.db.pool import Conn
 from equity_connect.normalize.email import normalize_email
@@ -98,28 +99,16 @@ def handle_instantly(
     if event_type in ("lead_unsubscribed", "email_bounced"):
         # The address itself is suppressed even if no lead carries it any more.
         reason = "unsubscribed" if event_type == "lead_unsubscribed" else "bounced"
-        conn.execute(
-            Q["suppress_value"],
-            {
-                "channel": "email",
-                "index": index,
-                "reason": reason,
-                "source": f"instantly:{event_type}",
-            },
+        suppress_value(
+            conn, cipher, "email", email, reason=reason, source=f"instantly:{event_type}"
         )
     if not leads:
         if event_type in ("reply_received", "auto_reply_received"):
             # An opt-out from an address we no longer know is still an opt-out.
             result = classify_reply(_reply_text(payload), None, llm=None)
             if result.intent is ReplyIntent.UNSUBSCRIBE:
-                conn.execute(
-                    Q["suppress_value"],
-                    {
-                        "channel": "email",
-                        "index": index,
-                        "reason": "unsubscribed",
-                        "source": "instantly:reply",
-                    },
+                suppress_value(
+                    conn, cipher, "email", email, reason="unsubscribed", source="instantly:reply"
                 )
                 return "processed", None
         return "ignored", None
@@ -134,6 +123,7 @@ def handle_instantly(
             result = result.model_copy(update={"intent": ReplyIntent.AUTO_REPLY})
         routed = route(
             conn,
+            cipher,
             settings,
             leads,
             result,
@@ -149,10 +139,7 @@ def handle_instantly(
         return "processed", lead_id
     if event_type == "email_bounced":
         ids = [lead["id"] for lead in leads]
-        conn.execute(
-            Q["suppress_leads"],
-            {"lead_ids": ids, "reason": "bounced", "source": "instantly:bounce"},
-        )
+        suppress_leads(conn, cipher, ids, reason="bounced", source="instantly:bounce")
         conn.execute(
             Q["set_status"],
             {"lead_ids": ids, "status": "bounced", "reply_at": None, "intent": None},
@@ -161,6 +148,7 @@ def handle_instantly(
     if event_type in LABELS:
         route(
             conn,
+            cipher,
             settings,
             leads,
             _labelled(LABELS[event_type], event_type),

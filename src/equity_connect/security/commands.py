@@ -13,6 +13,7 @@ from equity_connect.cli_support import fail, keyring_or_exit, migrated_database_
 from equity_connect.config import get_settings
 from equity_connect.db.pool import connect, open_pool
 from equity_connect.security.crypto import PiiCipher
+from equity_connect.security.reindex import ReindexError, reindex
 from equity_connect.security.rotation import key_usage, rotate
 
 app = typer.Typer(help="PII key rotation.", no_args_is_help=True)
@@ -54,3 +55,26 @@ def keys_rotate(batch_size: int = 2000) -> None:
             pool, cipher, batch_size=batch_size, on_batch=lambda _, n: progress.advance(task, n)
         )
     _console.print(f"re-wrapped {done:,} ciphertexts under {cipher.active_kid}")
+
+
+@app.command("reindex")
+def keys_reindex(
+    yes: Annotated[bool, typer.Option("--yes", help="The API and workers are stopped")] = False,
+) -> None:
+    """Recompute every blind index under the current EC_INDEX_KEY (index-key rotation).
+
+    One transaction; run it with the API and workers stopped, after setting
+    EC_INDEX_KEY to the new key (EC_ENCRYPTION_KEYS unchanged).
+    """
+    if not yes:
+        raise fail("stop the API and workers first, then run again with --yes")
+    settings = get_settings()
+    cipher = PiiCipher(keyring_or_exit(settings))
+    with connect(migrated_database_url(settings)) as conn, Progress(console=_console) as progress:
+        task = progress.add_task("re-indexing", total=None)
+        try:
+            counts = reindex(conn, cipher, on_batch=lambda _, n: progress.advance(task, n))
+        except ReindexError as exc:
+            raise fail(str(exc)) from exc
+        conn.commit()
+    _console.print(f"re-indexed: {counts}")

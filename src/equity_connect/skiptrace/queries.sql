@@ -34,11 +34,6 @@ on conflict on constraint lead_contacts_value_key do update set
   score = coalesce(excluded.score, c.score),
   updated_at = clock_timestamp()
 
--- name: suppress_value
-insert into suppressions (channel, value_index, reason, source, lead_id)
-values (%(channel)s, %(index)s, %(reason)s, %(source)s, %(lead_id)s)
-on conflict on constraint suppressions_channel_value_key do nothing
-
 -- name: apply_enrichment
 -- The plan's merge rules: booleans OR'd, code arrays unioned without
 -- duplicates, payload merged into jsonb, COALESCE so a blank never

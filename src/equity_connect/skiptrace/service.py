@@ -21,6 +21,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
+from equity_connect.campaign.suppression import suppress_value
 from equity_connect.db import queries
 from equity_connect.db.pool import Conn
 from equity_connect.jobs.ratelimit import SharedTokenBucket
@@ -197,15 +198,14 @@ def apply_result(
         )
         if dnc:
             dnc_indexes.append(index)
-            conn.execute(
-                Q["suppress_value"],
-                {
-                    "channel": str(_PHONE),
-                    "index": index,
-                    "reason": "dnc",
-                    "source": f"skiptrace:{provider}",
-                    "lead_id": lead_id,
-                },
+            suppress_value(
+                conn,
+                cipher,
+                str(_PHONE),
+                phone.number,
+                reason="dnc",
+                source=f"skiptrace:{provider}",
+                lead_id=lead_id,
             )
         rank = (int(verified and not dnc), int(phone.type == PhoneType.MOBILE), phone.score or 0)
         if best_phone is None or rank > best_phone[0]:
