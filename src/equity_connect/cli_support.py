@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import getpass
+
 import psycopg
 import typer
 from rich.console import Console
@@ -11,6 +13,7 @@ from equity_connect.db import migrate
 from equity_connect.db.url import resolve_database_url
 from equity_connect.security.crypto import KeyConfigError, Keyring
 from equity_connect.security.keys import load_keyring
+from equity_connect.web.auth import Principal
 
 err_console = Console(stderr=True)
 
@@ -46,3 +49,8 @@ def migrated_database_url(settings: Settings | None = None) -> str:
     if pending:
         raise fail(f"schema not current ({len(pending)} pending): run `equity-connect db migrate`")
     return url
+
+
+def cli_principal() -> Principal:
+    """The operator at this terminal, as the audit log names them."""
+    return Principal("ops", f"cli:{getpass.getuser()}", frozenset({"admin"}))

@@ -11,13 +11,14 @@ from rich.console import Console
 from rich.table import Table
 
 from equity_connect.brokers.export import HEADER, KINDS, export_rows
-from equity_connect.cli_support import fail, keyring_or_exit, migrated_database_url
+from equity_connect.cli_support import cli_principal, fail, keyring_or_exit, migrated_database_url
 from equity_connect.config import get_settings
 from equity_connect.db.pool import act_as_broker, connect
 from equity_connect.exports.csv_safe import stream_csv
 from equity_connect.security.apikeys import Scope, generate_api_key
 from equity_connect.security.crypto import PiiCipher
 from equity_connect.security.jwt import issue_jwt
+from equity_connect.web.audit import audit
 from equity_connect.web.auth import Q as WEB_Q
 
 _console = Console()
@@ -42,6 +43,15 @@ def brokers_add(
             "values (coalesce(%s::uuid, gen_random_uuid()), %s, %s, %s, %s) returning id",
             [broker_id, name, email, capacity, calcom_url],
         ).fetchone()
+        assert row is not None
+        audit(
+            conn,
+            cli_principal(),
+            "broker.add",
+            "brokers",
+            row["id"],
+            after={"name": name, "capacity": capacity},
+        )
         conn.commit()
     assert row is not None
     print(row["id"])
@@ -66,6 +76,15 @@ def brokers_disable(broker_id: uuid.UUID) -> None:
     """Stop feeding a broker (their leads stay theirs)."""
     with connect(migrated_database_url()) as conn:
         n = conn.execute("update brokers set active = false where id = %s", [broker_id]).rowcount
+        if n:
+            audit(
+                conn,
+                cli_principal(),
+                "broker.disable",
+                "brokers",
+                broker_id,
+                after={"active": False},
+            )
         conn.commit()
     if not n:
         raise fail(f"no broker {broker_id}", 1)
@@ -106,6 +125,14 @@ def apikeys_create(
                 "scopes": [str(s) for s in scope],
             },
         )
+        audit(
+            conn,
+            cli_principal(),
+            "api_key.create",
+            "api_keys",
+            key.key_id,
+            after={"name": name, "scopes": [str(s) for s in scope]},
+        )
         conn.commit()
     print(key.secret)
 
@@ -115,6 +142,8 @@ def apikeys_revoke(key_id: str) -> None:
     """Revoke a key at once."""
     with connect(migrated_database_url()) as conn:
         n = conn.execute(WEB_Q["revoke_api_key"], {"key_id": key_id}).rowcount
+        if n:
+            audit(conn, cli_principal(), "api_key.revoke", "api_keys", key_id)
         conn.commit()
     if not n:
         raise fail(f"no live key {key_id}", 1)

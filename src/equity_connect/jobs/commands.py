@@ -14,13 +14,14 @@ from rich.console import Console
 from rich.table import Table
 
 from equity_connect.campaign.scheduler import enqueue_due
-from equity_connect.cli_support import keyring_or_exit, migrated_database_url
+from equity_connect.cli_support import cli_principal, keyring_or_exit, migrated_database_url
 from equity_connect.config import get_settings
 from equity_connect.db.pool import connect, open_pool
 from equity_connect.jobs import service
 from equity_connect.jobs.catalog import registry
 from equity_connect.jobs.worker import Worker, run_pending
 from equity_connect.observability.logs import configure_logging
+from equity_connect.web.audit import audit
 
 _console = Console()
 
@@ -125,5 +126,7 @@ def dlq_replay(
         raise typer.BadParameter("give exactly one of --id N or --all")
     with connect(migrated_database_url()) as conn:
         replayed = service.replay_dlq(conn, dlq_id)
+        for entry in replayed:
+            audit(conn, cli_principal(), "dlq.replay", "pipeline_dlq", entry)
         conn.commit()
     _console.print(f"replayed {len(replayed)}: {replayed}")
