@@ -13,6 +13,7 @@ during the run would miss rows not yet re-indexed.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from equity_connect.campaign.suppression import value_aad
 from equity_connect.db.pool import Conn
@@ -45,107 +46,100 @@ def reindex(
     return counts
 
 
-def _leads(conn: Conn, cipher: PiiCipher, on_batch: Callable[[str, int], None] | None) -> int:
-    conn.execute(
-        "create temp table reindex_leads (id uuid primary key, email_index bytea, "
-        "phone_index bytea) on commit drop"
-    )
+Compute = Callable[[dict[str, Any]], tuple[object, ...]]
+
+
+def _rekey(
+    conn: Conn,
+    table: str,
+    *,
+    temp: str,
+    select: str,
+    compute: Compute,
+    update: str,
+    on_batch: Callable[[str, int], None] | None,
+) -> int:
+    """Read ``select`` in batches, COPY ``compute(row)`` into a temp table, then apply
+    ``update`` from it in one statement."""
+    conn.execute(temp)  # fixed SQL from this module, no input
     done = 0
-    with conn.cursor(name="reindex_leads_read") as cur:
-        cur.execute(
-            "select id, email_ciphertext, phone_ciphertext from leads "
-            "where email_ciphertext is not null or phone_ciphertext is not null"
-        )
+    with conn.cursor(name=f"reindex_{table}") as cur:
+        cur.execute(select)
         while rows := cur.fetchmany(_BATCH):
-            values = []
-            for r in rows:
-                indexes: list[bytes | None] = []
-                for channel in ("email", "phone"):
-                    ct = r[f"{channel}_ciphertext"]
-                    if ct is None:
-                        indexes.append(None)
-                        continue
-                    value = cipher.decrypt(ct, aad_for("leads", channel, r["id"]))
-                    indexes.append(cipher.blind_index(channel, value))
-                values.append((r["id"], *indexes))
-            with conn.cursor().copy("copy reindex_leads from stdin") as cp:
+            values = [compute(r) for r in rows]
+            with conn.cursor().copy(f"copy reindex_{table} from stdin") as cp:
                 for v in values:
                     cp.write_row(v)
             done += len(rows)
             if on_batch:
-                on_batch("leads", len(rows))
-    conn.execute(
-        "update leads l set email_index = r.email_index, phone_index = r.phone_index "
-        "from reindex_leads r where l.id = r.id"
-    )
+                on_batch(table, len(rows))
+    conn.execute(update)
     return done
+
+
+def _leads(conn: Conn, cipher: PiiCipher, on_batch: Callable[[str, int], None] | None) -> int:
+    def compute(r: dict[str, Any]) -> tuple[object, ...]:
+        indexes: list[bytes | None] = []
+        for channel in ("email", "phone"):
+            ct = r[f"{channel}_ciphertext"]
+            value = None if ct is None else cipher.decrypt(ct, aad_for("leads", channel, r["id"]))
+            indexes.append(None if value is None else cipher.blind_index(channel, value))
+        return (r["id"], *indexes)
+
+    return _rekey(
+        conn,
+        "leads",
+        temp="create temp table reindex_leads (id uuid primary key, email_index bytea, "
+        "phone_index bytea) on commit drop",
+        select="select id, email_ciphertext, phone_ciphertext from leads "
+        "where email_ciphertext is not null or phone_ciphertext is not null",
+        compute=compute,
+        update="update leads l set email_index = r.email_index, phone_index = r.phone_index "
+        "from reindex_leads r where l.id = r.id",
+        on_batch=on_batch,
+    )
 
 
 def _contacts(conn: Conn, cipher: PiiCipher, on_batch: Callable[[str, int], None] | None) -> int:
     # A contact's ciphertext is bound to its index (its row key), so it is
     # re-encrypted for the new one as well.
-    conn.execute(
-        "create temp table reindex_contacts (id bigint primary key, value_index bytea, "
-        "value_ciphertext bytea) on commit drop"
+    def compute(r: dict[str, Any]) -> tuple[object, ...]:
+        channel, lead_id = r["channel"], r["lead_id"]
+        old = aad_for("lead_contacts", channel, f"{lead_id}:{bytes(r['value_index']).hex()}")
+        value = cipher.decrypt(r["value_ciphertext"], old)
+        index = cipher.blind_index(channel, value)
+        new = aad_for("lead_contacts", channel, f"{lead_id}:{index.hex()}")
+        return (r["id"], index, cipher.encrypt(value, new))
+
+    return _rekey(
+        conn,
+        "lead_contacts",
+        temp="create temp table reindex_lead_contacts (id bigint primary key, value_index bytea, "
+        "value_ciphertext bytea) on commit drop",
+        select="select id, lead_id, channel::text as channel, value_index, value_ciphertext "
+        "from lead_contacts",
+        compute=compute,
+        update="update lead_contacts c set value_index = r.value_index, "
+        "value_ciphertext = r.value_ciphertext from reindex_lead_contacts r where c.id = r.id",
+        on_batch=on_batch,
     )
-    done = 0
-    with conn.cursor(name="reindex_contacts_read") as cur:
-        cur.execute(
-            "select id, lead_id, channel::text as channel, value_index, value_ciphertext "
-            "from lead_contacts"
-        )
-        while rows := cur.fetchmany(_BATCH):
-            values = []
-            for r in rows:
-                channel, lead_id = r["channel"], r["lead_id"]
-                old = aad_for(
-                    "lead_contacts", channel, f"{lead_id}:{bytes(r['value_index']).hex()}"
-                )
-                value = cipher.decrypt(r["value_ciphertext"], old)
-                index = cipher.blind_index(channel, value)
-                new = aad_for("lead_contacts", channel, f"{lead_id}:{index.hex()}")
-                values.append((r["id"], index, cipher.encrypt(value, new)))
-            with conn.cursor().copy("copy reindex_contacts from stdin") as cp:
-                for v in values:
-                    cp.write_row(v)
-            done += len(rows)
-            if on_batch:
-                on_batch("lead_contacts", len(rows))
-    conn.execute(
-        "update lead_contacts c set value_index = r.value_index, "
-        "value_ciphertext = r.value_ciphertext from reindex_contacts r where c.id = r.id"
-    )
-    return done
 
 
 def _suppressions(
     conn: Conn, cipher: PiiCipher, on_batch: Callable[[str, int], None] | None
 ) -> int:
-    conn.execute(
-        "create temp table reindex_suppressions (id bigint primary key, value_index bytea) "
-        "on commit drop"
+    def compute(r: dict[str, Any]) -> tuple[object, ...]:
+        value = cipher.decrypt(r["value_ciphertext"], value_aad(r["channel"]))
+        return (r["id"], cipher.blind_index(r["channel"], value))
+
+    return _rekey(
+        conn,
+        "suppressions",
+        temp="create temp table reindex_suppressions (id bigint primary key, value_index bytea) "
+        "on commit drop",
+        select="select id, channel::text as channel, value_ciphertext from suppressions",
+        compute=compute,
+        update="update suppressions s set value_index = r.value_index "
+        "from reindex_suppressions r where s.id = r.id",
+        on_batch=on_batch,
     )
-    done = 0
-    with conn.cursor(name="reindex_suppressions_read") as cur:
-        cur.execute("select id, channel::text as channel, value_ciphertext from suppressions")
-        while rows := cur.fetchmany(_BATCH):
-            values = [
-                (
-                    r["id"],
-                    cipher.blind_index(
-                        r["channel"], cipher.decrypt(r["value_ciphertext"], value_aad(r["channel"]))
-                    ),
-                )
-                for r in rows
-            ]
-            with conn.cursor().copy("copy reindex_suppressions from stdin") as cp:
-                for v in values:
-                    cp.write_row(v)
-            done += len(rows)
-            if on_batch:
-                on_batch("suppressions", len(rows))
-    conn.execute(
-        "update suppressions s set value_index = r.value_index "
-        "from reindex_suppressions r where s.id = r.id"
-    )
-    return done
