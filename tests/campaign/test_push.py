@@ -142,3 +142,29 @@ def test_a_suppression_added_after_the_reservation_stops_the_push(
     run(pool, fake)
     assert statuses(fresh_database_url) == {"active": 3, "queued": 1}
     assert sum(len(c.leads) for c in fake.calls) == 3
+
+
+def test_the_scheduled_feed_uses_the_same_default_campaign_as_the_cli(
+    pool: ConnectionPool[Conn], fresh_database_url: str
+) -> None:
+    # A simulator setup whose brokers have no campaign of their own: the 06:00
+    # job must feed (into the simulated campaign), as `equity-connect feed` does.
+    with connect(fresh_database_url) as conn:
+        make_broker(conn)
+        make_lead(
+            conn,
+            cipher=CIPHER,
+            email="s@example.com",
+            phone="+12135550000",
+            campaign_status="queued",
+            phone_verified=True,
+            email_verified=True,
+        )
+        from equity_connect.jobs import service as jobs
+
+        jobs.enqueue(conn, "campaign.feed_daily", {"business_date": "2026-11-30"})
+        conn.commit()
+    fake = SimulatedInstantly()
+    run(pool, fake)
+    assert statuses(fresh_database_url) == {"active": 1}
+    assert [c.body["campaign_id"] for c in fake.calls] == ["simulated-campaign"]

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from equity_connect.campaign.runs import run_locked
+from equity_connect.campaign.runs import default_campaign, feed_run
 from equity_connect.campaign.schedule import BUSINESS_TZ, next_runs
 from equity_connect.campaign.scheduler import calendar_from
 from equity_connect.campaign.service import FeedResult, feed
 from equity_connect.cli_support import migrated_database_url
 from equity_connect.config import get_settings
-from equity_connect.db.locks import LockKey
-from equity_connect.db.pool import Conn, connect, open_pool
+from equity_connect.db.pool import connect, open_pool
 
 _console = Console()
 schedule_app = typer.Typer(help="The scheduled jobs (LA business time).", no_args_is_help=True)
@@ -65,31 +64,20 @@ def feed_cmd(
     settings = get_settings()
     url = migrated_database_url(settings)
     business_date = date.fromisoformat(day) if day else datetime.now(BUSINESS_TZ).date()
-    campaign = settings.instantly_campaign_id
-    if campaign is None and settings.campaign_provider == "simulator":
-        campaign = "simulated-campaign"
-
-    def run(conn: Conn, *, dry: bool = False) -> FeedResult:
-        return feed(
-            conn,
-            business_date=business_date,
-            cap=settings.daily_feed_cap,
-            default_campaign=campaign,
-            dry_run=dry,
-        )
-
     if dry_run:
         with connect(url) as conn:
-            _print(run(conn, dry=True))
+            _print(
+                feed(
+                    conn,
+                    business_date=business_date,
+                    cap=settings.daily_feed_cap,
+                    default_campaign=default_campaign(settings),
+                    dry_run=True,
+                )
+            )
         return
-    results: list[FeedResult] = []
-
-    def body(conn: Conn) -> dict[str, Any]:
-        results.append(run(conn))
-        return results[-1].counts
-
     with open_pool(settings, conninfo=url) as pool:
-        outcome = run_locked(pool, "feed_daily", business_date, LockKey.FEED_DAILY, body)
-    if results:
-        _print(results[0])
+        outcome, result = feed_run(pool, settings, business_date)
+    if result is not None:
+        _print(result)
     _console.print(f"run: {outcome}; the push runs as a job (`equity-connect worker`)")

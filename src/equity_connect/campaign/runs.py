@@ -9,7 +9,8 @@ from typing import Any
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from equity_connect.campaign.service import Q
+from equity_connect.campaign.service import FeedResult, Q, feed, refresh_contactable
+from equity_connect.config import Settings
 from equity_connect.db.locks import LockKey
 from equity_connect.db.pool import Conn
 
@@ -60,3 +61,42 @@ def _finish(
         Q["finish_run"],
         {"id": run_id, "outcome": outcome, "counts": Jsonb(counts), "error": error},
     )
+
+
+def default_campaign(settings: Settings) -> str | None:
+    """The campaign for brokers without their own: configured, or the simulator's."""
+    if settings.instantly_campaign_id is None and settings.campaign_provider == "simulator":
+        return "simulated-campaign"
+    return settings.instantly_campaign_id
+
+
+def refresh_run(pool: ConnectionPool[Conn], business_date: date) -> str:
+    """The 05:30 PT run: refresh the contactable view and queue newly contactable leads."""
+    return run_locked(
+        pool,
+        "refresh_contactable",
+        business_date,
+        LockKey.REFRESH_CONTACTABLE,
+        lambda conn: {"queued": refresh_contactable(conn)},
+    )
+
+
+def feed_run(
+    pool: ConnectionPool[Conn], settings: Settings, business_date: date
+) -> tuple[str, FeedResult | None]:
+    """The 06:00 PT run (also the manual one): its outcome and, when it ran, what it fed."""
+    results: list[FeedResult] = []
+
+    def body(conn: Conn) -> dict[str, Any]:
+        results.append(
+            feed(
+                conn,
+                business_date=business_date,
+                cap=settings.daily_feed_cap,
+                default_campaign=default_campaign(settings),
+            )
+        )
+        return results[-1].counts
+
+    outcome = run_locked(pool, "feed_daily", business_date, LockKey.FEED_DAILY, body)
+    return outcome, (results[0] if results else None)

@@ -16,16 +16,13 @@ from equity_connect.campaign.instantly import (
     SimulatedInstantly,
     batches,
 )
-from equity_connect.campaign.runs import run_locked
+from equity_connect.campaign.runs import feed_run, refresh_run
 from equity_connect.campaign.service import (
     PUSH_BATCH,
     Q,
-    feed,
     record_event,
-    refresh_contactable,
 )
 from equity_connect.config import Settings
-from equity_connect.db.locks import LockKey
 from equity_connect.jobs.registry import TaskContext, registry
 from equity_connect.jobs.worker import PermanentJobError
 from equity_connect.security.crypto import PiiCipher, aad_for
@@ -47,35 +44,13 @@ def importer_for(settings: Settings) -> LeadImporter:
 @registry.task("campaign.refresh_contactable")
 def refresh_task(ctx: TaskContext, args: dict[str, Any]) -> None:
     """05:30 PT: refresh the contactable view and queue the newly contactable leads."""
-    day = date.fromisoformat(args["business_date"])
-    run_locked(
-        ctx.pool,
-        "refresh_contactable",
-        day,
-        LockKey.REFRESH_CONTACTABLE,
-        lambda conn: {"queued": refresh_contactable(conn)},
-    )
+    refresh_run(ctx.pool, date.fromisoformat(args["business_date"]))
 
 
 @registry.task("campaign.feed_daily")
 def feed_task(ctx: TaskContext, args: dict[str, Any]) -> None:
     """06:00 PT: reserve the day's best leads (under the cap) and queue their push."""
-    day = date.fromisoformat(args["business_date"])
-    settings = ctx.settings
-    run_locked(
-        ctx.pool,
-        "feed_daily",
-        day,
-        LockKey.FEED_DAILY,
-        lambda conn: (
-            feed(
-                conn,
-                business_date=day,
-                cap=settings.daily_feed_cap,
-                default_campaign=settings.instantly_campaign_id,
-            ).counts
-        ),
-    )
+    feed_run(ctx.pool, ctx.settings, date.fromisoformat(args["business_date"]))
 
 
 def _lead_for_instantly(row: dict[str, Any], cipher: PiiCipher) -> InstantlyLead:

@@ -29,12 +29,10 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
-from equity_connect.campaign.runs import run_locked
+from equity_connect.campaign.runs import feed_run, refresh_run
 from equity_connect.campaign.schedule import BUSINESS_TZ
-from equity_connect.campaign.service import feed, refresh_contactable
 from equity_connect.config import Settings, get_settings
 from equity_connect.db import migrate
-from equity_connect.db.locks import LockKey
 from equity_connect.db.pool import Conn, open_pool
 from equity_connect.db.url import resolve_database_url
 from equity_connect.demo.data import generate
@@ -368,27 +366,8 @@ def run_demo(*, rows: int = 2000, serve: bool = True) -> list[dict[str, Any]]:
         )
         console.print(f"skip-trace, verification and scoring: {jobs()} jobs")
         today = datetime.now(BUSINESS_TZ).date()
-        run_locked(
-            pool,
-            "refresh_contactable",
-            today,
-            LockKey.REFRESH_CONTACTABLE,
-            lambda c: {"queued": refresh_contactable(c)},
-        )
-        run_locked(
-            pool,
-            "feed_daily",
-            today,
-            LockKey.FEED_DAILY,
-            lambda c: (
-                feed(
-                    c,
-                    business_date=today,
-                    cap=settings.daily_feed_cap,
-                    default_campaign="demo-campaign",
-                ).counts
-            ),
-        )
+        refresh_run(pool, today)
+        feed_run(pool, settings, today)
         console.print(f"feed and push to the (simulated) campaign: {jobs()} jobs")
         with pool.connection() as conn:
             answered = _simulate_answers(conn, cipher, base, secret)
