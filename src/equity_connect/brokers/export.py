@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from equity_connect.db import queries
 from equity_connect.db.pool import Conn
-from equity_connect.security.crypto import PiiCipher, aad_for
+from equity_connect.security.crypto import PiiCipher
+from equity_connect.security.pii import lead_contact
 
 Q = queries.load("equity_connect.brokers")
 
@@ -29,12 +29,6 @@ HEADER = [
 KINDS = ["text"] * 7 + ["number", "text", "text", "phone", "text", "text"]
 
 
-def decrypt_contact(cipher: PiiCipher, row: dict[str, Any], column: str) -> str | None:
-    """A lead's decrypted email or phone (``column``), or None."""
-    value = row[f"{column}_ciphertext"]
-    return None if value is None else cipher.decrypt(value, aad_for("leads", column, row["id"]))
-
-
 def export_rows(conn: Conn, cipher: PiiCipher, *, itersize: int = 2000) -> Iterator[list[object]]:
     """Every lead the connection may see, from a server-side cursor (memory stays flat)."""
     with conn.cursor(name="lead_export") as cur:
@@ -51,8 +45,8 @@ def export_rows(conn: Conn, cipher: PiiCipher, *, itersize: int = 2000) -> Itera
                 r["property_zip"],
                 r["lead_score"],
                 r["campaign_status"],
-                decrypt_contact(cipher, r, "email"),
-                decrypt_contact(cipher, r, "phone"),
+                lead_contact(cipher, r, "email"),
+                lead_contact(cipher, r, "phone"),
                 r["consent"],
                 r["suppressed"],
             ]

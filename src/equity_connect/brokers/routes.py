@@ -15,7 +15,7 @@ import psycopg
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
-from equity_connect.brokers.export import HEADER, KINDS, decrypt_contact, export_rows
+from equity_connect.brokers.export import HEADER, KINDS, export_rows
 from equity_connect.brokers.schemas import (
     BookingOut,
     ConsentOut,
@@ -37,6 +37,7 @@ from equity_connect.jobs import service as jobs
 from equity_connect.observability.metrics import Q as OBS_Q
 from equity_connect.security.apikeys import Scope
 from equity_connect.security.crypto import PiiCipher
+from equity_connect.security.pii import lead_contact
 from equity_connect.web.audit import audit
 from equity_connect.web.auth import Principal, authenticate, require_ops
 from equity_connect.web.state import state_of
@@ -75,7 +76,7 @@ def call_window(
 def _lead(row: dict[str, Any], cipher: PiiCipher) -> LeadOut:
     data = {k: v for k, v in row.items() if not k.endswith("_ciphertext")}
     data.pop("assigned_broker_id", None)
-    phone = decrypt_contact(cipher, row, "phone")
+    phone = lead_contact(cipher, row, "phone")
     may_call, opens = call_window(
         row["property_state"],
         row["property_zip"],
@@ -85,7 +86,7 @@ def _lead(row: dict[str, Any], cipher: PiiCipher) -> LeadOut:
     )
     return LeadOut(
         **data,
-        email=decrypt_contact(cipher, row, "email"),
+        email=lead_contact(cipher, row, "email"),
         phone=phone,
         may_call_now=may_call,
         next_call_window=opens,

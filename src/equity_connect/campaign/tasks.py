@@ -25,7 +25,8 @@ from equity_connect.campaign.service import (
 from equity_connect.config import Settings
 from equity_connect.jobs.registry import TaskContext, registry
 from equity_connect.jobs.worker import PermanentJobError
-from equity_connect.security.crypto import PiiCipher, aad_for
+from equity_connect.security.crypto import PiiCipher
+from equity_connect.security.pii import lead_contact
 
 _SIMULATED = SimulatedInstantly()
 
@@ -54,20 +55,17 @@ def feed_task(ctx: TaskContext, args: dict[str, Any]) -> None:
 
 
 def _lead_for_instantly(row: dict[str, Any], cipher: PiiCipher) -> InstantlyLead:
-    lead_id = row["id"]
-    email = cipher.decrypt(row["email_ciphertext"], aad_for("leads", "email", lead_id))
-    phone = None
-    if row["phone_ciphertext"] is not None:
-        phone = cipher.decrypt(row["phone_ciphertext"], aad_for("leads", "phone", lead_id))
+    email = lead_contact(cipher, row, "email")
+    assert email is not None  # the feeder only reserves leads with a verified email
     # Custom variables carry what a sequence personalizes on, and our id so
     # replies can be tied back; nothing Instantly's schema would refuse.
     return InstantlyLead(
         email=email,
         first_name=row["owner_first_name"],
         last_name=row["owner_last_name"],
-        phone=phone,
+        phone=lead_contact(cipher, row, "phone"),
         custom_variables={
-            "ec_lead_id": str(lead_id),
+            "ec_lead_id": str(row["id"]),
             "property_city": row["property_city"],
             "property_state": row["property_state"],
             "broker_name": row["broker_name"],

@@ -41,8 +41,9 @@ from equity_connect.jobs.worker import run_pending
 from equity_connect.observability.logs import configure_logging
 from equity_connect.security import signatures
 from equity_connect.security.apikeys import check_api_key, generate_api_key, parse_api_key
-from equity_connect.security.crypto import PiiCipher, aad_for
+from equity_connect.security.crypto import PiiCipher
 from equity_connect.security.keys import ensure_dev_keys, load_keyring
+from equity_connect.security.pii import lead_contact
 from equity_connect.web.app import create_app
 
 console = Console()
@@ -219,7 +220,7 @@ def _simulate_answers(conn: Conn, cipher: PiiCipher, base: str, secret: dict[str
     for n, lead in enumerate(fed):
         if n % 3 == 2:  # a third of them do not answer at all
             continue
-        email = cipher.decrypt(lead["email_ciphertext"], aad_for("leads", "email", lead["id"]))
+        email = lead_contact(cipher, lead, "email")
         text, _ = REPLIES[n % len(REPLIES)]
         payload = {
             "timestamp": datetime.now(UTC).isoformat(),

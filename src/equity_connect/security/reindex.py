@@ -18,6 +18,7 @@ from typing import Any
 from equity_connect.campaign.suppression import value_aad
 from equity_connect.db.pool import Conn
 from equity_connect.security.crypto import PiiCipher, aad_for
+from equity_connect.security.pii import lead_contact
 
 _BATCH = 5000
 
@@ -81,8 +82,7 @@ def _leads(conn: Conn, cipher: PiiCipher, on_batch: Callable[[str, int], None] |
     def compute(r: dict[str, Any]) -> tuple[object, ...]:
         indexes: list[bytes | None] = []
         for channel in ("email", "phone"):
-            ct = r[f"{channel}_ciphertext"]
-            value = None if ct is None else cipher.decrypt(ct, aad_for("leads", channel, r["id"]))
+            value = lead_contact(cipher, r, channel)
             indexes.append(None if value is None else cipher.blind_index(channel, value))
         return (r["id"], *indexes)
 

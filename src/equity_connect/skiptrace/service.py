@@ -28,6 +28,7 @@ from equity_connect.jobs.ratelimit import SharedTokenBucket
 from equity_connect.outbound.retry import ProviderError
 from equity_connect.scoring.service import rescore
 from equity_connect.security.crypto import PiiCipher, aad_for
+from equity_connect.security.pii import lead_contact
 from equity_connect.skiptrace.schemas import (
     EmailResult,
     PhoneResult,
@@ -84,14 +85,8 @@ def _from_json(text: str) -> SkipTraceResult:
 
 
 def _request_for(lead: dict[str, Any], cipher: PiiCipher) -> SkipTraceRequest:
-    lead_id = lead["id"]
-    email = phone = None
-    if lead["email_ciphertext"] is not None:
-        email = cipher.decrypt(lead["email_ciphertext"], aad_for("leads", _EMAIL, lead_id))
-    if lead["phone_ciphertext"] is not None:
-        phone = cipher.decrypt(lead["phone_ciphertext"], aad_for("leads", _PHONE, lead_id))
     return SkipTraceRequest(
-        lead_id=str(lead_id),
+        lead_id=str(lead["id"]),
         first_name=lead["owner_first_name"],
         last_name=lead["owner_last_name"],
         street=lead["property_address"] or "",
@@ -99,8 +94,8 @@ def _request_for(lead: dict[str, Any], cipher: PiiCipher) -> SkipTraceRequest:
         state=lead["property_state"] or "",
         zip5=lead["property_zip"] or "",
         mak=lead["mak"],
-        email=email,
-        phone=phone,
+        email=lead_contact(cipher, lead, "email"),
+        phone=lead_contact(cipher, lead, "phone"),
     )
 
 

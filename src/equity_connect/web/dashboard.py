@@ -26,6 +26,7 @@ from equity_connect.exports.csv_safe import stream_csv
 from equity_connect.jobs import service as jobs
 from equity_connect.security.apikeys import Scope, has_scope
 from equity_connect.security.crypto import PiiCipher, aad_for
+from equity_connect.security.pii import lead_contact
 from equity_connect.web.audit import audit
 from equity_connect.web.auth import (
     SESSION_COOKIE,
@@ -239,9 +240,7 @@ def _broker_body(state: AppState, conn: Conn, broker: uuid.UUID) -> str:
             escape(f"{r['property_city'] or ''}, {r['property_state'] or ''}"),
             str(r["lead_score"]),
             escape(r["status"]),
-            escape(cipher.decrypt(r["email_ciphertext"], aad_for("leads", "email", r["id"])))
-            if r["email_ciphertext"]
-            else "",
+            escape(lead_contact(cipher, r, "email") or "") if r["email_ciphertext"] else "",
         ]
         for r in leads
     ]

@@ -1,0 +1,15 @@
+"""A lead's contact details in clear, for the few places that must send or show them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from equity_connect.security.crypto import PiiCipher, aad_for
+
+
+def lead_contact(cipher: PiiCipher, row: Mapping[str, Any], channel: str) -> str | None:
+    """The lead row's ``email`` or ``phone`` (from ``{channel}_ciphertext``, bound to
+    ``row["id"]``), or None when it has none."""
+    value = row[f"{channel}_ciphertext"]
+    return None if value is None else cipher.decrypt(value, aad_for("leads", channel, row["id"]))
