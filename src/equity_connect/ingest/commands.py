@@ -22,10 +22,11 @@ from rich.table import Table
 from equity_connect.cli_support import fail, keyring_or_exit, migrated_database_url
 from equity_connect.config import get_settings
 from equity_connect.db.pool import connect
+from equity_connect.ingest.rejects import rejected_rows
 from equity_connect.ingest.schemas import SignatureScheme
 from equity_connect.ingest.service import IngestLimits, UploadMeta, UploadReport, ingest
 from equity_connect.security import signatures
-from equity_connect.security.crypto import DecryptionError, PiiCipher, aad_for
+from equity_connect.security.crypto import DecryptionError, PiiCipher
 
 _console = Console()
 _CHUNK = 1024 * 1024
@@ -173,31 +174,19 @@ def uploads_rejects(
     """The rejected rows of an upload: row, line, field and reason (and, with --csv, the row)."""
     settings = get_settings()
     url = migrated_database_url(settings)
+    cipher = PiiCipher(keyring_or_exit(settings)) if as_csv else None
     with connect(url) as conn:
-        rows = conn.execute(
-            "select row_number, line_number, field, reason, raw_ciphertext from upload_rows "
-            "where upload_id = %s and status = 'rejected' order by row_number",
-            [upload_id],
-        ).fetchall()
+        try:
+            rows = rejected_rows(conn, upload_id, cipher)
+        except DecryptionError as exc:
+            raise fail(f"a rejected row cannot be decrypted: {exc}") from exc
     if not as_csv:
         table = Table("row", "line", "field", "reason")
         for r in rows:
-            table.add_row(
-                str(r["row_number"]), str(r["line_number"]), r["field"] or "", r["reason"]
-            )
+            table.add_row(str(r.row_number), str(r.line_number), r.field or "", r.reason)
         _console.print(table)
         return
-    cipher = PiiCipher(keyring_or_exit(settings))
-    decoded: list[dict[str, str]] = []
-    for r in rows:
-        cells: dict[str, str] = {}
-        if r["raw_ciphertext"] is not None:
-            try:
-                aad = aad_for("upload_rows", "raw", f"{upload_id}:{r['row_number']}")
-                cells = json.loads(cipher.decrypt(r["raw_ciphertext"], aad))
-            except DecryptionError as exc:
-                raise fail(f"row {r['row_number']}: {exc}") from exc
-        decoded.append({"_row": str(r["row_number"]), "_reason": r["reason"], **cells})
+    decoded = [{"_row": str(r.row_number), "_reason": r.reason, **r.cells} for r in rows]
     columns: list[str] = []
     for d in decoded:
         columns.extend(k for k in d if k not in columns)

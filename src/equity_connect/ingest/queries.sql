@@ -313,3 +313,8 @@ values (%(stage)s, %(outcome)s, %(count)s, %(duration_ms)s, %(upload_id)s, %(cor
 -- The scratch tables drop at commit; dropping them at the end of each ingest
 -- too lets one transaction run several ingests (tests, batch tools).
 drop table if exists ingest_stage, ingest_components, ingest_targets, ingest_merged
+
+-- name: rejected_rows
+select row_number, line_number, field, reason, raw_ciphertext from upload_rows
+where upload_id = %(upload_id)s and status = 'rejected'
+order by row_number

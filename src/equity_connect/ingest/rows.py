@@ -16,6 +16,7 @@ from psycopg.types.json import Jsonb
 
 from equity_connect.db.ids import uuid7
 from equity_connect.ingest.csv_reader import CsvRecord, CsvReject
+from equity_connect.ingest.rejects import raw_aad
 from equity_connect.normalize import addr_hash, normalize_apn, parse_address
 from equity_connect.normalize.email import validate_email
 from equity_connect.normalize.phone import validate_phone
@@ -144,6 +145,5 @@ def encrypt_reject_raw(reject: CsvReject, upload_id: uuid.UUID, cipher: PiiCiphe
     if reject.raw is None:
         return None
     return cipher.encrypt(
-        json.dumps(reject.raw, ensure_ascii=False),
-        aad_for("upload_rows", "raw", f"{upload_id}:{reject.row_number}"),
+        json.dumps(reject.raw, ensure_ascii=False), raw_aad(upload_id, reject.row_number)
     )

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import uuid
 from datetime import UTC, datetime
 from html import escape
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
@@ -23,9 +22,10 @@ from equity_connect.db import queries
 from equity_connect.db.pool import Conn, act_as_broker
 from equity_connect.errors import DomainError
 from equity_connect.exports.csv_safe import stream_csv
+from equity_connect.ingest.rejects import rejected_rows
 from equity_connect.jobs import service as jobs
 from equity_connect.security.apikeys import Scope, has_scope
-from equity_connect.security.crypto import PiiCipher, aad_for
+from equity_connect.security.crypto import PiiCipher
 from equity_connect.security.pii import lead_contact
 from equity_connect.web.audit import audit
 from equity_connect.web.auth import (
@@ -305,28 +305,18 @@ def rejects_csv(upload_id: uuid.UUID, request: Request) -> Response:
     ):
         raise DomainError(403, "forbidden", "rejected rows need an ops key with exports:read")
     state = state_of(request)
-    cipher = PiiCipher(state.keyring)
     with state.pool.connection() as conn:
-        rows = conn.execute(
-            "select row_number, line_number, field, reason, raw_ciphertext from upload_rows "
-            "where upload_id = %s and status = 'rejected' order by row_number",
-            [upload_id],
-        ).fetchall()
-    decoded: list[dict[str, Any]] = []
-    for r in rows:
-        cells: dict[str, str] = {}
-        if r["raw_ciphertext"] is not None:
-            aad = aad_for("upload_rows", "raw", f"{upload_id}:{r['row_number']}")
-            cells = json.loads(cipher.decrypt(r["raw_ciphertext"], aad))
-        decoded.append(
-            {
-                "row": r["row_number"],
-                "line": r["line_number"],
-                "field": r["field"] or "",
-                "reason": r["reason"],
-                **cells,
-            }
-        )
+        rows = rejected_rows(conn, upload_id, PiiCipher(state.keyring))
+    decoded = [
+        {
+            "row": r.row_number,
+            "line": r.line_number,
+            "field": r.field or "",
+            "reason": r.reason,
+            **r.cells,
+        }
+        for r in rows
+    ]
     header: list[str] = ["row", "line", "field", "reason"]
     for d in decoded:
         header.extend(k for k in d if k not in header)
