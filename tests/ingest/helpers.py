@@ -8,28 +8,12 @@ import io
 from collections.abc import Sequence
 
 from equity_connect.db.pool import Conn
+from equity_connect.ingest.csv_reader import CANONICAL_FIELDS
 from equity_connect.ingest.schemas import SignatureScheme
 from equity_connect.ingest.service import IngestLimits, UploadMeta, UploadReport, ingest
 from equity_connect.security.crypto import PiiCipher
 
-COLUMNS = [
-    "mak",
-    "apn",
-    "county_fips",
-    "owner_first_name",
-    "owner_last_name",
-    "property_address",
-    "property_city",
-    "property_state",
-    "property_zip",
-    "email",
-    "phone",
-    "estimated_value",
-    "estimated_equity",
-    "owner_age",
-    "year_built",
-    "source",
-]
+COLUMNS = list(CANONICAL_FIELDS)
 
 
 def row(**values: object) -> dict[str, str]:

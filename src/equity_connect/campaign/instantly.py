@@ -337,7 +337,6 @@ class InstantlyClient(ProviderClient):
     ) -> None:
         if not api_key or not api_key.strip():
             raise ValueError("api_key is required")
-        self.name: str = PROVIDER
         self._api_key = api_key
         self._url = base_url.rstrip("/") + ADD_LEADS_PATH
         super().__init__(PROVIDER, timeout=timeout, client=client, clock=clock)

@@ -24,7 +24,7 @@ def utc_now() -> datetime:
 class ProviderClient:
     """Base of the HTTP adapters (Melissa, BatchData, Instantly)."""
 
-    provider: str
+    name: str  # the provider's name: errors carry it, and skip-trace results too
 
     def __init__(
         self,
@@ -34,7 +34,7 @@ class ProviderClient:
         client: httpx.Client | None,
         clock: Callable[[], datetime],
     ) -> None:
-        self.provider = provider
+        self.name = provider
         self._owns_client = client is None
         self._client = client if client is not None else httpx.Client(timeout=timeout)
         self._clock = clock
@@ -64,7 +64,7 @@ class ProviderClient:
         try:
             response = self._client.post(url, json=body, headers=dict(headers))
         except httpx.RequestError as exc:
-            failure = classify_transport_error(self.provider, exc)
+            failure = classify_transport_error(self.name, exc)
         if failure is not None:
             raise failure
-        return response, classify_response(self.provider, response, self._clock())
+        return response, classify_response(self.name, response, self._clock())

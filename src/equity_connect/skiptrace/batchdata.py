@@ -337,7 +337,6 @@ class BatchDataSkipTrace(BatchingSkipTrace):
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be >= 1")
-        self.name: str = PROVIDER
         self.max_batch: int = max_batch
         self._token = token
         self._url = base_url.rstrip("/") + "/" + path.lstrip("/")

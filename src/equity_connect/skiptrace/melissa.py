@@ -252,7 +252,6 @@ class MelissaPersonator(BatchingSkipTrace):
     ) -> None:
         if not 1 <= max_batch <= MAX_BATCH:
             raise ValueError(f"max_batch must be between 1 and {MAX_BATCH}")
-        self.name: str = PROVIDER
         self.max_batch: int = max_batch
         self._license_key = license_key
         self._url = base_url.rstrip("/") + "/" + path.lstrip("/")
