@@ -194,33 +194,48 @@ def test_each_intent_routes(
     assert (n is not None and n[0] >= 2) is suppressed  # email and phone
 
 
+def call_report(
+    client: TestClient,
+    url: str,
+    lead: uuid.UUID,
+    broker: uuid.UUID,
+    *,
+    call_id: str,
+    summary: str,
+    structured: dict[str, bool],
+) -> None:
+    """Issue the lead a consent token and post a VAPI end-of-call report carrying it."""
+    with connect(url) as conn:
+        token = consent.issue(conn, lead, broker, ttl_hours=24)
+        conn.commit()
+    message = {
+        "type": "end-of-call-report",
+        "endedReason": "customer-ended-call",
+        "call": {"id": call_id, "metadata": {"lead_id": str(lead), "consent_token": token.nonce}},
+        "customer": {"number": "+12135550147"},
+        "artifact": {},
+        "analysis": {"summary": summary, "structuredData": structured},
+    }
+    body = json.dumps({"message": message})
+    response = client.post(
+        "/v1/webhooks/vapi", content=body, headers={"X-Vapi-Secret": VAPI_SECRET}
+    )
+    assert response.status_code == 200
+
+
 def test_vapi_end_of_call_with_consent_token(
     client: TestClient, fresh_database_url: str, cipher: PiiCipher, run_jobs: Any
 ) -> None:
     broker, lead, _ = seed(fresh_database_url, cipher)
-    with connect(fresh_database_url) as conn:
-        token = consent.issue(conn, lead, broker, ttl_hours=24)
-        conn.commit()
-    body = json.dumps(
-        {
-            "message": {
-                "type": "end-of-call-report",
-                "endedReason": "customer-ended-call",
-                "call": {
-                    "id": "call-77",
-                    "metadata": {"lead_id": str(lead), "consent_token": token.nonce},
-                },
-                "customer": {"number": "+12135550147"},
-                "artifact": {},
-                "analysis": {
-                    "summary": "Homeowner wants a call back about equity.",
-                    "structuredData": {"interested": True, "consent": True},
-                },
-            }
-        }
+    call_report(
+        client,
+        fresh_database_url,
+        lead,
+        broker,
+        call_id="call-77",
+        summary="Homeowner wants a call back about equity.",
+        structured={"interested": True, "consent": True},
     )
-    r = client.post("/v1/webhooks/vapi", content=body, headers={"X-Vapi-Secret": VAPI_SECRET})
-    assert r.status_code == 200
     run_jobs()
     row = lead_row(fresh_database_url, lead)
     assert row["consent"] is True and row["consent_method"] == "voice_call"
@@ -390,31 +405,14 @@ def test_no_voice_consent_from_a_wrong_person(
     client: TestClient, fresh_database_url: str, cipher: PiiCipher, run_jobs: Any
 ) -> None:
     broker, lead, _ = seed(fresh_database_url, cipher)
-    with connect(fresh_database_url) as conn:
-        token = consent.issue(conn, lead, broker, ttl_hours=24)
-        conn.commit()
-    body = json.dumps(
-        {
-            "message": {
-                "type": "end-of-call-report",
-                "endedReason": "customer-ended-call",
-                "call": {
-                    "id": "call-wp",
-                    "metadata": {"lead_id": str(lead), "consent_token": token.nonce},
-                },
-                "artifact": {},
-                "analysis": {
-                    "summary": "",
-                    "structuredData": {"wrong_person": True, "consent": True},
-                },
-            }
-        }
-    )
-    assert (
-        client.post(
-            "/v1/webhooks/vapi", content=body, headers={"X-Vapi-Secret": VAPI_SECRET}
-        ).status_code
-        == 200
+    call_report(
+        client,
+        fresh_database_url,
+        lead,
+        broker,
+        call_id="call-wp",
+        summary="",
+        structured={"wrong_person": True, "consent": True},
     )
     run_jobs()
     row = lead_row(fresh_database_url, lead)
