@@ -40,11 +40,13 @@ from equity_connect.jobs.catalog import registry
 from equity_connect.jobs.worker import run_pending
 from equity_connect.observability.logs import configure_logging
 from equity_connect.security import signatures
-from equity_connect.security.apikeys import check_api_key, generate_api_key, parse_api_key
+from equity_connect.security.apikeys import generate_api_key
 from equity_connect.security.crypto import PiiCipher
 from equity_connect.security.keys import ensure_dev_keys, load_keyring
 from equity_connect.security.pii import lead_contact
 from equity_connect.web.app import create_app
+from equity_connect.web.auth import Q as AUTH_Q
+from equity_connect.web.auth import principal_from_api_key
 
 console = Console()
 
@@ -167,17 +169,13 @@ def _ensure_brokers(conn: Conn) -> list[uuid.UUID]:
 
 def _ensure_ops_key(conn: Conn, secret: dict[str, str], path: Path) -> str:
     """An admin API key for the dashboard: the saved one if the database knows it."""
-    known = parse_api_key(secret.get("ops_api_key", ""))
-    if known is not None:
-        row = conn.execute(
-            "select secret_hash from api_keys where key_id = %s and revoked_at is null", [known[0]]
-        ).fetchone()
-        if row is not None and check_api_key(known[1], bytes(row["secret_hash"])):
-            return secret["ops_api_key"]
+    saved = secret.get("ops_api_key", "")
+    if saved and principal_from_api_key(conn, saved) is not None:
+        return saved
     key = generate_api_key()
     conn.execute(
-        "insert into api_keys (key_id, name, secret_hash, scopes) values (%s, %s, %s, %s)",
-        [key.key_id, "demo ops", key.secret_hash, ["admin"]],
+        AUTH_Q["create_api_key"],
+        {"key_id": key.key_id, "name": "demo ops", "hash": key.secret_hash, "scopes": ["admin"]},
     )
     secret["ops_api_key"] = key.secret
     path.write_text(json.dumps(secret))
