@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     max_upload_rows: int = 5_000_000
     max_field_bytes: int = 131_072
     signature_tolerance_seconds: int = 300
+    # An upload adding at least this many leads (and a third of the table)
+    # rebuilds leads' indexes instead of updating them row by row; 0: never.
+    ingest_bulk_index_min_rows: int = 100_000
+    # Processes that stage a large upload's rows; 0: one per available core.
+    ingest_workers: int = 0
 
     # Skip-trace: providers in the order they are asked (melissa, batchdata,
     # simulator); the next is asked only for leads the previous left unmatched.

@@ -124,7 +124,7 @@ def test_components_are_transitive_and_rooted_at_the_first_row(
     groups: list[tuple[int, list[int]]],
 ) -> None:
     groups = [(k, sorted(rows)) for k, rows in groups]
-    result = components(groups)
+    result = components((k, rows[0], r) for k, rows in groups for r in rows[1:])
     # Rows sharing a group share a root, and the root is the smallest row of its component.
     for _, rows in groups:
         assert len({result[r][0] for r in rows}) == 1

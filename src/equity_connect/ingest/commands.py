@@ -71,7 +71,7 @@ def ingest_cmd(
     url = migrated_database_url(settings)
     sha256, size = _sha256_of(file)
     meta = UploadMeta(sha256, size, SignatureScheme.LOCAL, source, file.name)
-    limits = IngestLimits(settings.max_field_bytes, settings.max_upload_rows)
+    limits = IngestLimits.from_settings(settings)
     progress = Progress(
         "[progress.description]{task.description}",
         BarColumn(),

@@ -1,9 +1,9 @@
 """In-file dedupe: rows sharing any identity key, transitively, are one property.
 
-The database finds the groups of rows sharing each key (a hash aggregate);
-this joins them into connected components with a union-find. Only rows that
-share a key take part, so memory follows the number of duplicates, not the
-size of the file.
+The database lists the links (a row whose key value an earlier row of the
+file has, with that earliest row); this joins them into connected components
+with a union-find. Only rows that share a key take part, so memory follows
+the number of duplicates, not the size of the file.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ from equity_connect.ingest.schemas import MatchKey
 KEY_BY_ID: dict[int, MatchKey] = {1: MatchKey.MAK, 2: MatchKey.APN, 3: MatchKey.ADDR_HASH}
 
 
-def components(groups: Iterable[tuple[int, list[int]]]) -> dict[int, tuple[int, MatchKey]]:
+def components(links: Iterable[tuple[int, int, int]]) -> dict[int, tuple[int, MatchKey]]:
     """``{row: (root, link)}`` for every row that shares a key with another row.
 
-    ``groups`` are ``(key id, rows sharing one value of that key)``. ``root``
-    is the first row of the row's component (the one that becomes the lead);
-    ``link`` the strongest key the row shares with another row.
+    ``links`` are ``(key id, first row, row)``: ``row`` has the same value of
+    that key as ``first``, the earliest row with it. ``root`` is the first row
+    of the row's component (the one that becomes the lead); ``link`` the
+    strongest key the row shares with another row.
     """
     parent: dict[int, int] = {}
     link: dict[int, int] = {}
@@ -34,16 +35,14 @@ def components(groups: Iterable[tuple[int, list[int]]]) -> dict[int, tuple[int, 
             parent[x], x = root, parent[x]
         return root
 
-    for key_id, rows in groups:
-        for row in rows:
-            parent.setdefault(row, row)
-            link[row] = min(link.get(row, key_id), key_id)
-        first = find(rows[0])
-        for row in rows[1:]:
-            other = find(row)
-            if other != first:
-                # the smaller row number stays root: "first in file wins"
-                if other < first:
-                    first, other = other, first
-                parent[other] = first
+    for key_id, first, row in links:
+        for r in (first, row):
+            parent.setdefault(r, r)
+            link[r] = min(link.get(r, key_id), key_id)
+        a, b = find(first), find(row)
+        if a != b:
+            # the smaller row number stays root: "first in file wins"
+            if b < a:
+                a, b = b, a
+            parent[b] = a
     return {row: (find(row), KEY_BY_ID[link[row]]) for row in parent}

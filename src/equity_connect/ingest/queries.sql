@@ -31,26 +31,44 @@ from stdin
 
 -- name: tune_merge
 -- The in-file dedupe aggregates hash a million keys; at the default 4MB
--- they spill to disk. Transaction-local, so it ends with the upload.
-set local work_mem = '128MB'
+-- they spill to disk. No parallel workers: create_merged relies on reading
+-- its sorted input in order. Transaction-local, so both end with the upload.
+select set_config('work_mem', '128MB', true),
+       set_config('max_parallel_workers_per_gather', '0', true)
 
 -- name: analyze_stage
 analyze ingest_stage
 
--- name: duplicate_groups
--- Rows of this file sharing an identity key, one group per key value; key
--- 1 = MAK, 2 = county + APN, 3 = address hash (the match priority).
-select 1 as key, array_agg(row_number order by row_number) as rows
-from ingest_stage where mak is not null
-group by mak having count(*) > 1
+-- name: duplicate_links
+-- In-file duplicates as (key, first row, row) links: every row whose key
+-- value an earlier row of this file already has, with that earliest row;
+-- key 1 = MAK, 2 = county + APN, 3 = address hash (the match priority).
+-- Plain hash aggregates (min, count) and a join back: collecting each
+-- group's rows with an ordered array_agg built a sort per group and took
+-- seconds on a million rows.
+with mak as (
+  select mak, min(row_number) as first from ingest_stage
+  where mak is not null group by mak having count(*) > 1
+), apn as (
+  select county_fips, apn_normalized, min(row_number) as first from ingest_stage
+  where county_fips is not null and apn_normalized is not null
+  group by county_fips, apn_normalized having count(*) > 1
+), addr as (
+  select addr_hash, min(row_number) as first from ingest_stage
+  where addr_hash is not null group by addr_hash having count(*) > 1
+)
+select 1 as key, k.first, s.row_number as row
+from ingest_stage s join mak k on k.mak = s.mak
+where s.row_number <> k.first
 union all
-select 2, array_agg(row_number order by row_number)
-from ingest_stage where county_fips is not null and apn_normalized is not null
-group by county_fips, apn_normalized having count(*) > 1
+select 2, k.first, s.row_number
+from ingest_stage s
+join apn k on k.county_fips = s.county_fips and k.apn_normalized = s.apn_normalized
+where s.row_number <> k.first
 union all
-select 3, array_agg(row_number order by row_number)
-from ingest_stage where addr_hash is not null
-group by addr_hash having count(*) > 1
+select 3, k.first, s.row_number
+from ingest_stage s join addr k on k.addr_hash = s.addr_hash
+where s.row_number <> k.first
 
 -- name: create_components
 -- root: the first row of the row's connected component (rows linked by any
@@ -99,31 +117,6 @@ create temp table ingest_targets (
   root integer primary key, lead_id uuid not null, match_key match_key not null
 ) on commit drop
 
--- name: insert_singletons
--- The bulk: rows that share no key with another row and match no lead.
-insert into leads (
-  id, mak, county_fips, apn, apn_normalized, addr_hash, owner_first_name, owner_last_name,
-  owner_age, property_address, property_unit, property_city, property_state, property_zip,
-  estimated_value, estimated_equity, year_built, source, first_upload_id, raw,
-  email_ciphertext, email_index, phone_ciphertext, phone_index
-)
-select
-  s.lead_hint, s.mak, s.county_fips, s.apn, s.apn_normalized, s.addr_hash, s.owner_first_name,
-  s.owner_last_name, s.owner_age, s.property_address, s.property_unit, s.property_city,
-  s.property_state, s.property_zip, s.estimated_value, s.estimated_equity, s.year_built,
-  s.source, s.upload_id, coalesce(s.raw, '{}'::jsonb),
-  s.email_ciphertext, s.email_index, s.phone_ciphertext, s.phone_index
-from ingest_stage s
-where not exists (select 1 from ingest_components c where c.row_number = s.row_number)
-  and not exists (select 1 from ingest_targets t where t.root = s.row_number)
-
--- name: lineage_singletons
-insert into upload_rows (upload_id, row_number, line_number, lead_id, status, notes)
-select s.upload_id, s.row_number, s.line_number, s.lead_hint, 'inserted', s.notes
-from ingest_stage s
-where not exists (select 1 from ingest_components c where c.row_number = s.row_number)
-  and not exists (select 1 from ingest_targets t where t.root = s.row_number)
-
 -- name: create_merged
 -- One row per merge unit: an existing lead with every component of this file
 -- that matched it, or a new multi-row component. Values fold in file order.
@@ -131,8 +124,43 @@ where not exists (select 1 from ingest_components c where c.row_number = s.row_n
 -- fresher; a blank never overwrites). Identity keys and contact PII: the
 -- first non-blank value wins, and an existing lead's value wins over both
 -- (see merge_into_existing).
+--
+-- The aggregates read their input in file order from the sorted subquery
+-- (grouped by a prefix of its sort key, so no re-sort, and run without
+-- parallel workers: tune_merge). "[1]" is then the first non-blank value and
+-- "[count(x)]" the last. array_agg(x order by ...) said the same but built
+-- a sort per group and per aggregate: seconds on a million-row file.
 create temp table ingest_merged on commit drop as
-with rows as (
+select
+  r.unit,
+  min(r.root) as root,
+  (array_agg(r.target))[1] as existing_id,
+  (array_agg(r.lead_hint))[1] as new_id,
+  (array_agg(r.mak) filter (where r.mak is not null))[1] as mak,
+  (array_agg(r.county_fips) filter (where r.apn_normalized is not null))[1] as county_fips,
+  (array_agg(r.apn) filter (where r.apn_normalized is not null))[1] as apn,
+  (array_agg(r.apn_normalized) filter (where r.apn_normalized is not null))[1] as apn_normalized,
+  (array_agg(r.addr_hash) filter (where r.addr_hash is not null))[1] as addr_hash,
+  (array_agg(r.owner_first_name) filter (where r.owner_first_name is not null))[count(r.owner_first_name)] as owner_first_name,
+  (array_agg(r.owner_last_name) filter (where r.owner_last_name is not null))[count(r.owner_last_name)] as owner_last_name,
+  (array_agg(r.owner_age) filter (where r.owner_age is not null))[count(r.owner_age)] as owner_age,
+  (array_agg(r.property_address) filter (where r.property_address is not null))[count(r.property_address)] as property_address,
+  (array_agg(r.property_unit) filter (where r.property_unit is not null))[count(r.property_unit)] as property_unit,
+  (array_agg(r.property_city) filter (where r.property_city is not null))[count(r.property_city)] as property_city,
+  (array_agg(r.property_state) filter (where r.property_state is not null))[count(r.property_state)] as property_state,
+  (array_agg(r.property_zip) filter (where r.property_zip is not null))[count(r.property_zip)] as property_zip,
+  (array_agg(r.estimated_value) filter (where r.estimated_value is not null))[count(r.estimated_value)] as estimated_value,
+  (array_agg(r.estimated_equity) filter (where r.estimated_equity is not null))[count(r.estimated_equity)] as estimated_equity,
+  (array_agg(r.year_built) filter (where r.year_built is not null))[count(r.year_built)] as year_built,
+  (array_agg(r.source) filter (where r.source is not null))[count(r.source)] as source,
+  public.jsonb_merge_agg(r.raw) as raw,
+  (array_agg(r.email_ciphertext) filter (where r.email_ciphertext is not null))[1] as email_ciphertext,
+  (array_agg(r.email_index) filter (where r.email_ciphertext is not null))[1] as email_index,
+  (array_agg(r.lead_hint) filter (where r.email_ciphertext is not null))[1] as email_bound_to,
+  (array_agg(r.phone_ciphertext) filter (where r.phone_ciphertext is not null))[1] as phone_ciphertext,
+  (array_agg(r.phone_index) filter (where r.phone_ciphertext is not null))[1] as phone_index,
+  (array_agg(r.lead_hint) filter (where r.phone_ciphertext is not null))[1] as phone_bound_to
+from (
   select
     coalesce(c.root, s.row_number) as root,
     t.lead_id as target,
@@ -142,73 +170,12 @@ with rows as (
   left join ingest_components c on c.row_number = s.row_number
   left join ingest_targets t on t.root = coalesce(c.root, s.row_number)
   where c.row_number is not null or t.root is not null
-)
-select
-  r.unit,
-  min(r.root) as root,
-  r.target as existing_id,
-  (array_agg(r.lead_hint order by r.row_number))[1] as new_id,
-  (array_agg(r.mak order by r.row_number) filter (where r.mak is not null))[1] as mak,
-  (array_agg(r.county_fips order by r.row_number)
-     filter (where r.apn_normalized is not null))[1] as county_fips,
-  (array_agg(r.apn order by r.row_number) filter (where r.apn_normalized is not null))[1] as apn,
-  (array_agg(r.apn_normalized order by r.row_number)
-     filter (where r.apn_normalized is not null))[1] as apn_normalized,
-  (array_agg(r.addr_hash order by r.row_number) filter (where r.addr_hash is not null))[1] as addr_hash,
-  (array_agg(r.owner_first_name order by r.row_number desc)
-     filter (where r.owner_first_name is not null))[1] as owner_first_name,
-  (array_agg(r.owner_last_name order by r.row_number desc)
-     filter (where r.owner_last_name is not null))[1] as owner_last_name,
-  (array_agg(r.owner_age order by r.row_number desc)
-     filter (where r.owner_age is not null))[1] as owner_age,
-  (array_agg(r.property_address order by r.row_number desc)
-     filter (where r.property_address is not null))[1] as property_address,
-  (array_agg(r.property_unit order by r.row_number desc)
-     filter (where r.property_unit is not null))[1] as property_unit,
-  (array_agg(r.property_city order by r.row_number desc)
-     filter (where r.property_city is not null))[1] as property_city,
-  (array_agg(r.property_state order by r.row_number desc)
-     filter (where r.property_state is not null))[1] as property_state,
-  (array_agg(r.property_zip order by r.row_number desc)
-     filter (where r.property_zip is not null))[1] as property_zip,
-  (array_agg(r.estimated_value order by r.row_number desc)
-     filter (where r.estimated_value is not null))[1] as estimated_value,
-  (array_agg(r.estimated_equity order by r.row_number desc)
-     filter (where r.estimated_equity is not null))[1] as estimated_equity,
-  (array_agg(r.year_built order by r.row_number desc)
-     filter (where r.year_built is not null))[1] as year_built,
-  (array_agg(r.source order by r.row_number desc) filter (where r.source is not null))[1] as source,
-  public.jsonb_merge_agg(r.raw order by r.row_number) as raw,
-  (array_agg(r.email_ciphertext order by r.row_number)
-     filter (where r.email_ciphertext is not null))[1] as email_ciphertext,
-  (array_agg(r.email_index order by r.row_number)
-     filter (where r.email_ciphertext is not null))[1] as email_index,
-  (array_agg(r.lead_hint order by r.row_number)
-     filter (where r.email_ciphertext is not null))[1] as email_bound_to,
-  (array_agg(r.phone_ciphertext order by r.row_number)
-     filter (where r.phone_ciphertext is not null))[1] as phone_ciphertext,
-  (array_agg(r.phone_index order by r.row_number)
-     filter (where r.phone_ciphertext is not null))[1] as phone_index,
-  (array_agg(r.lead_hint order by r.row_number)
-     filter (where r.phone_ciphertext is not null))[1] as phone_bound_to
-from rows r
-group by r.unit, r.target
+  order by unit, s.row_number
+) r
+group by r.unit
 
--- name: insert_new_components
-insert into leads (
-  id, mak, county_fips, apn, apn_normalized, addr_hash, owner_first_name, owner_last_name,
-  owner_age, property_address, property_unit, property_city, property_state, property_zip,
-  estimated_value, estimated_equity, year_built, source, first_upload_id, raw,
-  email_ciphertext, email_index, phone_ciphertext, phone_index
-)
-select
-  m.new_id, m.mak, m.county_fips, m.apn, m.apn_normalized, m.addr_hash, m.owner_first_name,
-  m.owner_last_name, m.owner_age, m.property_address, m.property_unit, m.property_city,
-  m.property_state, m.property_zip, m.estimated_value, m.estimated_equity, m.year_built,
-  m.source, %(upload_id)s, m.raw,
-  m.email_ciphertext, m.email_index, m.phone_ciphertext, m.phone_index
-from ingest_merged m
-where m.existing_id is null
+-- name: analyze_merged
+analyze ingest_merged
 
 -- name: merge_into_existing
 -- COALESCE so a blank never overwrites a value. An identity key is only
@@ -251,24 +218,70 @@ update leads l set
 from ingest_merged m
 where m.existing_id = l.id
 
--- name: lineage_components
--- inserted: the first row of a new unit; merged: every other row, with the
--- key that matched (a lone row's match to the lead, else its in-file link).
+-- name: insert_new_leads
+-- Every new lead in one statement: rows that share no key with another row
+-- and match no lead (the bulk), and new multi-row components.
+insert into leads (
+  id, mak, county_fips, apn, apn_normalized, addr_hash, owner_first_name, owner_last_name,
+  owner_age, property_address, property_unit, property_city, property_state, property_zip,
+  estimated_value, estimated_equity, year_built, source, first_upload_id, raw,
+  email_ciphertext, email_index, phone_ciphertext, phone_index
+)
+select
+  s.lead_hint, s.mak, s.county_fips, s.apn, s.apn_normalized, s.addr_hash, s.owner_first_name,
+  s.owner_last_name, s.owner_age, s.property_address, s.property_unit, s.property_city,
+  s.property_state, s.property_zip, s.estimated_value, s.estimated_equity, s.year_built,
+  s.source, s.upload_id, coalesce(s.raw, '{}'::jsonb),
+  s.email_ciphertext, s.email_index, s.phone_ciphertext, s.phone_index
+from ingest_stage s
+where not exists (select 1 from ingest_components c where c.row_number = s.row_number)
+  and not exists (select 1 from ingest_targets t where t.root = s.row_number)
+union all
+select
+  m.new_id, m.mak, m.county_fips, m.apn, m.apn_normalized, m.addr_hash, m.owner_first_name,
+  m.owner_last_name, m.owner_age, m.property_address, m.property_unit, m.property_city,
+  m.property_state, m.property_zip, m.estimated_value, m.estimated_equity, m.year_built,
+  m.source, %(upload_id)s, m.raw,
+  m.email_ciphertext, m.email_index, m.phone_ciphertext, m.phone_index
+from ingest_merged m
+where m.existing_id is null
+
+-- name: lineage
+-- Every staged row's line. inserted: a row that shares no key, or the first
+-- row of a new unit; merged: every other row, with the key that matched (a
+-- lone row's match to the lead, else its in-file link).
 insert into upload_rows (upload_id, row_number, line_number, lead_id, status, match_key, notes)
 select
   s.upload_id, s.row_number, s.line_number,
-  coalesce(m.existing_id, m.new_id),
-  case when m.existing_id is null and s.row_number = m.root
+  coalesce(m.existing_id, m.new_id, s.lead_hint),
+  case when m.unit is null or (m.existing_id is null and s.row_number = m.root)
        then 'inserted'::upload_row_status else 'merged'::upload_row_status end,
-  case when m.existing_id is null and s.row_number = m.root then null
+  case when m.unit is null or (m.existing_id is null and s.row_number = m.root) then null
        when c.row_number is null then t.match_key
        else c.link end,
   s.notes
 from ingest_stage s
 left join ingest_components c on c.row_number = s.row_number
 left join ingest_targets t on t.root = coalesce(c.root, s.row_number)
-join ingest_merged m
-  on m.unit = coalesce(t.lead_id::text, 'r' || coalesce(c.root, s.row_number))
+left join ingest_merged m
+  on (c.row_number is not null or t.root is not null)
+ and m.unit = coalesce(t.lead_id::text, 'r' || coalesce(c.root, s.row_number))
+
+-- name: leads_secondary_indexes
+-- The indexes a bulk load drops and rebuilds: those every new lead enters.
+-- The primary key stays (uuid7 ids fill it at its right edge), and so do the
+-- partial indexes on campaign, broker and feed state, which a new lead never
+-- enters: keeping them costs the load nothing, rebuilding them a table scan.
+select c.relname as name, pg_get_indexdef(i.indexrelid) as definition
+from pg_index i join pg_class c on c.oid = i.indexrelid
+where i.indrelid = 'public.leads'::regclass and i.indisvalid
+  and c.relname in ('leads_mak_key', 'leads_county_apn_key', 'leads_addr_hash_key',
+                    'leads_email_index_idx', 'leads_phone_index_idx', 'leads_cohort_idx')
+order by c.relname
+
+-- name: leads_estimate
+-- The planner's row estimate: a count(*) would read the whole table.
+select greatest(reltuples, 0)::bigint as rows from pg_class where oid = 'public.leads'::regclass
 
 -- name: pii_to_rebind
 -- Ciphertexts that ended up on a lead other than the row they were

@@ -127,7 +127,7 @@ async def upload_csv(
             raise
 
         def run() -> UploadReport:
-            limits = IngestLimits(settings.max_field_bytes, settings.max_upload_rows)
+            limits = IngestLimits.from_settings(settings)
             meta = UploadMeta(sha256, size, scheme, source, filename)
             with state.pool.connection() as conn:
                 return ingest(

@@ -168,6 +168,11 @@ class PiiCipher:
         self._unwrapped: OrderedDict[bytes, AESGCM] = OrderedDict()
 
     @property
+    def keyring(self) -> Keyring:
+        """The keys this cipher uses (for a worker process to make its own cipher)."""
+        return self._keyring
+
+    @property
     def active_kid(self) -> str:
         """The key id new ciphertexts are wrapped under."""
         return self._keyring.active_kid

@@ -1,0 +1,397 @@
+"""CSV bytes → COPY text for ``ingest_stage``, in this process or in worker processes.
+
+Reading, normalizing and encrypting a row is Python work, about 20 us a row,
+and was most of a million-row ingest on one core. A large upload is
+therefore cut into blocks of whole records and staged by a pool of worker
+processes, while this process only cuts, numbers and forwards their text to
+``COPY``; a small one is staged here, streaming.
+
+Cutting a CSV without parsing it: a record ends at a line break outside
+quotes, and a line break is outside quotes when the bytes before it hold an
+even number of ``"`` (an escaped quote is two). A stray quote inside an
+unquoted field breaks that rule, so a cut is only trusted after the fact:
+a worker whose block ends inside an open quote (an "unmatched quote"
+verdict) sends the rest of the upload, from that block on, through the
+one-process reader, which then gives exactly the one-process result.
+Every worker reads ``header + block`` with the same reader, so every rule
+of :mod:`equity_connect.ingest.csv_reader` holds in every block; row and line
+numbers come back block-relative and are made absolute here, in order.
+
+Memory stays flat: at most ``2 x workers`` blocks are in flight.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import os
+import re
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from typing import NamedTuple
+
+from equity_connect.db.ids import Uuid7Sequence
+from equity_connect.ingest.csv_reader import CsvFileError, CsvRecord, CsvReject, iter_csv_records
+from equity_connect.ingest.rows import stage_record
+from equity_connect.security.crypto import Keyring, PiiCipher
+
+#: Rows per batch handed to COPY by the one-process path.
+_BATCH_ROWS = 10_000
+
+
+@dataclass(frozen=True)
+class StageJob:
+    """What every block of one upload needs to know."""
+
+    upload_id: str
+    lead_ids: Uuid7Sequence
+    max_field_bytes: int
+    max_rows: int | None
+
+
+@dataclass(frozen=True)
+class StagedBatch:
+    """Consecutive rows of an upload: COPY text for the good ones, and the rejects."""
+
+    copy_text: str
+    staged: int
+    rejects: list[CsvReject]
+
+
+@dataclass(frozen=True)
+class _BlockResult:
+    """A block's rows with block-relative numbers: ``(row, line, text)`` and rejects."""
+
+    rows: int
+    lines: list[tuple[int, int, str]]
+    rejects: list[CsvReject]
+    open_quote: bool  # the block ended inside a quoted field (see the module docstring)
+
+
+def _stage_rows(
+    chunks: Iterable[bytes], job: StageJob, block: int, cipher: PiiCipher, max_rows: int | None
+) -> Iterator[tuple[int, int, str] | CsvReject]:
+    """Stage every row of ``chunks`` (a header first), numbering lead ids within ``block``."""
+    records = iter_csv_records(chunks, max_field_bytes=job.max_field_bytes, max_row_count=max_rows)
+    at = job.lead_ids.at
+    for item in records:
+        if isinstance(item, CsvRecord):
+            row = item.row_number
+            staged = stage_record(item, at(block, row), cipher)
+            yield (row, item.line_number, staged) if isinstance(staged, str) else staged
+        else:
+            yield item
+
+
+# --- worker processes ---------------------------------------------------------------------
+
+_worker_cipher: PiiCipher | None = None
+
+
+def _init_worker(keyring: Keyring) -> None:
+    global _worker_cipher  # noqa: PLW0603 - one cipher per worker process, made once
+    _worker_cipher = PiiCipher(keyring)  # its own data keys: nothing shared with the parent
+
+
+def _stage_block(job: StageJob, block: int, header: bytes, body: bytes) -> _BlockResult:
+    assert _worker_cipher is not None, "worker not initialized"
+    lines: list[tuple[int, int, str]] = []
+    rejects: list[CsvReject] = []
+    rows = 0
+    for item in _stage_rows((header, body), job, block, _worker_cipher, None):
+        rows += 1
+        if isinstance(item, tuple):
+            lines.append(item)
+        else:
+            rejects.append(item)
+    open_quote = bool(rejects) and rejects[-1].fatal
+    return _BlockResult(rows, lines, rejects, open_quote)
+
+
+def _process_pool(workers: int, keyring: Keyring) -> Executor:
+    context = multiprocessing.get_context("spawn")  # no fork: the caller may have threads
+    return ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_init_worker, initargs=(keyring,)
+    )
+
+
+#: Makes the pool that stages blocks: ``(workers, keyring) -> Executor``.
+ExecutorFactory = Callable[[int, Keyring], Executor]
+
+
+# --- cutting ------------------------------------------------------------------------------
+
+
+def _line_count(data: bytes) -> int:
+    """Physical lines as the reader counts them (``\\n``, ``\\r\\n``, ``\\r``)."""
+    return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+
+
+def _cut(buf: bytes | bytearray, start: int, tries: int = 64) -> int:
+    """End of the last whole record in ``buf[:]`` after ``start``, or -1.
+
+    ``buf`` begins at a record boundary; a ``\\n`` with an even number of
+    quotes before it ends a record (see the module docstring).
+    """
+    end = len(buf)
+    for _ in range(tries):
+        pos = buf.rfind(b"\n", start, end)
+        if pos < 0:
+            return -1
+        if buf.count(b'"', 0, pos) % 2 == 0:
+            return pos + 1
+        end = pos
+    return -1
+
+
+@dataclass
+class _Blocks:
+    """Splits a byte stream into the header record and blocks of whole records."""
+
+    chunks: Iterator[bytes]
+    block_bytes: int
+    header: bytes = b""
+    pending: bytearray | None = None
+
+    def read_header(self) -> bool:
+        """Find the header record; False when none is found early (the reader judges)."""
+        buf = bytearray()
+        start = scan = 0
+        for chunk in self.chunks:
+            buf += chunk
+            while (pos := buf.find(b"\n", scan)) >= 0:
+                scan = pos + 1
+                if buf.count(b'"', 0, pos) % 2:
+                    continue  # a line break inside a quoted header cell
+                # The reader skips records with no non-blank cell before the header.
+                if bytes(buf[start:scan]).strip(b"\r\n\t ,\xef\xbb\xbf"):
+                    self.header = bytes(buf[:scan])
+                    self.pending = buf[scan:]
+                    return True
+                start = scan
+            if len(buf) > 16 * self.block_bytes:
+                break
+        self.pending = buf
+        return False
+
+    def __iter__(self) -> Iterator[bytes | None]:
+        """Blocks of whole records; None once no cut is found (the rest goes one-process)."""
+        assert self.pending is not None
+        buf = self.pending
+        limit = 16 * self.block_bytes
+        for chunk in self.chunks:
+            buf += chunk
+            if len(buf) < self.block_bytes:
+                continue
+            cut = _cut(buf, 0)
+            if cut < 0:
+                if len(buf) > limit:
+                    self.pending = buf
+                    yield None
+                    return
+                continue
+            block = bytes(buf[:cut])
+            del buf[:cut]  # before yielding: while suspended, pending is what is left
+            yield block
+        self.pending = bytearray()
+        yield bytes(buf)
+
+
+# --- the two paths ------------------------------------------------------------------------
+
+
+class _Offsets(NamedTuple):
+    """Where a stream of ``header + block`` sits in the upload: numbers to add."""
+
+    row: int = 0
+    line: int = 0
+    byte: int = 0
+
+
+_START = _Offsets()
+
+# Reasons that name a place in the input, which a block only knows relatively.
+_PLACE_IN_REASON = re.compile(r"(starting at line |byte offset )(\d+)")
+
+
+def _renumbered(reject: CsvReject, at: _Offsets) -> CsvReject:
+    """The same reject, numbered for the whole upload instead of its block."""
+    if at == _START:
+        return reject
+
+    def shift(match: re.Match[str]) -> str:
+        base = at.line if match.group(1).startswith("starting") else at.byte
+        return f"{match.group(1)}{int(match.group(2)) + base}"
+
+    return replace(
+        reject,
+        row_number=reject.row_number + at.row,
+        line_number=reject.line_number + at.line,
+        reason=_PLACE_IN_REASON.sub(shift, reject.reason),
+    )
+
+
+def _batches_in_process(
+    chunks: Iterable[bytes],
+    job: StageJob,
+    cipher: PiiCipher,
+    *,
+    block: int = 0,
+    at: _Offsets = _START,
+    max_rows: int | None,
+) -> Iterator[StagedBatch]:
+    prefix = job.upload_id
+    parts: list[str] = []
+    rejects: list[CsvReject] = []
+    for item in _stage_rows(chunks, job, block, cipher, max_rows):
+        if isinstance(item, tuple):
+            row, line, text = item
+            parts.append(f"{prefix}\t{row + at.row}\t{line + at.line}\t{text}\n")
+            if len(parts) >= _BATCH_ROWS:
+                yield StagedBatch("".join(parts), len(parts), rejects)
+                parts, rejects = [], []
+        else:
+            rejects.append(_renumbered(item, at))
+    if parts or rejects:
+        yield StagedBatch("".join(parts), len(parts), rejects)
+
+
+def _absolute(result: _BlockResult, prefix: str, at: _Offsets) -> StagedBatch:
+    text = "".join(
+        [f"{prefix}\t{row + at.row}\t{line + at.line}\t{t}\n" for row, line, t in result.lines]
+    )
+    rejects = [_renumbered(r, at) for r in result.rejects]
+    return StagedBatch(text, len(result.lines), rejects)
+
+
+def _first_line_over(result: _BlockResult, row: int) -> int:
+    """The block-relative line on which block-relative ``row`` starts."""
+    for r, line, _ in result.lines:
+        if r == row:
+            return line
+    return next(x.line_number for x in result.rejects if x.row_number == row)
+
+
+def _batches_in_workers(
+    chunks: Iterable[bytes],
+    job: StageJob,
+    cipher: PiiCipher,
+    *,
+    workers: int,
+    block_bytes: int,
+    executor: ExecutorFactory | None = None,
+) -> Iterator[StagedBatch]:
+    blocks = _Blocks(iter(chunks), block_bytes)
+    if not blocks.read_header():
+        # no whole header line: a tiny or odd file, which the reader judges
+        assert blocks.pending is not None
+        whole = itertools.chain([bytes(blocks.pending)], blocks.chunks)
+        yield from _batches_in_process(whole, job, cipher, max_rows=job.max_rows)
+        return
+    header = blocks.header
+    header_lines = _line_count(header)
+    # Each block is read after a copy of the header, so its numbers start
+    # past the header's lines and bytes: the offsets discount them.
+    at = _START
+    with (executor or _process_pool)(workers, cipher.keyring) as pool:
+        in_flight: deque[tuple[bytes, int, Future[_BlockResult]]] = deque()
+        numbered = enumerate(blocks)
+        rest: list[bytes] | None = None  # set when the rest goes through this process
+        next_block = 0
+        while True:
+            while rest is None and len(in_flight) < 2 * workers:
+                index, body = next(numbered, (-1, b""))
+                if index < 0:
+                    break
+                if body is None:  # no cut found: the rest is read in this process
+                    rest = []
+                    break
+                in_flight.append((body, index, pool.submit(_stage_block, job, index, header, body)))
+            if not in_flight:
+                break
+            body, index, future = in_flight.popleft()
+            result = future.result()
+            if result.open_quote:
+                # A cut inside a quoted field, or a real unmatched quote: the
+                # one-process reader decides, from this block on.
+                rest = [body] + [b for b, _, _ in in_flight] + (rest or [])
+                for _, _, pending in in_flight:
+                    pending.cancel()
+                in_flight.clear()
+                break
+            if job.max_rows is not None and at.row + result.rows > job.max_rows:
+                line = _first_line_over(result, job.max_rows - at.row + 1) + at.line
+                raise CsvFileError(line, f"more than {job.max_rows} data rows")
+            yield _absolute(result, job.upload_id, at)
+            at = _Offsets(at.row + result.rows, at.line + _line_count(body), at.byte + len(body))
+            next_block = index + 1
+    if rest is not None:
+        tail = itertools.chain([header], rest, [bytes(blocks.pending or b"")], blocks.chunks)
+        yield from _tail_in_process(
+            tail, job, cipher, block=next_block, at=at, header_lines=header_lines
+        )
+
+
+def _tail_in_process(
+    tail: Iterable[bytes],
+    job: StageJob,
+    cipher: PiiCipher,
+    *,
+    block: int,
+    at: _Offsets,
+    header_lines: int,
+) -> Iterator[StagedBatch]:
+    """The header and the rest of the upload from ``at``, read by this process."""
+    cap = None if job.max_rows is None else job.max_rows - at.row
+    try:
+        yield from _batches_in_process(tail, job, cipher, block=block, at=at, max_rows=cap)
+    except CsvFileError as exc:
+        if exc.line_number <= header_lines:
+            raise
+        # the row cap, counted from the tail: say it for the whole file
+        raise CsvFileError(
+            exc.line_number + at.line, f"more than {job.max_rows} data rows"
+        ) from None
+
+
+def staged_batches(
+    chunks: Iterable[bytes],
+    job: StageJob,
+    cipher: PiiCipher,
+    *,
+    workers: int = 1,
+    byte_size: int = 0,
+    block_bytes: int = 4 << 20,
+    on_progress: Callable[[int], None] | None = None,
+    executor: ExecutorFactory | None = None,
+) -> Iterator[StagedBatch]:
+    """The upload's rows as COPY text batches, in file order, plus its rejects.
+
+    Uses ``workers`` processes when there are several and the upload
+    (``byte_size``) spans at least four blocks; otherwise stages here.
+    Raises :class:`CsvFileError` as :func:`iter_csv_records` does.
+    """
+    if workers > 1 and byte_size >= 4 * block_bytes:
+        batches = _batches_in_workers(
+            chunks,
+            job,
+            cipher,
+            workers=workers,
+            block_bytes=block_bytes,
+            executor=executor,
+        )
+    else:
+        batches = _batches_in_process(chunks, job, cipher, max_rows=job.max_rows)
+    staged = 0
+    for batch in batches:
+        staged += batch.staged
+        if on_progress is not None:
+            on_progress(staged)
+        yield batch
+
+
+def default_workers() -> int:
+    """One staging process per core this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
