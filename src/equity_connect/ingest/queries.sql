@@ -43,32 +43,37 @@ analyze ingest_stage
 -- In-file duplicates as (key, first row, row) links: every row whose key
 -- value an earlier row of this file already has, with that earliest row;
 -- key 1 = MAK, 2 = county + APN, 3 = address hash (the match priority).
--- Plain hash aggregates (min, count) and a join back: collecting each
--- group's rows with an ordered array_agg built a sort per group and took
--- seconds on a million rows.
-with mak as (
-  select mak, min(row_number) as first from ingest_stage
-  where mak is not null group by mak having count(*) > 1
+-- Two passes over the stage, whatever the number of keys: one hash
+-- aggregate per key in a single scan (grouping sets), then one scan that
+-- looks every row up in all three. (An ordered array_agg per group built a
+-- sort per group; a pass per key read the wide stage six times.)
+with dup as materialized (
+  select grouping(mak) as no_mak, grouping(county_fips, apn_normalized) as no_apn,
+         mak, county_fips, apn_normalized, addr_hash, min(row_number) as first
+  from ingest_stage
+  group by grouping sets ((mak), (county_fips, apn_normalized), (addr_hash))
+  having count(*) > 1
+), mak as (
+  select mak, first from dup where no_mak = 0 and mak is not null
 ), apn as (
-  select county_fips, apn_normalized, min(row_number) as first from ingest_stage
-  where county_fips is not null and apn_normalized is not null
-  group by county_fips, apn_normalized having count(*) > 1
+  select county_fips, apn_normalized, first from dup
+  where no_apn = 0 and county_fips is not null and apn_normalized is not null
 ), addr as (
-  select addr_hash, min(row_number) as first from ingest_stage
-  where addr_hash is not null group by addr_hash having count(*) > 1
+  select addr_hash, first from dup where no_mak = 1 and no_apn = 3 and addr_hash is not null
+), linked as (
+  select s.row_number, m.first as by_mak, a.first as by_apn, h.first as by_addr
+  from ingest_stage s
+  left join mak m on m.mak = s.mak
+  left join apn a on a.county_fips = s.county_fips and a.apn_normalized = s.apn_normalized
+  left join addr h on h.addr_hash = s.addr_hash
+  where m.first is not null or a.first is not null or h.first is not null
 )
-select 1 as key, k.first, s.row_number as row
-from ingest_stage s join mak k on k.mak = s.mak
-where s.row_number <> k.first
+select 1 as key, by_mak as first, row_number as row from linked
+where by_mak is not null and by_mak <> row_number
 union all
-select 2, k.first, s.row_number
-from ingest_stage s
-join apn k on k.county_fips = s.county_fips and k.apn_normalized = s.apn_normalized
-where s.row_number <> k.first
+select 2, by_apn, row_number from linked where by_apn is not null and by_apn <> row_number
 union all
-select 3, k.first, s.row_number
-from ingest_stage s join addr k on k.addr_hash = s.addr_hash
-where s.row_number <> k.first
+select 3, by_addr, row_number from linked where by_addr is not null and by_addr <> row_number
 
 -- name: create_components
 -- root: the first row of the row's connected component (rows linked by any

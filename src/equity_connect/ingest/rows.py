@@ -45,6 +45,14 @@ def _text(value: str | None) -> str:
     return value
 
 
+def _texts(values: tuple[str | None, ...]) -> list[str]:
+    """COPY text for many values: one look for special characters across all of them."""
+    probe = "".join([v for v in values if v is not None])
+    if "\\" in probe or "\t" in probe or "\n" in probe or "\r" in probe:
+        return [_text(v) for v in values]
+    return [_NULL if v is None else v for v in values]
+
+
 def _int(value: int | None) -> str:
     return _NULL if value is None else str(value)
 
@@ -128,32 +136,51 @@ def stage_record(record: CsvRecord, lead_id: str, cipher: PiiCipher) -> str | Cs
     else:
         street, unit, city = record.property_address, None, record.property_city
         state, zip5, hashed = record.property_state, record.property_zip, None
+    texts = (
+        record.mak,
+        county,
+        record.apn,
+        apn_key,
+        record.owner_first_name,
+        record.owner_last_name,
+        street,
+        unit,
+        city,
+        state,
+        zip5,
+        record.source,
+        raw,
+        "; ".join(notes) if notes else None,
+    )
+    mak, fips, apn, apn_n, first, last, street, unit, city, state, zip5, source, raw, note = _texts(
+        texts
+    )
     return "\t".join(
         (
             hint,
-            _text(record.mak),
-            _text(county),
-            _text(record.apn),
-            _text(apn_key),
+            mak,
+            fips,
+            apn,
+            apn_n,
             _bytea(hashed),
-            _text(record.owner_first_name),
-            _text(record.owner_last_name),
+            first,
+            last,
             _int(record.owner_age),
-            _text(street),
-            _text(unit),
-            _text(city),
-            _text(state),
-            _text(zip5),
+            street,
+            unit,
+            city,
+            state,
+            zip5,
             _int(record.estimated_value),
             _int(record.estimated_equity),
             _int(record.year_built),
-            _text(record.source),
+            source,
             _bytea(email_ct),
             _bytea(email_idx),
             _bytea(phone_ct),
             _bytea(phone_idx),
-            _text(raw),
-            _text("; ".join(notes) if notes else None),
+            raw,
+            note,
         )
     )
 

@@ -363,7 +363,7 @@ def staged_batches(
     *,
     workers: int = 1,
     byte_size: int = 0,
-    block_bytes: int = 4 << 20,
+    block_bytes: int = 1 << 20,
     on_progress: Callable[[int], None] | None = None,
     executor: ExecutorFactory | None = None,
 ) -> Iterator[StagedBatch]:
