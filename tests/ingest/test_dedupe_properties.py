@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from equity_connect.db.pool import Conn
-from equity_connect.ingest.dedupe import components
+from equity_connect.ingest.dedupe import components_of_links
 from equity_connect.ingest.schemas import MatchKey
 from equity_connect.security.crypto import PiiCipher
 from tests.ingest.helpers import csv_bytes, row, run_ingest
@@ -111,6 +111,29 @@ def test_a_neighbouring_property_is_never_merged(
         assert (report.inserted, report.merged) == (2, 0)
 
 
+def union_find(links: list[tuple[int, int, int]]) -> dict[int, tuple[int, MatchKey]]:
+    """The oracle: ``{row: (smallest row of its component, strongest key touching it)}``."""
+    parent: dict[int, int] = {}
+    link: dict[int, int] = {}
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for key_id, first, other in links:
+        for r in (first, other):
+            parent.setdefault(r, r)
+            link[r] = min(link.get(r, key_id), key_id)
+        a, b = sorted((find(first), find(other)))
+        parent[b] = a
+    keys = {1: MatchKey.MAK, 2: MatchKey.APN, 3: MatchKey.ADDR_HASH}
+    return {r: (find(r), keys[link[r]]) for r in parent}
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     st.lists(
         st.tuples(
@@ -121,17 +144,23 @@ def test_a_neighbouring_property_is_never_merged(
     )
 )
 def test_components_are_transitive_and_rooted_at_the_first_row(
-    groups: list[tuple[int, list[int]]],
+    conn: Conn, groups: list[tuple[int, list[int]]]
 ) -> None:
-    groups = [(k, sorted(rows)) for k, rows in groups]
-    result = components((k, rows[0], r) for k, rows in groups for r in rows[1:])
-    # Rows sharing a group share a root, and the root is the smallest row of its component.
-    for _, rows in groups:
-        assert len({result[r][0] for r in rows}) == 1
-    for r, (root, _) in result.items():
-        assert root <= r
-        assert result[root][0] == root
-    # The link is the strongest key among the row's groups.
-    for r, (_, link) in result.items():
-        strongest = min(k for k, rows in groups if r in rows)
-        assert link == {1: MatchKey.MAK, 2: MatchKey.APN, 3: MatchKey.ADDR_HASH}[strongest]
+    # Each group: rows sharing one value of one key, linked to its first row.
+    links = [(k, min(rows), r) for k, rows in groups for r in rows if r != min(rows)]
+    with conn.transaction(force_rollback=True):
+        conn.execute("create temp table ingest_links (key int, first int, row int) on commit drop")
+        with conn.cursor().copy("copy ingest_links (key, first, row) from stdin") as copy:
+            for link in links:
+                copy.write_row(link)
+        linked = components_of_links(conn)
+        got = {
+            r["row_number"]: (r["root"], MatchKey(r["link"]))
+            for r in conn.execute("select row_number, root, link from ingest_components")
+        }
+    expected = union_find(links)
+    assert got == expected
+    assert (linked.rows, linked.components) == (
+        len(expected),
+        len({root for root, _ in expected.values()}),
+    )

@@ -1,48 +1,50 @@
 """In-file dedupe: rows sharing any identity key, transitively, are one property.
 
 The database lists the links (a row whose key value an earlier row of the
-file has, with that earliest row); this joins them into connected components
-with a union-find. Only rows that share a key take part, so memory follows
-the number of duplicates, not the size of the file.
+file has, with that earliest row) and settles them into connected
+components by rounds of label propagation with pointer jumping; this drives
+the rounds. It all stays in the database, so the application's memory does
+not grow with the number of duplicates in a file.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from dataclasses import dataclass
 
-from equity_connect.ingest.schemas import MatchKey
+from equity_connect.db import queries
+from equity_connect.db.pool import Conn
 
-# The order in which keys are trusted, strongest first (the query's key ids).
-KEY_BY_ID: dict[int, MatchKey] = {1: MatchKey.MAK, 2: MatchKey.APN, 3: MatchKey.ADDR_HASH}
+Q = queries.load("equity_connect.ingest")
+
+#: Rounds after which settling is a bug, not a slow file: each round at
+#: least halves the longest chain of links still unsettled.
+_MAX_ROUNDS = 64
 
 
-def components(links: Iterable[tuple[int, int, int]]) -> dict[int, tuple[int, MatchKey]]:
-    """``{row: (root, link)}`` for every row that shares a key with another row.
+@dataclass(frozen=True)
+class Linked:
+    """How many staged rows share a key with another row, in how many components."""
 
-    ``links`` are ``(key id, first row, row)``: ``row`` has the same value of
-    that key as ``first``, the earliest row with it. ``root`` is the first row
-    of the row's component (the one that becomes the lead); ``link`` the
-    strongest key the row shares with another row.
-    """
-    parent: dict[int, int] = {}
-    link: dict[int, int] = {}
+    rows: int
+    components: int
 
-    def find(x: int) -> int:
-        root = x
-        while parent[root] != root:
-            root = parent[root]
-        while parent[x] != root:  # path compression keeps later finds O(1)
-            parent[x], x = root, parent[x]
-        return root
 
-    for key_id, first, row in links:
-        for r in (first, row):
-            parent.setdefault(r, r)
-            link[r] = min(link.get(r, key_id), key_id)
-        a, b = find(first), find(row)
-        if a != b:
-            # the smaller row number stays root: "first in file wins"
-            if b < a:
-                a, b = b, a
-            parent[b] = a
-    return {row: (find(row), KEY_BY_ID[link[row]]) for row in parent}
+def connected_components(conn: Conn) -> Linked:
+    """Fill ``ingest_components`` from ``ingest_stage`` (both scratch tables of an ingest)."""
+    conn.execute(Q["create_links"])
+    return components_of_links(conn)
+
+
+def components_of_links(conn: Conn) -> Linked:
+    """Fill ``ingest_components`` from the links in ``ingest_links``."""
+    conn.execute(Q["create_components"])
+    conn.execute(Q["index_components"])
+    for _ in range(_MAX_ROUNDS):
+        if conn.execute(Q["settle_components"]).rowcount == 0:
+            break
+    else:
+        raise RuntimeError(f"in-file dedupe did not settle in {_MAX_ROUNDS} rounds")
+    conn.execute(Q["analyze_components"])
+    found = conn.execute(Q["count_components"]).fetchone()
+    assert found is not None  # an aggregate always returns a row
+    return Linked(found["rows"], found["components"])

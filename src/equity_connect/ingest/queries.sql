@@ -39,7 +39,7 @@ select set_config('work_mem', '128MB', true),
 -- name: analyze_stage
 analyze ingest_stage
 
--- name: duplicate_links
+-- name: create_links
 -- In-file duplicates as (key, first row, row) links: every row whose key
 -- value an earlier row of this file already has, with that earliest row;
 -- key 1 = MAK, 2 = county + APN, 3 = address hash (the match priority).
@@ -47,6 +47,7 @@ analyze ingest_stage
 -- aggregate per key in a single scan (grouping sets), then one scan that
 -- looks every row up in all three. (An ordered array_agg per group built a
 -- sort per group; a pass per key read the wide stage six times.)
+create temp table ingest_links on commit drop as
 with dup as materialized (
   select grouping(mak) as no_mak, grouping(county_fips, apn_normalized) as no_apn,
          mak, county_fips, apn_normalized, addr_hash, min(row_number) as first
@@ -76,16 +77,49 @@ union all
 select 3, by_addr, row_number from linked where by_addr is not null and by_addr <> row_number
 
 -- name: create_components
--- root: the first row of the row's connected component (rows linked by any
--- shared key, transitively); link: the strongest key linking the row.
-create temp table ingest_components (
-  row_number integer primary key,
-  root integer not null,
-  link match_key not null
-) on commit drop
+-- Rows of this file linked by any shared key, transitively, are one
+-- property: the connected components of the links. root: the first row of
+-- the row's component (the one that becomes the lead); link: the strongest
+-- key linking the row. Seeded from each row's direct links, then settled
+-- by settle_components; computed here rather than in the application so
+-- memory stays flat however many duplicates a file has.
+create temp table ingest_components on commit drop as
+with edges as (
+  select first as a, row as b, key from ingest_links
+  union all
+  select row, first, key from ingest_links
+)
+select a as row_number, least(a, min(b)) as root,
+       (array['mak', 'apn', 'addr_hash']::match_key[])[min(key)] as link
+from edges group by a
 
--- name: copy_components
-copy ingest_components (row_number, root, link) from stdin
+-- name: index_components
+alter table ingest_components add primary key (row_number)
+
+-- name: settle_components
+-- One round towards the fixed point where every row's root is the smallest
+-- row of its component: a row takes the smallest root among the rows it is
+-- linked to and its root's own root (pointer jumping halves chains each
+-- round). The caller repeats until no row changes.
+with best as (
+  select l.a, min(c.root) as root
+  from (select first as a, row as b from ingest_links
+        union all select row, first from ingest_links) l
+  join ingest_components c on c.row_number = l.b
+  group by l.a
+)
+update ingest_components c
+set root = least(b.root, r.root)
+from best b, ingest_components r
+where b.a = c.row_number and r.row_number = c.root
+  and least(b.root, r.root) < c.root
+
+-- name: analyze_components
+analyze ingest_components
+
+-- name: count_components
+select count(*) as rows, count(*) filter (where root = row_number) as components
+from ingest_components
 
 -- name: any_lead_exists
 select exists (select 1 from leads) as any
@@ -330,7 +364,8 @@ values (%(stage)s, %(outcome)s, %(count)s, %(duration_ms)s, %(upload_id)s, %(cor
 -- name: drop_scratch
 -- The scratch tables drop at commit; dropping them at the end of each ingest
 -- too lets one transaction run several ingests (tests, batch tools).
-drop table if exists ingest_stage, ingest_components, ingest_targets, ingest_merged
+drop table if exists ingest_stage, ingest_links, ingest_components, ingest_targets,
+  ingest_merged
 
 -- name: rejected_rows
 select row_number, line_number, field, reason, raw_ciphertext from upload_rows

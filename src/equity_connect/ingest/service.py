@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from psycopg import errors, sql
-from psycopg.rows import tuple_row
 from psycopg.types.json import Jsonb
 
 from equity_connect.config import Settings
@@ -23,7 +22,7 @@ from equity_connect.db import queries
 from equity_connect.db.ids import Uuid7Sequence
 from equity_connect.db.pool import Conn
 from equity_connect.ingest.csv_reader import CsvFileError, CsvReject
-from equity_connect.ingest.dedupe import components
+from equity_connect.ingest.dedupe import connected_components
 from equity_connect.ingest.rows import encrypt_reject_raw
 from equity_connect.ingest.schemas import SignatureScheme, UploadRowStatus, UploadStatus
 from equity_connect.ingest.staging import StageJob, default_workers, staged_batches
@@ -294,17 +293,10 @@ def _merge(
     t0 = time.perf_counter()
     conn.execute(Q["tune_merge"])
     conn.execute(Q["analyze_stage"])
-    with conn.cursor(row_factory=tuple_row) as cur:  # tuples: a fifth of a file's rows
-        comps = components(cur.execute(Q["duplicate_links"]))
-    conn.execute(Q["create_components"])
-    if comps:
-        with conn.cursor().copy(Q["copy_components"]) as copy:
-            for row, (root, link) in comps.items():
-                copy.write_row((row, root, str(link)))
-        conn.execute("analyze ingest_components")
+    linked = connected_components(conn)
     any_lead = conn.execute(Q["any_lead_exists"]).fetchone()
     conn.execute(Q["create_targets"] if any_lead and any_lead["any"] else Q["create_empty_targets"])
-    _event(conn, upload_id, stage="dedupe", outcome="matched", count=len(comps), started=t0)
+    _event(conn, upload_id, stage="dedupe", outcome="matched", count=linked.rows, started=t0)
 
     t1 = time.perf_counter()
     conn.execute(Q["create_merged"])
@@ -312,7 +304,7 @@ def _merge(
     merged_leads = conn.execute(Q["merge_into_existing"]).rowcount
     # New leads: every staged row but those folded into another (an estimate
     # until targets are known, which is all the index decision needs).
-    new_leads = staged - len(comps) + len({root for root, _ in comps.values()})
+    new_leads = staged - linked.rows + linked.components
     rebuild = _drop_lead_indexes_for_bulk_load(conn, new_leads, limits)
     inserted = conn.execute(Q["insert_new_leads"], {"upload_id": upload_id}).rowcount
     conn.execute(Q["lineage"])
