@@ -89,6 +89,27 @@ def ingest_run(url: str, path: Path) -> tuple[float, float, dict[str, object]]:
     return seconds, peak_kib / 1024, json.loads(stdout)
 
 
+def stage_seconds(url: str) -> list[tuple[str, float]]:
+    """Where the ingest spent its time, from the pipeline events it recorded.
+
+    Each event's duration runs from the start of its step: staging (read,
+    normalize, encrypt, COPY), dedupe (in-file duplicates and matches), the
+    index rebuild, and the merge (new leads, merges, lineage).
+    """
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "select outcome, duration_ms from pipeline_events "
+            "where stage in ('ingest', 'dedupe') and outcome <> 'rejected' order by id"
+        ).fetchall()
+    names = {
+        "staged": "stage",
+        "matched": "dedupe",
+        "indexes_rebuilt": "index rebuild",
+        "inserted": "merge (index rebuild included)",
+    }
+    return [(names.get(o, "merge"), ms / 1000) for o, ms in rows if o != "merged"]
+
+
 def run(server: str, rows: int) -> None:
     path = generate(rows)
     name = f"ec_bench_{uuid.uuid4().hex[:8]}"
@@ -99,6 +120,7 @@ def run(server: str, rows: int) -> None:
         migrate.migrate(url)
         copy_s = raw_copy_seconds(url, path)
         ingest_s, rss_mb, report = ingest_run(url, path)
+        stages = stage_seconds(url)
     finally:
         with psycopg.connect(server, autocommit=True) as admin:
             admin.execute(
@@ -111,6 +133,7 @@ def run(server: str, rows: int) -> None:
         f"rejected={report['rejected']:,}",
         flush=True,
     )
+    print("  stages: " + ", ".join(f"{name} {sec:.2f}s" for name, sec in stages), flush=True)
 
 
 def main() -> None:
