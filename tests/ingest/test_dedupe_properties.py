@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 
 from hypothesis import HealthCheck, given, settings
@@ -131,6 +132,36 @@ def union_find(links: list[tuple[int, int, int]]) -> dict[int, tuple[int, MatchK
     return {r: (find(r), keys[link[r]]) for r in parent}
 
 
+def settle(conn: Conn, links: list[tuple[int, int, int]]) -> dict[int, tuple[int, MatchKey]]:
+    """Run the database's component settling over ``links``."""
+    conn.execute("create temp table ingest_links (key int, first int, row int) on commit drop")
+    with conn.cursor().copy("copy ingest_links (key, first, row) from stdin") as copy:
+        for link in links:
+            copy.write_row(link)
+    linked = components_of_links(conn)
+    got = {
+        r["row_number"]: (r["root"], MatchKey(r["link"]))
+        for r in conn.execute("select row_number, root, link from ingest_components")
+    }
+    assert (linked.rows, linked.components) == (len(got), len({root for root, _ in got.values()}))
+    return got
+
+
+def test_a_long_chain_linked_out_of_order_settles(conn: Conn) -> None:
+    # Rows 1, L+1, L, ..., 2 chained pairwise by alternating keys: the root
+    # must travel the whole chain, which plain label propagation does one
+    # link per round.
+    order = [1, *range(301, 1, -1)]
+    links = [
+        (1 if i % 2 else 3, min(a, b), max(a, b))
+        for i, (a, b) in enumerate(itertools.pairwise(order))
+    ]
+    with conn.transaction(force_rollback=True):
+        got = settle(conn, links)
+    assert got == union_find(links)
+    assert {root for root, _ in got.values()} == {1}
+
+
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -149,18 +180,5 @@ def test_components_are_transitive_and_rooted_at_the_first_row(
     # Each group: rows sharing one value of one key, linked to its first row.
     links = [(k, min(rows), r) for k, rows in groups for r in rows if r != min(rows)]
     with conn.transaction(force_rollback=True):
-        conn.execute("create temp table ingest_links (key int, first int, row int) on commit drop")
-        with conn.cursor().copy("copy ingest_links (key, first, row) from stdin") as copy:
-            for link in links:
-                copy.write_row(link)
-        linked = components_of_links(conn)
-        got = {
-            r["row_number"]: (r["root"], MatchKey(r["link"]))
-            for r in conn.execute("select row_number, root, link from ingest_components")
-        }
-    expected = union_find(links)
-    assert got == expected
-    assert (linked.rows, linked.components) == (
-        len(expected),
-        len({root for root, _ in expected.values()}),
-    )
+        got = settle(conn, links)
+    assert got == union_find(links)

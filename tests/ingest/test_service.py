@@ -135,6 +135,15 @@ def test_rows_match_existing_leads_and_blanks_never_overwrite(
     }
 
 
+def test_an_apn_without_a_county_is_not_blanked_by_a_merge(conn: Conn, cipher: PiiCipher) -> None:
+    first = run_ingest(conn, cipher, csv_bytes([row(mak="3100000001", apn="555-12")]))
+    lead = lineage(conn, first.upload_id)[0]["lead_id"]
+    second = run_ingest(conn, cipher, csv_bytes([row(mak="3100000001", owner_age="71")]))
+    assert (second.inserted, second.merged) == (0, 1)
+    got = conn.execute("select apn, owner_age from leads where id = %s", [lead]).fetchone()
+    assert got == {"apn": "555-12", "owner_age": 71}
+
+
 def test_a_key_held_by_another_lead_is_not_stolen(conn: Conn, cipher: PiiCipher) -> None:
     run_ingest(
         conn,

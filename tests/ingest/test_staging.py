@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import pickle
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 from equity_connect.db.ids import Uuid7Sequence
 from equity_connect.db.pool import Conn
 from equity_connect.ingest.csv_reader import CsvFileError
+from equity_connect.ingest.schemas import UploadStatus
 from equity_connect.ingest.service import IngestLimits
 from equity_connect.ingest.staging import (
     StageJob,
@@ -86,8 +88,12 @@ def bodies(draw: st.DrawFn) -> bytes:
     """CSV files with multi-line quoted fields, blank lines, CRLF, stray quotes, bad rows."""
     columns = ["property_address", "property_zip", "owner_last_name", "estimated_value", "note"]
     out = io.StringIO()
+    # Lines the reader skips before the header, and odd header endings and names.
+    out.write(draw(st.sampled_from(["", "\n", '""\n', '" "\n', '"",""\n', "\u00a0\n", ",,\n"])))
+    if draw(st.booleans()):
+        columns[-1] = 'owner"s note'  # a stray quote in the header itself
+    out.write(",".join(columns) + draw(st.sampled_from(["\n", "\r\n", "\r"])))
     writer = csv.writer(out, lineterminator=draw(st.sampled_from(["\n", "\r\n"])))
-    writer.writerow(columns)
     for _ in range(draw(st.integers(min_value=0, max_value=25))):
         kind = draw(st.sampled_from(["good", "good", "good", "cells", "blank", "stray", "short"]))
         if kind == "good":
@@ -175,6 +181,20 @@ def generated_rows(n: int) -> Iterator[dict[str, str]]:
             email=f"owner{i}@example.com" if i % 3 else "",
             phone="(415) 555-0100" if i % 5 == 0 else "",
         )
+
+
+def test_file_errors_cross_the_process_boundary() -> None:
+    error = CsvFileError(3, "missing required columns: property_address")
+    again = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own bytes
+    assert (type(again), again.line_number, again.reason) == (CsvFileError, 3, error.reason)
+
+
+def test_a_bad_header_fails_the_upload_with_worker_processes(conn: Conn, cipher: PiiCipher) -> None:
+    body = b"name,zip\n" + b"x,90001\n" * 5000
+    limits = IngestLimits(staging_workers=2, staging_block_bytes=4096)
+    report = run_ingest(conn, cipher, body, limits=limits)
+    assert report.status is UploadStatus.FAILED
+    assert report.error is not None and "missing required columns" in report.error
 
 
 @pytest.mark.parametrize("workers", [2])

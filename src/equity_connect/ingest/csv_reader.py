@@ -343,6 +343,10 @@ class CsvFileError(Exception):
         self.line_number = line_number
         self.reason = reason
 
+    def __reduce__(self) -> tuple[type[CsvFileError], tuple[int, str]]:
+        # Raised in staging worker processes and pickled back to the parent.
+        return type(self), (self.line_number, self.reason)
+
 
 class _FieldError(Exception):
     """A value failed validation; caught per row and turned into a CsvReject."""

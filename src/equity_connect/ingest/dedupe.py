@@ -2,8 +2,8 @@
 
 The database lists the links (a row whose key value an earlier row of the
 file has, with that earliest row) and settles them into connected
-components by rounds of label propagation with pointer jumping; this drives
-the rounds. It all stays in the database, so the application's memory does
+components by rounds of label propagation with hooking and pointer jumping;
+this drives the rounds. It all stays in the database, so the application's memory does
 not grow with the number of duplicates in a file.
 """
 
@@ -15,10 +15,6 @@ from equity_connect.db import queries
 from equity_connect.db.pool import Conn
 
 Q = queries.load("equity_connect.ingest")
-
-#: Rounds after which settling is a bug, not a slow file: each round at
-#: least halves the longest chain of links still unsettled.
-_MAX_ROUNDS = 64
 
 
 @dataclass(frozen=True)
@@ -37,13 +33,16 @@ def connected_components(conn: Conn) -> Linked:
 
 def components_of_links(conn: Conn) -> Linked:
     """Fill ``ingest_components`` from the links in ``ingest_links``."""
-    conn.execute(Q["create_components"])
+    rows = conn.execute(Q["create_components"]).rowcount
     conn.execute(Q["index_components"])
-    for _ in range(_MAX_ROUNDS):
+    # Hooking makes this a few rounds even for long chains. Bound: after k
+    # rounds a row's root is at most the smallest row within k links of it,
+    # so rows + 1 rounds always suffice.
+    for _ in range(rows + 1):
         if conn.execute(Q["settle_components"]).rowcount == 0:
             break
     else:
-        raise RuntimeError(f"in-file dedupe did not settle in {_MAX_ROUNDS} rounds")
+        raise RuntimeError(f"in-file dedupe did not settle in {rows + 1} rounds")
     conn.execute(Q["analyze_components"])
     found = conn.execute(Q["count_components"]).fetchone()
     assert found is not None  # an aggregate always returns a row

@@ -98,21 +98,33 @@ alter table ingest_components add primary key (row_number)
 
 -- name: settle_components
 -- One round towards the fixed point where every row's root is the smallest
--- row of its component: a row takes the smallest root among the rows it is
--- linked to and its root's own root (pointer jumping halves chains each
--- round). The caller repeats until no row changes.
-with best as (
-  select l.a, min(c.root) as root
-  from (select first as a, row as b from ingest_links
-        union all select row, first from ingest_links) l
-  join ingest_components c on c.row_number = l.b
-  group by l.a
+-- row of its component. Each row takes the smallest of: its linked rows'
+-- roots, its root's own root (pointer jumping), and, for a row that is
+-- some linked row's root, that row's neighbours' roots (hooking: a root
+-- hears of a smaller root without waiting for it to travel the chain).
+-- Roots only decrease and stay inside the component, so at the fixed point
+-- every row holds its component's smallest row. The caller repeats until
+-- no row changes.
+with edges as (
+  select first as a, row as b from ingest_links
+  union all
+  select row, first from ingest_links
+), offers as (
+  select e.a as node, nb.root from edges e
+  join ingest_components nb on nb.row_number = e.b
+  union all
+  select me.root, nb.root from edges e
+  join ingest_components me on me.row_number = e.a
+  join ingest_components nb on nb.row_number = e.b
+  union all
+  select c.row_number, r.root from ingest_components c
+  join ingest_components r on r.row_number = c.root
+), best as (
+  select node, min(root) as root from offers group by node
 )
-update ingest_components c
-set root = least(b.root, r.root)
-from best b, ingest_components r
-where b.a = c.row_number and r.row_number = c.root
-  and least(b.root, r.root) < c.root
+update ingest_components c set root = b.root
+from best b
+where b.node = c.row_number and b.root < c.root
 
 -- name: analyze_components
 analyze ingest_components
@@ -223,15 +235,15 @@ analyze ingest_merged
 update leads l set
   mak = coalesce(l.mak, case when not exists (
           select 1 from leads o where o.mak = m.mak) then m.mak end),
-  county_fips = case when l.apn_normalized is null and not exists (
+  county_fips = case when l.apn_normalized is null and m.apn_normalized is not null and not exists (
           select 1 from leads o
           where o.county_fips = m.county_fips and o.apn_normalized = m.apn_normalized)
         then coalesce(m.county_fips, l.county_fips) else l.county_fips end,
-  apn = case when l.apn_normalized is null and not exists (
+  apn = case when l.apn_normalized is null and m.apn_normalized is not null and not exists (
           select 1 from leads o
           where o.county_fips = m.county_fips and o.apn_normalized = m.apn_normalized)
         then m.apn else l.apn end,
-  apn_normalized = case when l.apn_normalized is null and not exists (
+  apn_normalized = case when l.apn_normalized is null and m.apn_normalized is not null and not exists (
           select 1 from leads o
           where o.county_fips = m.county_fips and o.apn_normalized = m.apn_normalized)
         then m.apn_normalized else l.apn_normalized end,
@@ -319,8 +331,12 @@ where i.indrelid = 'public.leads'::regclass and i.indisvalid
 order by c.relname
 
 -- name: leads_estimate
--- The planner's row estimate: a count(*) would read the whole table.
-select greatest(reltuples, 0)::bigint as rows from pg_class where oid = 'public.leads'::regclass
+-- The planner's row estimate (a count(*) would read the whole table); -1
+-- when the table was never analyzed.
+select reltuples::bigint as rows from pg_class where oid = 'public.leads'::regclass
+
+-- name: leads_count_up_to
+select count(*) as rows from (select 1 from leads limit %(limit)s) l
 
 -- name: pii_to_rebind
 -- Ciphertexts that ended up on a lead other than the row they were

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from contextlib import closing
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -75,6 +76,8 @@ class IngestLimits:
     #: An upload adding at least this many leads (and a third of the table)
     #: rebuilds leads' indexes instead of updating them row by row; None: never.
     bulk_index_min_rows: int | None = 100_000
+    #: ...and at least this share of the rows the table already has.
+    bulk_index_min_share: float = 1 / 3
     #: How long a bulk load waits for its exclusive lock before going row by row.
     bulk_lock_timeout: str = "2s"
     bulk_index_memory: str = "256MB"
@@ -250,7 +253,7 @@ def _stage_and_merge(
         block_bytes=limits.staging_block_bytes,
         on_progress=on_progress,
     )
-    with conn.cursor().copy(Q["copy_stage"]) as copy:
+    with closing(batches), conn.cursor().copy(Q["copy_stage"]) as copy:
         for batch in batches:
             if batch.staged:
                 copy.write(batch.copy_text.encode())
@@ -325,14 +328,30 @@ def _merge(
     _event(conn, upload_id, stage="dedupe", outcome="merged", count=merged_leads, started=t1)
 
 
+def _leads_now(conn: Conn, new_leads: int, limits: IngestLimits) -> int:
+    """How many leads there are, as far as the bulk-load decision needs to know.
+
+    The planner's estimate, which ANALYZE and autovacuum keep; a table never
+    analyzed has none, and is then counted, but only as far as the decision
+    goes.
+    """
+    found = conn.execute(Q["leads_estimate"]).fetchone()
+    if found is not None and found["rows"] >= 0:
+        return int(found["rows"])
+    enough = int(new_leads / limits.bulk_index_min_share) + 1 if limits.bulk_index_min_share else 0
+    counted = conn.execute(Q["leads_count_up_to"], {"limit": enough}).fetchone()
+    return int(counted["rows"]) if counted is not None else 0
+
+
 def _drop_lead_indexes_for_bulk_load(conn: Conn, new_leads: int, limits: IngestLimits) -> list[str]:
     """Drop leads' secondary indexes when rebuilding them is cheaper; their definitions.
 
     Inserting a million rows into seven B-trees with random keys (hashes,
     blind indexes) touches a random page per key and writes a full-page WAL
     image for most of them; building the same indexes afterwards sorts once.
-    That wins when the upload adds a large share of the table (at least a
-    third, measured: ``bench/ingest.py``). The price is an ACCESS EXCLUSIVE
+    That wins when the upload adds a large share of the table
+    (``bulk_index_min_share``, a third: rebuilding costs about a third of
+    row-by-row updates per row, measured with ``bench/ingest.py``). The price is an ACCESS EXCLUSIVE
     lock on leads until the upload commits, so it is taken only if it comes
     within ``lock_timeout`` (else the load goes row by row, as a small one
     does), and only for uploads of at least ``bulk_index_min_rows``.
@@ -341,8 +360,7 @@ def _drop_lead_indexes_for_bulk_load(conn: Conn, new_leads: int, limits: IngestL
     threshold = limits.bulk_index_min_rows
     if threshold is None or new_leads < threshold:
         return []
-    estimate = conn.execute(Q["leads_estimate"]).fetchone()
-    if estimate is None or new_leads * 3 < estimate["rows"]:
+    if new_leads < _leads_now(conn, new_leads, limits) * limits.bulk_index_min_share:
         return []
     indexes = conn.execute(Q["leads_secondary_indexes"]).fetchall()
     previous = conn.execute("select current_setting('lock_timeout') as v").fetchone()
@@ -353,7 +371,12 @@ def _drop_lead_indexes_for_bulk_load(conn: Conn, new_leads: int, limits: IngestL
             conn.execute("lock table public.leads in access exclusive mode")
             for index in indexes:
                 conn.execute(sql.SQL("drop index public.{}").format(sql.Identifier(index["name"])))
-    except (errors.LockNotAvailable, errors.DeadlockDetected, errors.InsufficientPrivilege):
+    except (
+        errors.LockNotAvailable,
+        errors.DeadlockDetected,
+        errors.InsufficientPrivilege,
+        errors.QueryCanceled,  # a statement_timeout shorter than the lock wait
+    ):
         return []
     finally:
         conn.execute("select set_config('lock_timeout', %s, true)", (previous["v"],))

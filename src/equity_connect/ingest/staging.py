@@ -27,7 +27,7 @@ import multiprocessing
 import os
 import re
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from typing import NamedTuple
@@ -266,6 +266,15 @@ def _absolute(result: _BlockResult, prefix: str, at: _Offsets) -> StagedBatch:
     return StagedBatch(text, len(result.lines), rejects)
 
 
+def _is_just_a_header(header: bytes, job: StageJob) -> bool:
+    """Whether the reader takes ``header`` as a usable header and nothing more."""
+    try:
+        records = iter_csv_records([header], max_field_bytes=job.max_field_bytes)
+        return next(records, None) is None
+    except CsvFileError:
+        return False
+
+
 def _first_line_over(result: _BlockResult, row: int) -> int:
     """The block-relative line on which block-relative ``row`` starts."""
     for r, line, _ in result.lines:
@@ -291,11 +300,19 @@ def _batches_in_workers(
         yield from _batches_in_process(whole, job, cipher, max_rows=job.max_rows)
         return
     header = blocks.header
+    if not _is_just_a_header(header, job):
+        # The cut guessed the header wrong (a lone CR ending it, a stray
+        # quote in it, a line the reader skips as blank), or the header is
+        # bad: the reader alone decides, and says what is wrong.
+        whole = itertools.chain([header, bytes(blocks.pending or b"")], blocks.chunks)
+        yield from _batches_in_process(whole, job, cipher, max_rows=job.max_rows)
+        return
     header_lines = _line_count(header)
     # Each block is read after a copy of the header, so its numbers start
     # past the header's lines and bytes: the offsets discount them.
     at = _START
-    with (executor or _process_pool)(workers, cipher.keyring) as pool:
+    pool = (executor or _process_pool)(workers, cipher.keyring)
+    try:
         in_flight: deque[tuple[bytes, int, Future[_BlockResult]]] = deque()
         numbered = enumerate(blocks)
         rest: list[bytes] | None = None  # set when the rest goes through this process
@@ -327,6 +344,10 @@ def _batches_in_workers(
             yield _absolute(result, job.upload_id, at)
             at = _Offsets(at.row + result.rows, at.line + _line_count(body), at.byte + len(body))
             next_block = index + 1
+    finally:
+        # Also when the caller stops early or a block fails: blocks not yet
+        # started are dropped, not staged for nobody.
+        pool.shutdown(wait=True, cancel_futures=True)
     if rest is not None:
         tail = itertools.chain([header], rest, [bytes(blocks.pending or b"")], blocks.chunks)
         yield from _tail_in_process(
@@ -366,7 +387,7 @@ def staged_batches(
     block_bytes: int = 1 << 20,
     on_progress: Callable[[int], None] | None = None,
     executor: ExecutorFactory | None = None,
-) -> Iterator[StagedBatch]:
+) -> Generator[StagedBatch]:
     """The upload's rows as COPY text batches, in file order, plus its rejects.
 
     Uses ``workers`` processes when there are several and the upload

@@ -24,3 +24,20 @@ drop trigger if exists trg_uploads_delete_lineage on public.uploads;
 create trigger trg_uploads_delete_lineage after delete on public.uploads
   referencing old table as deleted_uploads
   for each statement execute function ec_internal.uploads_delete_lineage();
+
+-- TRUNCATE fires no row or statement DELETE triggers; the foreign key made
+-- a bare TRUNCATE of uploads fail, this empties the lineage with it.
+create or replace function ec_internal.uploads_truncate_lineage() returns trigger
+  language plpgsql
+  security definer
+  set search_path = ''
+as $$
+begin
+  truncate public.upload_rows;
+  return null;
+end
+$$;
+
+drop trigger if exists trg_uploads_truncate_lineage on public.uploads;
+create trigger trg_uploads_truncate_lineage after truncate on public.uploads
+  for each statement execute function ec_internal.uploads_truncate_lineage();
