@@ -13,9 +13,13 @@ unquoted field breaks that rule, so a cut is only trusted after the fact:
 a worker whose block ends inside an open quote (an "unmatched quote"
 verdict) sends the rest of the upload, from that block on, through the
 one-process reader, which then gives exactly the one-process result.
-Every worker reads ``header + block`` with the same reader, so every rule
-of :mod:`equity_connect.ingest.csv_reader` holds in every block; row and line
-numbers come back block-relative and are made absolute here, in order.
+The header is cut the same way and then confirmed by the reader itself
+(it must parse as a usable header and nothing more); if it is not, the
+whole upload is read here. Every worker reads ``header + block`` with the
+same reader, so every rule of :mod:`equity_connect.ingest.csv_reader` holds
+in every block; row and line numbers (and the line numbers and byte
+offsets inside reject reasons) come back block-relative and are made
+absolute here, in order.
 
 Memory stays flat: at most ``2 x workers`` blocks are in flight.
 """
@@ -129,15 +133,16 @@ def _line_count(data: bytes) -> int:
     return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
 
 
-def _cut(buf: bytes | bytearray, start: int, tries: int = 64) -> int:
-    """End of the last whole record in ``buf[:]`` after ``start``, or -1.
+def _cut(buf: bytes | bytearray, tries: int = 64) -> int:
+    """End of the last whole record in ``buf``, or -1 if none is found.
 
     ``buf`` begins at a record boundary; a ``\\n`` with an even number of
-    quotes before it ends a record (see the module docstring).
+    quotes before it ends a record (see the module docstring). Only the last
+    ``tries`` line breaks are tried: past a stray quote none qualifies.
     """
     end = len(buf)
     for _ in range(tries):
-        pos = buf.rfind(b"\n", start, end)
+        pos = buf.rfind(b"\n", 0, end)
         if pos < 0:
             return -1
         if buf.count(b'"', 0, pos) % 2 == 0:
@@ -185,7 +190,7 @@ class _Blocks:
             buf += chunk
             if len(buf) < self.block_bytes:
                 continue
-            cut = _cut(buf, 0)
+            cut = _cut(buf)
             if cut < 0:
                 if len(buf) > limit:
                     self.pending = buf
