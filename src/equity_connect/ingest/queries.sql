@@ -330,6 +330,19 @@ where i.indrelid = 'public.leads'::regclass and i.indisvalid
                     'leads_email_index_idx', 'leads_phone_index_idx', 'leads_cohort_idx')
 order by c.relname
 
+-- name: lock_timeout
+select current_setting('lock_timeout') as value
+
+-- name: set_lock_timeout
+-- Transaction-local, like every setting an upload changes.
+select set_config('lock_timeout', %(value)s, true)
+
+-- name: lock_leads_for_bulk_load
+lock table public.leads in access exclusive mode
+
+-- name: set_index_build_memory
+select set_config('maintenance_work_mem', %(value)s, true)
+
 -- name: leads_estimate
 -- The planner's row estimate (a count(*) would read the whole table); -1
 -- when the table was never analyzed.

@@ -344,16 +344,17 @@ def _leads_now(conn: Conn, new_leads: int, limits: IngestLimits) -> int:
 
 
 def _drop_lead_indexes_for_bulk_load(conn: Conn, new_leads: int, limits: IngestLimits) -> list[str]:
-    """Drop leads' secondary indexes when rebuilding them is cheaper; their definitions.
+    """Drop leads' key indexes when rebuilding them is cheaper; their definitions.
 
-    Inserting a million rows into seven B-trees with random keys (hashes,
-    blind indexes) touches a random page per key and writes a full-page WAL
-    image for most of them; building the same indexes afterwards sorts once.
-    That wins when the upload adds a large share of the table
-    (``bulk_index_min_share``, a third: rebuilding costs about a third of
-    row-by-row updates per row, measured with ``bench/ingest.py``). The price is an ACCESS EXCLUSIVE
-    lock on leads until the upload commits, so it is taken only if it comes
-    within ``lock_timeout`` (else the load goes row by row, as a small one
+    Inserting a million rows into B-trees with random keys (hashes, blind
+    indexes) touches a random page per key and writes a full-page WAL image
+    for most of them; building the same indexes afterwards sorts once.
+    Measured with ``bench/ingest.py`` (a million rows into an empty table),
+    a rebuilt row costs about a quarter of a row updated in place, so a
+    rebuild wins once the upload adds about a third of the table's rows
+    (``bulk_index_min_share``). The price is an ACCESS EXCLUSIVE lock on
+    leads until the upload commits, so it is taken only if it comes within
+    ``bulk_lock_timeout`` (else the load goes row by row, as a small one
     does), and only for uploads of at least ``bulk_index_min_rows``.
     Returns an empty list when nothing was dropped.
     """
@@ -363,12 +364,12 @@ def _drop_lead_indexes_for_bulk_load(conn: Conn, new_leads: int, limits: IngestL
     if new_leads < _leads_now(conn, new_leads, limits) * limits.bulk_index_min_share:
         return []
     indexes = conn.execute(Q["leads_secondary_indexes"]).fetchall()
-    previous = conn.execute("select current_setting('lock_timeout') as v").fetchone()
+    previous = conn.execute(Q["lock_timeout"]).fetchone()
     assert previous is not None
     try:
         with conn.transaction():  # savepoint: a refused lock leaves the upload untouched
-            conn.execute("select set_config('lock_timeout', %s, true)", (limits.bulk_lock_timeout,))
-            conn.execute("lock table public.leads in access exclusive mode")
+            conn.execute(Q["set_lock_timeout"], {"value": limits.bulk_lock_timeout})
+            conn.execute(Q["lock_leads_for_bulk_load"])
             for index in indexes:
                 conn.execute(sql.SQL("drop index public.{}").format(sql.Identifier(index["name"])))
     except (
@@ -379,8 +380,8 @@ def _drop_lead_indexes_for_bulk_load(conn: Conn, new_leads: int, limits: IngestL
     ):
         return []
     finally:
-        conn.execute("select set_config('lock_timeout', %s, true)", (previous["v"],))
-    conn.execute("select set_config('maintenance_work_mem', %s, true)", (limits.bulk_index_memory,))
+        conn.execute(Q["set_lock_timeout"], {"value": previous["value"]})
+    conn.execute(Q["set_index_build_memory"], {"value": limits.bulk_index_memory})
     return [index["definition"] for index in indexes]
 
 
