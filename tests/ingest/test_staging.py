@@ -183,6 +183,36 @@ def generated_rows(n: int) -> Iterator[dict[str, str]]:
         )
 
 
+def test_workers_take_over_again_after_a_stray_quote(keyring: Keyring) -> None:
+    # A stray quote fools the cutter for the rest of the file; the reader
+    # reads past it and cutting resumes at a record end it vouches for.
+    rows = [f"{i} Oak St,90001,Smith,,x\n" for i in range(1, 400)]
+    rows[3] = '4 Oak St,90001,O"Brien,,x\n'
+    body = (
+        "property_address,property_zip,owner_last_name,estimated_value,note\n" + "".join(rows)
+    ).encode()
+    submitted: list[int] = []
+
+    class Counting(ThreadPoolExecutor):
+        def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def, override]
+            submitted.append(args[1])
+            return super().submit(fn, *args, **kwargs)
+
+    def counting(workers: int, keyring: Keyring) -> Executor:
+        return Counting(1, initializer=_init_worker, initargs=(keyring,))
+
+    cipher = PiiCipher(keyring)
+    job = StageJob(str(uuid.UUID(int=1)), Uuid7Sequence(), 4096, None)
+    batches = list(
+        staged_batches(
+            [body], job, cipher, workers=2, byte_size=len(body), block_bytes=256, executor=counting
+        )
+    )
+    assert sum(b.staged for b in batches) == 399
+    assert len(submitted) > 30  # ~40 blocks of 256 bytes: all but the stray one's neighbours
+    assert staged(body, cipher, workers=2, block_bytes=256) == staged(body, cipher, workers=1)
+
+
 def test_file_errors_cross_the_process_boundary() -> None:
     error = CsvFileError(3, "missing required columns: property_address")
     again = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own bytes

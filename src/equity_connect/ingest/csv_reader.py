@@ -361,12 +361,15 @@ class _Runaway(Exception):
     """A record grew past max_row_bytes; raised from the line source."""
 
 
-class _LineState:
-    """State shared between the line source and the row loop.
+class ReadPosition:
+    """How far the reader is: state shared between the line source and the row loop.
 
     ``csv.reader`` pulls lines one at a time and never reads ahead, so when
     the line source runs, every line it handed out has been consumed and
     ``rec_line`` (kept by the row loop) tells whether a record is in progress.
+    For the same reason, right after a row result is yielded, ``end_offset``
+    (public) is the input byte offset where that row's record ends: a place
+    where the input can be cut between records.
     """
 
     __slots__ = ("end_offset", "problems", "rec_line")
@@ -395,7 +398,7 @@ def _line_end(chunk: bytes) -> tuple[int, bool]:
 
 
 def _iter_lines(  # noqa: PLR0912, PLR0915 - one hot loop, kept flat for speed
-    chunks: Iterable[bytes], st: _LineState, max_row_bytes: int
+    chunks: Iterable[bytes], st: ReadPosition, max_row_bytes: int
 ) -> Iterator[str]:
     """Split a byte stream into decoded physical lines (``\\n``, ``\\r\\n``, ``\\r``).
 
@@ -860,6 +863,7 @@ def iter_csv_records(
     max_field_bytes: int = 131072,
     max_row_count: int | None = None,
     max_row_bytes: int | None = None,
+    position: ReadPosition | None = None,
 ) -> Iterator[CsvRecord | CsvReject]:
     """Stream an uploaded CSV as one :class:`CsvRecord` or :class:`CsvReject` per data row.
 
@@ -877,6 +881,8 @@ def iter_csv_records(
     :class:`CsvFileError` is raised from the iterator (not from this call)
     for an empty file, an unusable header, or the row cap; the caller should
     then discard the upload. A header with no data rows yields nothing.
+
+    ``position``, if given, is kept up to date as the input is read.
     """
     if max_field_bytes < 1:
         raise ValueError("max_field_bytes must be positive")
@@ -885,7 +891,7 @@ def iter_csv_records(
     row_bytes = 16 * max_field_bytes if max_row_bytes is None else max_row_bytes
     if row_bytes < 1:
         raise ValueError("max_row_bytes must be positive")
-    return _records(chunks, max_field_bytes, max_row_count, row_bytes)
+    return _records(chunks, max_field_bytes, max_row_count, row_bytes, position or ReadPosition())
 
 
 def _records(  # noqa: PLR0912, PLR0915 - one hot loop, kept flat for speed
@@ -893,9 +899,9 @@ def _records(  # noqa: PLR0912, PLR0915 - one hot loop, kept flat for speed
     max_field_bytes: int,
     max_row_count: int | None,
     max_row_bytes: int,
+    st: ReadPosition,
 ) -> Iterator[CsvRecord | CsvReject]:
     """The generator behind :func:`iter_csv_records` (arguments already checked)."""
-    st = _LineState()
     problems = st.problems
     reader = csv.reader(_iter_lines(chunks, st, max_row_bytes), dialect="excel", strict=True)
     # csv's own limit is process-wide and counts characters; a field over it

@@ -9,10 +9,12 @@ processes, while this process only cuts, numbers and forwards their text to
 Cutting a CSV without parsing it: a record ends at a line break outside
 quotes, and a line break is outside quotes when the bytes before it hold an
 even number of ``"`` (an escaped quote is two). A stray quote inside an
-unquoted field breaks that rule, so a cut is only trusted after the fact:
-a worker whose block ends inside an open quote (an "unmatched quote"
-verdict) sends the rest of the upload, from that block on, through the
-one-process reader, which then gives exactly the one-process result.
+unquoted field (``O"Brien``) breaks that rule, so a cut is only trusted
+after the fact: a worker whose block ends inside an open quote (an
+"unmatched quote" verdict), or a stretch with no cut at all, is read here
+by the one-process reader from that block on, up to the first record end
+past it, which the reader vouches for; cutting resumes there. A real
+unmatched quote ends the upload exactly as in one process.
 The header is cut the same way and then confirmed by the reader itself
 (it must parse as a usable header and nothing more); if it is not, the
 whole upload is read here. Every worker reads ``header + block`` with the
@@ -37,7 +39,13 @@ from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 from equity_connect.db.ids import Uuid7Sequence
-from equity_connect.ingest.csv_reader import CsvFileError, CsvRecord, CsvReject, iter_csv_records
+from equity_connect.ingest.csv_reader import (
+    CsvFileError,
+    CsvRecord,
+    CsvReject,
+    ReadPosition,
+    iter_csv_records,
+)
 from equity_connect.ingest.rows import stage_record
 from equity_connect.security.crypto import Keyring, PiiCipher
 
@@ -75,10 +83,18 @@ class _BlockResult:
 
 
 def _stage_rows(
-    chunks: Iterable[bytes], job: StageJob, block: int, cipher: PiiCipher, max_rows: int | None
+    chunks: Iterable[bytes],
+    job: StageJob,
+    block: int,
+    cipher: PiiCipher,
+    max_rows: int | None,
+    *,
+    position: ReadPosition | None = None,
 ) -> Iterator[tuple[int, int, str] | CsvReject]:
     """Stage every row of ``chunks`` (a header first), numbering lead ids within ``block``."""
-    records = iter_csv_records(chunks, max_field_bytes=job.max_field_bytes, max_row_count=max_rows)
+    records = iter_csv_records(
+        chunks, max_field_bytes=job.max_field_bytes, max_row_count=max_rows, position=position
+    )
     at = job.lead_ids.at
     for item in records:
         if isinstance(item, CsvRecord):
@@ -133,14 +149,13 @@ def _line_count(data: bytes) -> int:
     return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
 
 
-def _cut(buf: bytes | bytearray, tries: int = 64) -> int:
-    """End of the last whole record in ``buf``, or -1 if none is found.
+def _cut(buf: bytes | bytearray, end: int, tries: int = 64) -> int:
+    """End of the last whole record in ``buf[:end]``, or -1 if none is found.
 
     ``buf`` begins at a record boundary; a ``\\n`` with an even number of
     quotes before it ends a record (see the module docstring). Only the last
     ``tries`` line breaks are tried: past a stray quote none qualifies.
     """
-    end = len(buf)
     for _ in range(tries):
         pos = buf.rfind(b"\n", 0, end)
         if pos < 0:
@@ -182,24 +197,27 @@ class _Blocks:
         return False
 
     def __iter__(self) -> Iterator[bytes | None]:
-        """Blocks of whole records; None once no cut is found (the rest goes one-process)."""
+        """Blocks of whole records; None when no cut is found (see ``_resync``)."""
         assert self.pending is not None
         buf = self.pending
-        limit = 16 * self.block_bytes
-        for chunk in self.chunks:
+        # Past a stray quote no line break has even parity: hand over soon,
+        # so the reader re-finds a record end a block from here.
+        limit = 2 * self.block_bytes
+        for chunk in itertools.chain([b""], self.chunks):  # what is pending first
             buf += chunk
-            if len(buf) < self.block_bytes:
-                continue
-            cut = _cut(buf)
-            if cut < 0:
-                if len(buf) > limit:
-                    self.pending = buf
-                    yield None
-                    return
-                continue
-            block = bytes(buf[:cut])
-            del buf[:cut]  # before yielding: while suspended, pending is what is left
-            yield block
+            while len(buf) >= self.block_bytes:
+                cut = _cut(buf, self.block_bytes)
+                if cut < 0:  # a record longer than a block, or a stray quote
+                    cut = _cut(buf, len(buf))
+                if cut < 0:
+                    if len(buf) > limit:
+                        self.pending = buf
+                        yield None
+                        return
+                    break  # the record goes on in the next chunk
+                block = bytes(buf[:cut])
+                del buf[:cut]  # before yielding: while suspended, pending is what is left
+                yield block
         self.pending = bytearray()
         yield bytes(buf)
 
@@ -312,74 +330,142 @@ def _batches_in_workers(
         whole = itertools.chain([header, bytes(blocks.pending or b"")], blocks.chunks)
         yield from _batches_in_process(whole, job, cipher, max_rows=job.max_rows)
         return
-    header_lines = _line_count(header)
     # Each block is read after a copy of the header, so its numbers start
     # past the header's lines and bytes: the offsets discount them.
     at = _START
+    block = 0
     pool = (executor or _process_pool)(workers, cipher.keyring)
     try:
-        in_flight: deque[tuple[bytes, int, Future[_BlockResult]]] = deque()
-        numbered = enumerate(blocks)
-        rest: list[bytes] | None = None  # set when the rest goes through this process
-        next_block = 0
         while True:
-            while rest is None and len(in_flight) < 2 * workers:
-                index, body = next(numbered, (-1, b""))
-                if index < 0:
-                    break
-                if body is None:  # no cut found: the rest is read in this process
-                    rest = []
-                    break
-                in_flight.append((body, index, pool.submit(_stage_block, job, index, header, body)))
-            if not in_flight:
-                break
-            body, index, future = in_flight.popleft()
-            result = future.result()
-            if result.open_quote:
-                # A cut inside a quoted field, or a real unmatched quote: the
-                # one-process reader decides, from this block on.
-                rest = [body] + [b for b, _, _ in in_flight] + (rest or [])
-                for _, _, pending in in_flight:
-                    pending.cancel()
-                in_flight.clear()
-                break
-            if job.max_rows is not None and at.row + result.rows > job.max_rows:
-                line = _first_line_over(result, job.max_rows - at.row + 1) + at.line
-                raise CsvFileError(line, f"more than {job.max_rows} data rows")
-            yield _absolute(result, job.upload_id, at)
-            at = _Offsets(at.row + result.rows, at.line + _line_count(body), at.byte + len(body))
-            next_block = index + 1
+            at, block, suspect = yield from _through_workers(
+                pool, blocks, job, header, workers=workers, at=at, block=block
+            )
+            if suspect is None:
+                return
+            at, more = yield from _resync(
+                job, cipher, header, suspect=suspect, blocks=blocks, at=at, block=block
+            )
+            if not more:
+                return
+            block += 1
     finally:
         # Also when the caller stops early or a block fails: blocks not yet
         # started are dropped, not staged for nobody.
         pool.shutdown(wait=True, cancel_futures=True)
-    if rest is not None:
-        tail = itertools.chain([header], rest, [bytes(blocks.pending or b"")], blocks.chunks)
-        yield from _tail_in_process(
-            tail, job, cipher, block=next_block, at=at, header_lines=header_lines
-        )
 
 
-def _tail_in_process(
-    tail: Iterable[bytes],
+def _through_workers(
+    pool: Executor,
+    blocks: _Blocks,
+    job: StageJob,
+    header: bytes,
+    *,
+    workers: int,
+    at: _Offsets,
+    block: int,
+) -> Generator[StagedBatch, None, tuple[_Offsets, int, list[bytes] | None]]:
+    """Stage blocks in the pool, in order, until the blocks run out or one is suspect.
+
+    Returns the offsets and block number reached, and None when the upload
+    is done, else the blocks handed back (the suspect one first; empty when
+    no cut was found) for the one-process reader.
+    """
+    in_flight: deque[tuple[bytes, int, Future[_BlockResult]]] = deque()
+    numbered = enumerate(blocks, start=block)
+    suspect: list[bytes] | None = None
+    while True:
+        while suspect is None and len(in_flight) < 2 * workers:
+            index, body = next(numbered, (-1, b""))
+            if index < 0:
+                break
+            if body is None:  # no cut found in many blocks' worth of input
+                suspect = []
+                break
+            in_flight.append((body, index, pool.submit(_stage_block, job, index, header, body)))
+        if not in_flight:
+            return at, block, suspect
+        body, index, future = in_flight.popleft()
+        result = future.result()
+        if result.open_quote:
+            # A cut inside a quoted field (a stray quote fooled the parity),
+            # or a real unmatched quote: the reader decides from this block on.
+            for _, _, pending in in_flight:
+                pending.cancel()
+            suspect = [body] + [b for b, _, _ in in_flight] + (suspect or [])
+            return at, index, suspect
+        if job.max_rows is not None and at.row + result.rows > job.max_rows:
+            line = _first_line_over(result, job.max_rows - at.row + 1) + at.line
+            raise CsvFileError(line, f"more than {job.max_rows} data rows")
+        yield _absolute(result, job.upload_id, at)
+        at = _Offsets(at.row + result.rows, at.line + _line_count(body), at.byte + len(body))
+        block = index + 1
+
+
+def _resync(
     job: StageJob,
     cipher: PiiCipher,
+    header: bytes,
     *,
-    block: int,
+    suspect: list[bytes],
+    blocks: _Blocks,
     at: _Offsets,
-    header_lines: int,
-) -> Iterator[StagedBatch]:
-    """The header and the rest of the upload from ``at``, read by this process."""
+    block: int,
+) -> Generator[StagedBatch, None, tuple[_Offsets, bool]]:
+    """Read from the suspect block on in this process, to the first record end past it.
+
+    The reader's own record boundary is a true one, so cutting resumes there
+    (``blocks.pending`` holds the rest). Returns the offsets reached, and
+    whether the upload goes on (False: the reader reached its end, or an
+    unmatched quote ended it).
+    """
+    held = [*suspect, bytes(blocks.pending or b"")]  # read already, not yet staged
+    target = len(header) + min(len(held[0]), blocks.block_bytes)
+    read: list[bytes] = [header]
+
+    def feed() -> Iterator[bytes]:
+        yield header
+        for piece in itertools.chain(held, blocks.chunks):
+            read.append(piece)
+            yield piece
+
+    position = ReadPosition()
     cap = None if job.max_rows is None else job.max_rows - at.row
+    rows, boundary = 0, -1
+    parts: list[str] = []
+    rejects: list[CsvReject] = []
     try:
-        yield from _batches_in_process(tail, job, cipher, block=block, at=at, max_rows=cap)
+        for item in _stage_rows(feed(), job, block, cipher, cap, position=position):
+            rows += 1
+            if isinstance(item, tuple):
+                row, line, text = item
+                parts.append(f"{job.upload_id}\t{row + at.row}\t{line + at.line}\t{text}\n")
+            else:
+                rejects.append(_renumbered(item, at))
+                if item.fatal:
+                    break  # nothing follows an unmatched quote
+            if position.end_offset >= target:
+                boundary = position.end_offset
+                break
+            if len(parts) >= _BATCH_ROWS:
+                yield StagedBatch("".join(parts), len(parts), rejects)
+                parts, rejects = [], []
     except CsvFileError as exc:
-        if exc.line_number <= header_lines:
+        if exc.line_number <= _line_count(header):
             raise
-        # the row cap, counted from the tail: say it for the whole file
+        # the row cap, counted from here: say it for the whole file
         raise CsvFileError(
             exc.line_number + at.line, f"more than {job.max_rows} data rows"
         ) from None
+    if parts or rejects:
+        yield StagedBatch("".join(parts), len(parts), rejects)
+    if boundary < 0:
+        return at, False
+    data = b"".join(read)
+    body = data[len(header) : boundary]
+    # The rest: what the reader read past the boundary, and what it never got to.
+    unread = held[len(read) - 1 :]
+    blocks.pending = bytearray(data[boundary:] + b"".join(unread))
+    return _Offsets(at.row + rows, at.line + _line_count(body), at.byte + len(body)), True
 
 
 def staged_batches(
