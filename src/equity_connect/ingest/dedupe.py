@@ -33,6 +33,7 @@ def connected_components(conn: Conn) -> Linked:
 
 def components_of_links(conn: Conn) -> Linked:
     """Fill ``ingest_components`` from the links in ``ingest_links``."""
+    conn.execute(Q["create_edges"])
     rows = conn.execute(Q["create_components"]).rowcount
     conn.execute(Q["index_components"])
     # Hooking makes this a few rounds even for long chains. Bound: after k

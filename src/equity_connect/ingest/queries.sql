@@ -76,6 +76,13 @@ select 2, by_apn, row_number from linked where by_apn is not null and by_apn <> 
 union all
 select 3, by_addr, row_number from linked where by_addr is not null and by_addr <> row_number
 
+-- name: create_edges
+-- The links both ways round, once: every round of settle_components reads them.
+create temp table ingest_edges on commit drop as
+select first as a, row as b, key from ingest_links
+union all
+select row, first, key from ingest_links
+
 -- name: create_components
 -- Rows of this file linked by any shared key, transitively, are one
 -- property: the connected components of the links. root: the first row of
@@ -84,14 +91,9 @@ select 3, by_addr, row_number from linked where by_addr is not null and by_addr 
 -- by settle_components; computed here rather than in the application so
 -- memory stays flat however many duplicates a file has.
 create temp table ingest_components on commit drop as
-with edges as (
-  select first as a, row as b, key from ingest_links
-  union all
-  select row, first, key from ingest_links
-)
 select a as row_number, least(a, min(b)) as root,
        (array['mak', 'apn', 'addr_hash']::match_key[])[min(key)] as link
-from edges group by a
+from ingest_edges group by a
 
 -- name: index_components
 alter table ingest_components add primary key (row_number)
@@ -105,15 +107,11 @@ alter table ingest_components add primary key (row_number)
 -- Roots only decrease and stay inside the component, so at the fixed point
 -- every row holds its component's smallest row. The caller repeats until
 -- no row changes.
-with edges as (
-  select first as a, row as b from ingest_links
-  union all
-  select row, first from ingest_links
-), offers as (
-  select e.a as node, nb.root from edges e
+with offers as (
+  select e.a as node, nb.root from ingest_edges e
   join ingest_components nb on nb.row_number = e.b
   union all
-  select me.root, nb.root from edges e
+  select me.root, nb.root from ingest_edges e
   join ingest_components me on me.row_number = e.a
   join ingest_components nb on nb.row_number = e.b
   union all
@@ -393,7 +391,7 @@ values (%(stage)s, %(outcome)s, %(count)s, %(duration_ms)s, %(upload_id)s, %(cor
 -- name: drop_scratch
 -- The scratch tables drop at commit; dropping them at the end of each ingest
 -- too lets one transaction run several ingests (tests, batch tools).
-drop table if exists ingest_stage, ingest_links, ingest_components, ingest_targets,
+drop table if exists ingest_stage, ingest_links, ingest_edges, ingest_components, ingest_targets,
   ingest_merged
 
 -- name: rejected_rows

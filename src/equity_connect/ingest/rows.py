@@ -37,19 +37,11 @@ _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\
 _NULL = "\\N"
 
 
-def _text(value: str | None) -> str:
-    if value is None:
-        return _NULL
-    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
-        return value.translate(_COPY_ESCAPES)
-    return value
-
-
 def _texts(values: tuple[str | None, ...]) -> list[str]:
     """COPY text for many values: one look for special characters across all of them."""
     probe = "".join([v for v in values if v is not None])
     if "\\" in probe or "\t" in probe or "\n" in probe or "\r" in probe:
-        return [_text(v) for v in values]
+        return [_NULL if v is None else v.translate(_COPY_ESCAPES) for v in values]
     return [_NULL if v is None else v for v in values]
 
 

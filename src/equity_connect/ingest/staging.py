@@ -79,7 +79,11 @@ class _BlockResult:
     rows: int
     lines: list[tuple[int, int, str]]
     rejects: list[CsvReject]
-    open_quote: bool  # the block ended inside a quoted field (see the module docstring)
+
+    @property
+    def open_quote(self) -> bool:
+        """The block ended inside a quoted field (see the module docstring)."""
+        return bool(self.rejects) and self.rejects[-1].fatal
 
 
 def _stage_rows(
@@ -126,8 +130,7 @@ def _stage_block(job: StageJob, block: int, header: bytes, body: bytes) -> _Bloc
             lines.append(item)
         else:
             rejects.append(item)
-    open_quote = bool(rejects) and rejects[-1].fatal
-    return _BlockResult(rows, lines, rejects, open_quote)
+    return _BlockResult(rows, lines, rejects)
 
 
 def _process_pool(workers: int, keyring: Keyring) -> Executor:
@@ -256,6 +259,25 @@ def _renumbered(reject: CsvReject, at: _Offsets) -> CsvReject:
     )
 
 
+def _copy_line(upload_id: str, row: int, line: int, text: str, at: _Offsets) -> str:
+    """A staged row's line of COPY text, numbered for the whole upload."""
+    return f"{upload_id}\t{row + at.row}\t{line + at.line}\t{text}\n"
+
+
+@dataclass
+class _Stop:
+    """Where the one-process reader may stop early.
+
+    At the first record end at or past ``offset`` of its input (header
+    included), as ``position`` tracks it.
+    """
+
+    position: ReadPosition
+    offset: int
+    rows: int = 0  # rows read when it stopped
+    at_boundary: bool = False  # it stopped there (not at the end of the upload)
+
+
 def _batches_in_process(
     chunks: Iterable[bytes],
     job: StageJob,
@@ -264,27 +286,43 @@ def _batches_in_process(
     block: int = 0,
     at: _Offsets = _START,
     max_rows: int | None,
+    stop: _Stop | None = None,
 ) -> Iterator[StagedBatch]:
-    prefix = job.upload_id
     parts: list[str] = []
     rejects: list[CsvReject] = []
-    for item in _stage_rows(chunks, job, block, cipher, max_rows):
-        if isinstance(item, tuple):
-            row, line, text = item
-            parts.append(f"{prefix}\t{row + at.row}\t{line + at.line}\t{text}\n")
+    position = stop.position if stop is not None else None
+    rows = 0
+    try:
+        for item in _stage_rows(chunks, job, block, cipher, max_rows, position=position):
+            rows += 1
+            if isinstance(item, tuple):
+                parts.append(_copy_line(job.upload_id, *item, at))
+            else:
+                rejects.append(_renumbered(item, at))
+                if item.fatal:
+                    break  # the last result: nothing follows an unmatched quote
+            if stop is not None and stop.position.end_offset >= stop.offset:
+                stop.at_boundary = True
+                break
             if len(parts) >= _BATCH_ROWS:
                 yield StagedBatch("".join(parts), len(parts), rejects)
                 parts, rejects = [], []
-        else:
-            rejects.append(_renumbered(item, at))
+    except CsvFileError as exc:
+        if at == _START:
+            raise
+        # Past the start, the header has been read before: this is the row
+        # cap, counted from this stream's start. Say it for the whole file.
+        raise CsvFileError(
+            exc.line_number + at.line, f"more than {job.max_rows} data rows"
+        ) from None
+    if stop is not None:
+        stop.rows = rows
     if parts or rejects:
         yield StagedBatch("".join(parts), len(parts), rejects)
 
 
-def _absolute(result: _BlockResult, prefix: str, at: _Offsets) -> StagedBatch:
-    text = "".join(
-        [f"{prefix}\t{row + at.row}\t{line + at.line}\t{t}\n" for row, line, t in result.lines]
-    )
+def _absolute(result: _BlockResult, upload_id: str, at: _Offsets) -> StagedBatch:
+    text = "".join([_copy_line(upload_id, row, line, t, at) for row, line, t in result.lines])
     rejects = [_renumbered(r, at) for r in result.rejects]
     return StagedBatch(text, len(result.lines), rejects)
 
@@ -428,44 +466,18 @@ def _resync(
             read.append(piece)
             yield piece
 
-    position = ReadPosition()
+    stop = _Stop(ReadPosition(), target)
     cap = None if job.max_rows is None else job.max_rows - at.row
-    rows, boundary = 0, -1
-    parts: list[str] = []
-    rejects: list[CsvReject] = []
-    try:
-        for item in _stage_rows(feed(), job, block, cipher, cap, position=position):
-            rows += 1
-            if isinstance(item, tuple):
-                row, line, text = item
-                parts.append(f"{job.upload_id}\t{row + at.row}\t{line + at.line}\t{text}\n")
-            else:
-                rejects.append(_renumbered(item, at))
-                if item.fatal:
-                    break  # nothing follows an unmatched quote
-            if position.end_offset >= target:
-                boundary = position.end_offset
-                break
-            if len(parts) >= _BATCH_ROWS:
-                yield StagedBatch("".join(parts), len(parts), rejects)
-                parts, rejects = [], []
-    except CsvFileError as exc:
-        if exc.line_number <= _line_count(header):
-            raise
-        # the row cap, counted from here: say it for the whole file
-        raise CsvFileError(
-            exc.line_number + at.line, f"more than {job.max_rows} data rows"
-        ) from None
-    if parts or rejects:
-        yield StagedBatch("".join(parts), len(parts), rejects)
-    if boundary < 0:
+    yield from _batches_in_process(feed(), job, cipher, block=block, at=at, max_rows=cap, stop=stop)
+    if not stop.at_boundary:
         return at, False
+    boundary = stop.position.end_offset
     data = b"".join(read)
     body = data[len(header) : boundary]
     # The rest: what the reader read past the boundary, and what it never got to.
     unread = held[len(read) - 1 :]
     blocks.pending = bytearray(data[boundary:] + b"".join(unread))
-    return _Offsets(at.row + rows, at.line + _line_count(body), at.byte + len(body)), True
+    return _Offsets(at.row + stop.rows, at.line + _line_count(body), at.byte + len(body)), True
 
 
 def staged_batches(
