@@ -98,6 +98,21 @@ def test_bulk_load_goes_row_by_row_when_the_lock_is_not_granted(
     assert timeout == {"v": "0"}  # the short wait did not leak into the rest of the upload
 
 
+def test_bulk_load_gives_way_to_a_shorter_statement_timeout(
+    conn: Conn, cipher: PiiCipher, database_url: str
+) -> None:
+    # The lock wait is cut short by statement_timeout (QueryCanceled), not
+    # by lock_timeout: the upload still goes on, row by row.
+    conn.execute("select set_config('statement_timeout', '300ms', true)")
+    with connect(database_url) as reader:
+        reader.execute("select count(*) from leads")
+        limits = dataclasses.replace(BULK, bulk_lock_timeout="30s")
+        report = run_ingest(conn, cipher, csv_bytes(sample_rows("37")), limits=limits)
+        reader.rollback()
+    assert not rebuilt(conn, report)
+    assert (report.inserted, report.merged, report.rejected) == (42, 3, 0)
+
+
 def test_small_share_of_a_large_table_is_loaded_row_by_row(conn: Conn, cipher: PiiCipher) -> None:
     first = run_ingest(conn, cipher, csv_bytes(sample_rows("33")), limits=BULK)
     assert rebuilt(conn, first)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import uuid
 
+from equity_connect.config import Settings
 from equity_connect.db.pool import Conn
 from equity_connect.ingest.schemas import UploadStatus
 from equity_connect.ingest.service import IngestLimits
+from equity_connect.ingest.staging import default_workers
 from equity_connect.security.crypto import PiiCipher, aad_for
 from tests.ingest.helpers import csv_bytes, lineage, row, run_ingest
 
@@ -284,3 +286,17 @@ def test_lead_ids_are_fresh_uuids(conn: Conn, cipher: PiiCipher) -> None:
     report = run_ingest(conn, cipher, csv_bytes([row(mak="9000000001")]))
     [line] = lineage(conn, report.upload_id)
     assert isinstance(line["lead_id"], uuid.UUID)
+
+
+def test_limits_follow_the_settings() -> None:
+    configured = IngestLimits.from_settings(
+        Settings(ingest_workers=3, ingest_bulk_index_min_rows=0, max_upload_rows=7)
+    )
+    assert (configured.staging_workers, configured.bulk_index_min_rows, configured.max_rows) == (
+        3,
+        None,
+        7,
+    )
+    automatic = IngestLimits.from_settings(Settings(ingest_workers=0))
+    assert automatic.staging_workers == default_workers() >= 1
+    assert automatic.bulk_index_min_rows == 100_000
