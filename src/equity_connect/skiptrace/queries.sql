@@ -8,9 +8,17 @@ from leads where id = any(%(lead_ids)s)
 order by id
 
 -- name: stored_requests
+-- This window's answers by key, and any answer for the same lead younger than
+-- the window (stored in the previous window, or under an older key format).
+-- Newest first per lead; the caller keeps the first.
 select lead_id, idempotency_key, response_ciphertext
 from skiptrace_requests
-where provider = %(provider)s and idempotency_key = any(%(keys)s)
+where provider = %(provider)s
+  and response_ciphertext is not null
+  and (idempotency_key = any(%(keys)s)
+       or (lead_id = any(%(lead_ids)s)
+           and created_at > %(now)s::timestamptz - make_interval(days => %(window_days)s)))
+order by lead_id, (idempotency_key = any(%(keys)s)) desc, created_at desc, id desc
 
 -- name: store_request
 insert into skiptrace_requests (provider, idempotency_key, lead_id, matched, response_ciphertext)

@@ -1,9 +1,20 @@
 """Enrichment: ask the configured providers about leads, store, verify, score.
 
 Each provider answer is stored (encrypted) under an idempotency key of
-provider x property x time window *before* it is applied, in its own
+provider x lead x time window *before* it is applied, in its own
 transaction: a job retried or replayed after a crash finds the answer and
 never pays for the same lookup twice.
+
+The key is built only from what enrichment cannot change: applying an answer
+fills in a missing MAK, so a key hashing the MAK (as it once did) came out
+different on the re-run after a ``kill -9``, a lease expiry or a DLQ replay,
+and the provider was paid again. A stored answer is also found by lead and age
+(younger than the window), so a re-run that crosses a window boundary, or
+meets an answer stored under an older key format, still reuses it.
+
+What no key can cover: an answer lost between the provider's reply and the
+commit of its store (milliseconds). Neither Melissa nor BatchData takes an
+idempotency key, so that lookup is asked (and paid) again.
 """
 
 from __future__ import annotations
@@ -58,17 +69,13 @@ class EnrichStats:
 
 
 def idempotency_key(provider: str, lead: dict[str, Any], *, window_days: int, now: datetime) -> str:
-    """Provider x property x window: the same question is asked at most once a window."""
-    if lead["mak"]:
-        prop = f"mak:{lead['mak']}"
-    elif lead["apn_normalized"] and lead["county_fips"]:
-        prop = f"apn:{lead['county_fips']}:{lead['apn_normalized']}"
-    elif lead["addr_hash"]:
-        prop = f"addr:{bytes(lead['addr_hash']).hex()}"
-    else:
-        prop = f"lead:{lead['id']}"
+    """Provider x lead x window: the same lead is looked up at most once a window.
+
+    Only the lead's id goes in, never its MAK, APN or address: enrichment fills
+    those in, and a key that moved under a re-run would pay for the lookup again.
+    """
     window = int(now.timestamp() // (window_days * 86_400))
-    return hashlib.sha256(f"{provider}|{prop}|{lead['id']}|{window}".encode()).hexdigest()
+    return hashlib.sha256(f"{provider}|lead:{lead['id']}|{window}".encode()).hexdigest()
 
 
 def _to_json(result: SkipTraceResult) -> str:
@@ -265,6 +272,35 @@ def apply_result(
     return any_email_ok, any_phone_ok
 
 
+def _stored_answers(
+    pool: ConnectionPool[Conn],
+    cipher: PiiCipher,
+    provider: str,
+    keys: dict[uuid.UUID, str],
+    *,
+    now: datetime,
+    window_days: int,
+) -> dict[uuid.UUID, SkipTraceResult]:
+    """The answers already paid for: this window's keys, or the lead's within the window."""
+    answers: dict[uuid.UUID, SkipTraceResult] = {}
+    with pool.connection() as conn:
+        for r in conn.execute(
+            Q["stored_requests"],
+            {
+                "provider": provider,
+                "keys": list(keys.values()),
+                "lead_ids": list(keys),
+                "now": now,
+                "window_days": window_days,
+            },
+        ):
+            if r["lead_id"] in answers:
+                continue  # newest first: an older answer of the same lead is not used
+            aad = aad_for("skiptrace_requests", "response", r["idempotency_key"])
+            answers[r["lead_id"]] = _from_json(cipher.decrypt(r["response_ciphertext"], aad))
+    return answers
+
+
 def enrich_leads(
     pool: ConnectionPool[Conn],
     cipher: PiiCipher,
@@ -297,13 +333,9 @@ def enrich_leads(
             )
             for lead_id in pending
         }
-        answers: dict[uuid.UUID, SkipTraceResult] = {}
-        with pool.connection() as conn:
-            for r in conn.execute(
-                Q["stored_requests"], {"provider": provider.name, "keys": list(keys.values())}
-            ):
-                aad = aad_for("skiptrace_requests", "response", r["idempotency_key"])
-                answers[r["lead_id"]] = _from_json(cipher.decrypt(r["response_ciphertext"], aad))
+        answers = _stored_answers(
+            pool, cipher, provider.name, keys, now=now, window_days=window_days
+        )
         stats.cached += len(answers)
         to_ask = [_request_for(leads[i], cipher) for i in pending if i not in answers]
         for batch in split_batches(to_ask, provider.max_batch):
