@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
 
-from equity_connect.campaign.suppression import suppress_leads, suppress_value
+from equity_connect.campaign.suppression import suppress_value
 from equity_connect.config import Settings
 from equity_connect.db.pool import Conn
 from equity_connect.normalize.email import normalize_email
@@ -138,8 +138,10 @@ def handle_instantly(
             mailer.send(consent_request(email, settings, routed))
         return "processed", lead_id
     if event_type == "email_bounced":
+        # A bounce says this address cannot receive mail, nothing more: the address was
+        # suppressed above (email channel only). The lead's phone and its other addresses
+        # stay usable; suppressing them as "bounced" would stop calls to a good number.
         ids = [lead["id"] for lead in leads]
-        suppress_leads(conn, cipher, ids, reason="bounced", source="instantly:bounce")
         conn.execute(
             Q["set_status"],
             {"lead_ids": ids, "status": "bounced", "reply_at": None, "intent": None},
