@@ -20,6 +20,12 @@ house number and state must agree. ZIP and street name are not compared because 
 may standardize them. A disagreement means the order assumption broke, and attaching one
 owner's phones to another lead is worse than losing the batch: :class:`MalformedResponse`.
 
+A ``null`` item: BatchData has been seen answering a no-match row with ``null`` in its
+place in ``results.persons`` (or ``result.data``) instead of an object with
+``meta.matched: false``. A null carries no ``requestId``, so it is read by position: it is
+the no-match of the request at its index (which needs as many items as requests, as any
+positional read does); the other items are still checked against their requests.
+
 Odd bodies: structure (body, ``results``/``result``, the item lists, items) must be right;
 a leaf of the wrong type (``score`` as an object, ``dnc`` as a list) is read as unknown.
 """
@@ -213,11 +219,14 @@ def _align(
     batch: Sequence[SkipTraceRequest],
     items: list[Any],
     address_of: Callable[[dict[str, Any]], dict[str, Any]],
-) -> list[dict[str, Any]]:
-    """The response item for each request, in request order (see the module docstring)."""
-    if not all(isinstance(item, dict) for item in items):
+) -> list[dict[str, Any] | None]:
+    """The response item for each request, in request order; None for a ``null`` item.
+
+    See the module docstring for how items are tied to requests.
+    """
+    if not all(item is None or isinstance(item, dict) for item in items):
         raise MalformedResponse(PROVIDER, "result item is not an object")
-    ids = [_request_id(item) for item in items]
+    ids = [None if item is None else _request_id(item) for item in items]
     if items and all(ids):
         by_id = dict(zip(ids, items, strict=True))
         if len(by_id) != len(items) or set(by_id) != {r.lead_id for r in batch}:
@@ -226,11 +235,18 @@ def _align(
     if len(items) != len(batch):
         raise MalformedResponse(PROVIDER, "result count differs from request count")
     for request, item, item_id in zip(batch, items, ids, strict=True):
+        if item is None:
+            continue  # this request's no-match, by position
         if (item_id and item_id != request.lead_id) or not _same_property(
             request, address_of(item)
         ):
             raise MalformedResponse(PROVIDER, "results out of request order")
     return items
+
+
+def _no_match(request: SkipTraceRequest) -> SkipTraceResult:
+    """The answer a ``null`` item gives: nobody found (not an error, not billed as a match)."""
+    return SkipTraceResult(provider=PROVIDER, lead_id=request.lead_id, matched=False)
 
 
 def _result(
@@ -287,7 +303,9 @@ def parse_response(batch: Sequence[SkipTraceRequest], payload: object) -> list[S
             lambda person: _obj(person.get("propertyAddress")),
         )
         return [
-            _result(request, person, [person], _obj(person.get("meta")))
+            _no_match(request)
+            if person is None
+            else _result(request, person, [person], _obj(person.get("meta")))
             for request, person in zip(batch, persons, strict=True)
         ]
 
@@ -301,7 +319,9 @@ def parse_response(batch: Sequence[SkipTraceRequest], payload: object) -> list[S
             lambda item: _obj(_obj(item.get("input")).get("propertyAddress")),
         )
         return [
-            _result(request, item, _persons(item.get("persons")), _obj(item.get("meta")))
+            _no_match(request)
+            if item is None
+            else _result(request, item, _persons(item.get("persons")), _obj(item.get("meta")))
             for request, item in zip(batch, data, strict=True)
         ]
 
