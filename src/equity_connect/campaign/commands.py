@@ -1,4 +1,4 @@
-"""``equity-connect feed`` and ``equity-connect schedule show``."""
+"""``equity-connect feed``, ``equity-connect feed-skipped`` and ``equity-connect schedule show``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from rich.table import Table
 from equity_connect.campaign.runs import default_campaign, feed_run
 from equity_connect.campaign.schedule import BUSINESS_TZ, next_runs
 from equity_connect.campaign.scheduler import calendar_from
-from equity_connect.campaign.service import FeedResult, feed
+from equity_connect.campaign.service import FeedResult, Q, feed
 from equity_connect.cli_support import migrated_database_url
 from equity_connect.config import get_settings
 from equity_connect.db.pool import connect, open_pool
@@ -81,3 +81,34 @@ def feed_cmd(
     if result is not None:
         _print(result)
     _console.print(f"run: {outcome}; the push runs as a job (`equity-connect worker`)")
+
+
+def feed_skipped_cmd(
+    since: Annotated[
+        str | None, typer.Option("--since", help="Only skips from this date on (YYYY-MM-DD)")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first")] = 100,
+) -> None:
+    """Leads the campaign provider skipped (not created, so not active), with its reason."""
+    try:
+        start = date.fromisoformat(since) if since else None
+    except ValueError:
+        raise typer.BadParameter("--since takes a date such as 2026-11-30") from None
+    with connect(migrated_database_url()) as conn:
+        rows = conn.execute(Q["skipped_leads"], {"since": start, "limit": limit}).fetchall()
+    # One tab-separated line per skip (no table): ops grep and cut it; a lead id is never
+    # wrapped or truncated.
+    print("\t".join(("when_utc", "lead_id", "broker", "campaign_id", "reason", "reason_text")))
+    for r in rows:
+        print(
+            "\t".join(
+                (
+                    r["occurred_at"].astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    str(r["lead_id"]),
+                    r["broker_name"] or "",
+                    r["campaign_id"] or "",
+                    r["reason"] or "",
+                    r["reason_text"] or "",
+                )
+            )
+        )

@@ -15,6 +15,10 @@ Wire format: ``/work/shared/provider-formats.md`` §3. What we rely on, and how:
   docs list them, but a missing counter must not fail an import that happened).
   ``created_leads`` is structure: an entry we cannot map back to a sent lead is a
   :class:`~equity_connect.outbound.MalformedResponse`.
+* A sent lead missing from ``created_leads`` was not created: with
+  ``skip_if_in_workspace`` a lead already in another campaign or list is left out. Instantly
+  gives the reasons only as counters (``skipped_count``, ``in_blocklist``…), not per lead;
+  :func:`skip_reasons` pins each left-out lead to one where it can (see there).
 
 One call is one attempt. Retrying is the job's decision (``outbound.next_delay``), because
 Instantly has no idempotency key: ``skip_if_in_campaign`` is what makes a repeat harmless.
@@ -50,6 +54,7 @@ __all__ = [
     "MAX_LEADS_PER_CALL",
     "PROVIDER",
     "SIMULATED_PROVIDER",
+    "SKIP_COUNTERS",
     "AddLeadsResult",
     "CreatedLead",
     "CustomValue",
@@ -61,6 +66,7 @@ __all__ = [
     "add_leads_body",
     "batches",
     "parse_add_leads_response",
+    "skip_reasons",
 ]
 
 PROVIDER: Final = "instantly"
@@ -288,6 +294,66 @@ def parse_add_leads_response(payload: object, sent: int) -> AddLeadsResult:
     )
 
 
+#: The 200 body's counters of sent leads that were not created, with what bulkAddLeads'
+#: response schema says each counts (Instantly's v2 OpenAPI document).
+SKIP_COUNTERS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "skipped_count": "skipped by the skip_if_in_workspace/skip_if_in_campaign flags "
+        "(already in a campaign or list of the workspace)",
+        "duplicated_leads": "already in this campaign",
+        "in_blocklist": "email on the blocklist",
+        "invalid_email_count": "invalid or missing email",
+        "duplicate_email_count": "email repeated within the request",
+        "incomplete_count": "missing email and names",
+    }
+)
+UNREPORTED: Final = "unreported"
+
+
+def skip_reasons(
+    result: AddLeadsResult, leads: Sequence[InstantlyLead]
+) -> dict[int, tuple[str, str]]:
+    """Why each sent lead missing from ``created_leads`` was left out: index → (code, text).
+
+    The code is the name of Instantly's counter (:data:`SKIP_COUNTERS`). Instantly counts
+    reasons, it does not name them per lead, so a lead gets one only by evidence: a repeat
+    of an earlier email in the same call is ``duplicate_email_count`` and an address we
+    cannot parse is ``invalid_email_count`` (when Instantly counted any such), and the rest
+    take the only other non-zero counter. With several left, the code joins them with
+    ``|`` and the text lists each with its count; with none, the code is ``unreported``.
+    """
+    created = {c.index for c in result.created_leads}
+    left_out = [i for i in range(len(leads)) if i not in created]
+    counts = {name: getattr(result, name) or 0 for name in SKIP_COUNTERS}
+    reasons: dict[int, tuple[str, str]] = {}
+    seen: set[str] = set()
+    for index, lead in enumerate(leads):
+        email = normalize_email(lead.email)
+        if index in created:
+            if email is not None:
+                seen.add(email)
+            continue
+        if email is None and counts["invalid_email_count"]:
+            reasons[index] = ("invalid_email_count", SKIP_COUNTERS["invalid_email_count"])
+        elif email in seen and counts["duplicate_email_count"]:
+            reasons[index] = ("duplicate_email_count", SKIP_COUNTERS["duplicate_email_count"])
+        if email is not None:
+            seen.add(email)
+    pinned = {code for code, _ in reasons.values()}
+    rest = {n: c for n, c in counts.items() if c > 0 and n not in pinned}
+    if not rest:
+        fallback = (UNREPORTED, "not created; Instantly gave no reason")
+    elif len(rest) == 1:
+        [name] = rest
+        fallback = (name, SKIP_COUNTERS[name])
+    else:
+        fallback = (
+            "|".join(sorted(rest)),
+            "one of: " + "; ".join(f"{SKIP_COUNTERS[n]} ({rest[n]})" for n in sorted(rest)),
+        )
+    return {i: reasons.get(i, fallback) for i in left_out}
+
+
 # --- clients ---------------------------------------------------------------------------
 
 
@@ -400,9 +466,9 @@ class SimulatedInstantly:
     validation (raises what :class:`InstantlyClient` raises before sending), one created
     lead per new email with an id derived from a SHA-256 of the campaign and the email,
     ``skip_if_in_campaign``/``skip_if_in_workspace`` honoured against earlier calls, in-call
-    duplicates and syntactically invalid emails counted and not created. How Instantly
-    splits those among ``duplicated_leads``/``skipped_count`` is not documented; this is a
-    guess, good enough for a demo.
+    duplicates and syntactically invalid emails counted and not created. A lead the flags
+    skip is counted in ``skipped_count`` only (how Instantly splits such skips between
+    ``duplicated_leads`` and ``skipped_count`` is not documented; this is a guess).
 
     Args:
         fail_first: the first N calls raise :class:`~equity_connect.outbound.RateLimited`.
@@ -502,7 +568,9 @@ class SimulatedInstantly:
             leads_uploaded=len(created),
             in_blocklist=0,
             blocklist_used=None,
-            duplicated_leads=skipped,
+            # The flags' skips are skipped_count (the schema's words); duplicated_leads
+            # would only count re-adds without the flags, which the simulator allows.
+            duplicated_leads=0,
             skipped_count=skipped,
             invalid_email_count=invalid,
             incomplete_count=0,

@@ -93,6 +93,8 @@ select l.id, l.email_ciphertext, l.phone_ciphertext, l.owner_first_name, l.owner
        l.campaign_id, l.assigned_broker_id as broker_id, b.name as broker_name
 from leads l left join brokers b on b.id = l.assigned_broker_id
 where l.feed_batch_id = %(batch_id)s and l.campaign_status = 'queued'
+  -- a lead the provider skipped (mark_skipped cleared fed_on) is not sent again
+  and l.fed_on is not null
   -- checked again at push time: a retry or a DLQ replay can come days later
   and not l.phone_dnc
   and not exists (
@@ -106,6 +108,44 @@ order by l.id
 -- queued → active; the trigger stamps added_to_campaign_at.
 update leads set campaign_status = 'active'
 where id = any(%(lead_ids)s) and campaign_status = 'queued'
+returning id
+
+-- name: mark_skipped
+-- Leads the provider left out of the import: reserved, never active. fed_on is
+-- cleared, which gives the broker's slot back (brokers_with_capacity counts
+-- fed_on) and keeps the lead out of this batch's retries (batch_for_push);
+-- feed_batch_id stays, so the feeder never picks it again. Only leads not yet
+-- marked come back, so the caller gives the day's cap back once per lead.
+update leads set fed_on = null
+where id = any(%(lead_ids)s) and feed_batch_id = %(batch_id)s
+  and campaign_status = 'queued' and fed_on is not null
+returning id, assigned_broker_id
+
+-- name: uncount_fed
+-- A skipped lead does not use the day's cap: a later feed run that day may
+-- pick another lead in its place.
+update feed_days d set fed_count = greatest(0, d.fed_count - %(n)s),
+  updated_at = clock_timestamp()
+from feed_batches b
+where b.id = %(batch_id)s and d.business_date = b.business_date
+
+-- name: record_lead_event
+insert into pipeline_events (stage, outcome, count, provider, lead_id, broker_id, correlation_id,
+                             detail)
+values (%(stage)s, %(outcome)s, 1, %(provider)s, %(lead_id)s, %(broker_id)s, %(correlation_id)s,
+        %(detail)s)
+
+-- name: skipped_leads
+-- What ops sees: each lead the campaign provider skipped, newest first, with
+-- the reason it gave (ids and reason codes only, no PII).
+select e.occurred_at, e.lead_id, e.correlation_id as batch_id, b.name as broker_name,
+       e.detail->>'campaign_id' as campaign_id, e.detail->>'reason' as reason,
+       e.detail->>'reason_text' as reason_text, e.provider
+from pipeline_events e left join brokers b on b.id = e.broker_id
+where e.stage = 'fed' and e.outcome = 'skipped' and e.lead_id is not null
+  and (%(since)s::timestamptz is null or e.occurred_at >= %(since)s::timestamptz)
+order by e.occurred_at desc, e.id desc
+limit %(limit)s
 
 -- name: mark_batch
 update feed_batches set status = %(status)s::feed_batch_status,

@@ -11,9 +11,11 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
+from equity_connect.campaign.instantly import AddLeadsResult, InstantlyLead, skip_reasons
 from equity_connect.db import queries
 from equity_connect.db.pool import Conn
 from equity_connect.jobs import service as jobs
+from equity_connect.outbound.retry import MalformedResponse
 
 Q = queries.load("equity_connect.campaign")
 PUSH_BATCH = "campaign.push_batch"
@@ -158,3 +160,98 @@ def record_event(
             "detail": Jsonb(detail),
         },
     )
+
+
+@dataclass(frozen=True)
+class PushOutcome:
+    """What one import call did to the leads it carried."""
+
+    activated: list[uuid.UUID] = field(default_factory=list)
+    skipped: list[uuid.UUID] = field(default_factory=list)
+
+
+def record_push(
+    conn: Conn,
+    batch_id: uuid.UUID,
+    rows: list[dict[str, Any]],
+    leads: list[InstantlyLead],
+    result: AddLeadsResult,
+    *,
+    campaign_id: str,
+    provider: str,
+) -> PushOutcome:
+    """Apply one import call's answer: created leads become active, the rest are skipped.
+
+    ``rows[i]`` is the lead sent as ``leads[i]``. Only a lead in ``created_leads`` is in
+    the campaign; a skipped one stays reserved (never picked or sent again), gives its
+    broker's slot and the day's cap back, and gets a ``fed/skipped`` event carrying the
+    reason Instantly gave (:func:`~equity_connect.campaign.instantly.skip_reasons`), which
+    ``equity-connect feed-skipped`` lists. Idempotent: a lead already marked either way is
+    left as it is.
+    """
+    created = {c.index for c in result.created_leads}
+    if result.leads_uploaded is not None and result.leads_uploaded != len(created):
+        # The counters and the list disagree, so which lead is in the campaign is unknown:
+        # a dead letter for ops, not a guess (nothing is marked either way).
+        raise MalformedResponse(
+            provider,
+            "leads_uploaded disagrees with created_leads; check the campaign before replaying",
+        )
+    created_ids = [rows[i]["id"] for i in sorted(created)]
+    activated = conn.execute(Q["mark_active"], {"lead_ids": created_ids}).fetchall()
+    per_broker: dict[Any, int] = {}
+    for r in rows:
+        if r["id"] in {a["id"] for a in activated}:
+            per_broker[r["broker_id"]] = per_broker.get(r["broker_id"], 0) + 1
+    for broker_id, n in per_broker.items():
+        record_event(
+            conn,
+            "fed",
+            "pushed",
+            n,
+            provider=provider,
+            broker_id=broker_id,
+            correlation_id=str(batch_id),
+        )
+    reasons = skip_reasons(result, leads)
+    by_id = {rows[i]["id"]: reason for i, reason in reasons.items()}
+    marked = conn.execute(
+        Q["mark_skipped"], {"lead_ids": list(by_id), "batch_id": batch_id}
+    ).fetchall()
+    if marked:
+        conn.execute(Q["uncount_fed"], {"batch_id": batch_id, "n": len(marked)})
+    counters = {
+        name: getattr(result, name)
+        for name in (
+            "total_sent",
+            "leads_uploaded",
+            "skipped_count",
+            "duplicated_leads",
+            "in_blocklist",
+            "invalid_email_count",
+            "duplicate_email_count",
+            "incomplete_count",
+        )
+    }
+    for m in marked:
+        code, text = by_id[m["id"]]
+        conn.execute(
+            Q["record_lead_event"],
+            {
+                "stage": "fed",
+                "outcome": "skipped",
+                "provider": provider,
+                "lead_id": m["id"],
+                "broker_id": m["assigned_broker_id"],
+                "correlation_id": str(batch_id),
+                "detail": Jsonb(
+                    {
+                        "campaign_id": campaign_id,
+                        "reason": code,
+                        "reason_text": text,
+                        "counts": counters,
+                    }
+                ),
+            },
+        )
+    return PushOutcome([a["id"] for a in activated], [m["id"] for m in marked])

@@ -17,11 +17,7 @@ from equity_connect.campaign.instantly import (
     batches,
 )
 from equity_connect.campaign.runs import feed_run, refresh_run
-from equity_connect.campaign.service import (
-    PUSH_BATCH,
-    Q,
-    record_event,
-)
+from equity_connect.campaign.service import PUSH_BATCH, Q, record_push
 from equity_connect.config import Settings
 from equity_connect.jobs.registry import TaskContext, registry
 from equity_connect.jobs.worker import PermanentJobError
@@ -76,11 +72,15 @@ def _lead_for_instantly(row: dict[str, Any], cipher: PiiCipher) -> InstantlyLead
 
 @registry.task(PUSH_BATCH)
 def push_batch(ctx: TaskContext, args: dict[str, Any]) -> None:
-    """Send a reserved batch to the campaign; only then are its leads 'active'.
+    """Send a reserved batch to the campaign; only the leads Instantly created are 'active'.
 
-    A failure leaves them 'queued' (and reserved) for the retry or, after the
-    last attempt, for a DLQ replay. Re-sending is safe: the import skips
-    leads already in the campaign or workspace.
+    Each call's answer is recorded at once, in its own transaction
+    (:func:`~equity_connect.campaign.service.record_push`): a lead left out of
+    ``created_leads`` (with ``skip_if_in_workspace``, one already in another campaign or
+    list) is recorded as skipped with Instantly's reason, and a later call's failure cannot
+    make a retry send an imported lead again, which Instantly would then skip as "already in
+    the workspace". A failure leaves the unsent leads 'queued' (and reserved) for the retry
+    or, after the last attempt, for a DLQ replay.
     """
     batch_id = uuid.UUID(args["batch_id"])
     importer: LeadImporter = ctx.services.get("campaign_importer") or importer_for(ctx.settings)
@@ -90,30 +90,29 @@ def push_batch(ctx: TaskContext, args: dict[str, Any]) -> None:
     by_campaign: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         by_campaign[row["campaign_id"]].append(row)
-    uploaded = 0
+    activated = skipped = 0
     for campaign_id, group in by_campaign.items():
-        for chunk in batches([_lead_for_instantly(r, cipher) for r in group]):
-            result = importer.add_leads(campaign_id, chunk, skip_if_in_workspace=True)
-            uploaded += result.leads_uploaded or 0
+        for chunk in batches(group):
+            leads = [_lead_for_instantly(r, cipher) for r in chunk]
+            result = importer.add_leads(campaign_id, leads, skip_if_in_workspace=True)
+            with ctx.pool.connection() as conn:
+                outcome = record_push(
+                    conn,
+                    batch_id,
+                    list(chunk),
+                    leads,
+                    result,
+                    campaign_id=campaign_id,
+                    provider="instantly",
+                )
+            activated += len(outcome.activated)
+            skipped += len(outcome.skipped)
     with ctx.pool.connection() as conn:
-        ids = [r["id"] for r in rows]
-        activated = conn.execute(Q["mark_active"], {"lead_ids": ids}).rowcount
         conn.execute(
             Q["mark_batch"],
-            {"batch_id": batch_id, "status": "pushed", "detail": Jsonb({"uploaded": uploaded})},
+            {
+                "batch_id": batch_id,
+                "status": "pushed",
+                "detail": Jsonb({"uploaded": activated, "skipped": skipped}),
+            },
         )
-        brokers: dict[Any, int] = defaultdict(int)
-        for r in rows:
-            brokers[r["broker_id"]] += 1
-        for broker_id, n in brokers.items():
-            record_event(
-                conn,
-                "fed",
-                "pushed",
-                n,
-                provider="instantly",
-                broker_id=broker_id,
-                correlation_id=str(batch_id),
-            )
-        if activated != len(ids):
-            record_event(conn, "fed", "skipped", len(ids) - activated, correlation_id=str(batch_id))
