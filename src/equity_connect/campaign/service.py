@@ -198,10 +198,12 @@ def record_push(
             "leads_uploaded disagrees with created_leads; check the campaign before replaying",
         )
     created_ids = [rows[i]["id"] for i in sorted(created)]
-    activated = conn.execute(Q["mark_active"], {"lead_ids": created_ids}).fetchall()
+    activated = {
+        a["id"] for a in conn.execute(Q["mark_active"], {"lead_ids": created_ids}).fetchall()
+    }
     per_broker: dict[Any, int] = {}
     for r in rows:
-        if r["id"] in {a["id"] for a in activated}:
+        if r["id"] in activated:
             per_broker[r["broker_id"]] = per_broker.get(r["broker_id"], 0) + 1
     for broker_id, n in per_broker.items():
         record_event(
@@ -254,4 +256,4 @@ def record_push(
                 ),
             },
         )
-    return PushOutcome([a["id"] for a in activated], [m["id"] for m in marked])
+    return PushOutcome([r["id"] for r in rows if r["id"] in activated], [m["id"] for m in marked])

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 
 from equity_connect.campaign.schedule import BUSINESS_TZ, next_runs
 from equity_connect.campaign.scheduler import calendar_from
+from equity_connect.campaign.service import Q as CAMPAIGN_Q
 from equity_connect.db import queries
 from equity_connect.db.pool import Conn, act_as_broker
 from equity_connect.errors import DomainError
@@ -160,6 +161,7 @@ def _ops_body(state: AppState, conn: Conn, csrf: str) -> str:
     runs = {r["job_name"]: r for r in conn.execute(Q["last_runs"])}
     errors = conn.execute(Q["provider_errors"]).fetchall()
     board = conn.execute(Q["leaderboard"]).fetchall()
+    skips = conn.execute(CAMPAIGN_Q["skipped_leads"], {"since": None, "limit": 20}).fetchall()
     upcoming = next_runs(datetime.now(UTC), calendar_from(state.settings), count=2)
     schedule_rows = []
     for schedule, at in upcoming:
@@ -207,6 +209,16 @@ def _ops_body(state: AppState, conn: Conn, csrf: str) -> str:
     board_rows = [
         [escape(b["name"]), f"{b['fed']:,}", f"{b['replied']:,}", f"{b['booked']:,}"] for b in board
     ]
+    # Leads the campaign provider did not create (not active), with the reason it gave.
+    skip_rows = [
+        [
+            f"{k['occurred_at'].astimezone(BUSINESS_TZ):%b %d %H:%M}",
+            escape(str(k["lead_id"])),
+            escape(k["broker_name"] or ""),
+            escape(f"{k['reason']}: {k['reason_text']}"),
+        ]
+        for k in skips
+    ]
     fed_days = [(str(d["business_date"]), d["fed_count"], d["cap"]) for d in days]
     return (
         "<div class=grid>"
@@ -219,6 +231,8 @@ def _ops_body(state: AppState, conn: Conn, csrf: str) -> str:
         f"<section id=schedule><h2>Scheduled jobs</h2>{_table(['job', 'last run', 'next run'], schedule_rows)}</section>"
         f"<section id=providers><h2>Provider health (24 h)</h2>"
         f"{_table(['provider', 'status', 'responses'], error_rows, numeric={2})}</section>"
+        f"<section id=skipped><h2>Skipped by the campaign provider ({len(skips)})</h2>"
+        f"{_table(['when (PT)', 'lead', 'broker', 'reason'], skip_rows)}</section>"
         f"<section id=brokers><h2>Broker leaderboard</h2>"
         f"{_table(['broker', 'fed', 'replied', 'booked'], board_rows, numeric={1, 2, 3})}</section>"
         "</div>"
