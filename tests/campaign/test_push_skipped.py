@@ -17,10 +17,13 @@ from typing import Any
 
 import psycopg
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from psycopg_pool import ConnectionPool
 from typer.testing import CliRunner
 
 from equity_connect.campaign.instantly import (
+    SKIP_COUNTERS,
     AddLeadsResult,
     CreatedLead,
     InstantlyClient,
@@ -339,3 +342,26 @@ def test_the_documented_response_parses_with_its_skip() -> None:
     assert parsed.skipped_count == 1 and [c.index for c in parsed.created_leads] == [0, 2]
     [(index, (code, _))] = skip_reasons(parsed, LEADS[:3]).items()
     assert (index, code) == (1, "skipped_count")
+
+
+counter_values = st.integers(min_value=0, max_value=3)
+
+
+@given(
+    created=st.sets(st.integers(min_value=0, max_value=5)),
+    emails=st.lists(
+        st.sampled_from(["a@example.com", "A@example.com", "b@x.org", "nope"]),
+        min_size=6,
+        max_size=6,
+    ),
+    counts=st.fixed_dictionaries({name: counter_values for name in SKIP_COUNTERS}),
+)
+def test_every_left_out_lead_gets_one_known_reason(
+    created: set[int], emails: list[str], counts: dict[str, int]
+) -> None:
+    leads = [InstantlyLead(email=e) for e in emails]
+    reasons = skip_reasons(result_for(sorted(created), **counts), leads)
+    assert sorted(reasons) == [i for i in range(6) if i not in created]
+    for code, text in reasons.values():
+        assert code == "unreported" or set(code.split("|")) <= set(SKIP_COUNTERS)
+        assert text
