@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 import uuid
 from collections.abc import Iterator
 
@@ -198,3 +199,26 @@ def test_arguments() -> None:
         )
     with pytest.raises(ValueError, match="positive"):
         JwksClient("https://x.supabase.co/auth/v1/.well-known/jwks.json", timeout_seconds=0)
+
+
+def test_concurrent_cold_start_fetches_once(auth: SimulatedSupabaseAuth) -> None:
+    # Twenty requests arrive before the keys are known: one fetch serves them all.
+    auth.delay = 0.2
+    jwks = JwksClient(auth.jwks_url)
+    barrier = threading.Barrier(20)
+    found: list[bool] = []
+
+    def request() -> None:
+        barrier.wait()
+        found.append(jwks.key_for(CURRENT.kid) is not None)
+
+    threads = [threading.Thread(target=request) for _ in range(20)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        jwks.close()
+    assert found == [True] * 20
+    assert auth.requests == 1
