@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -109,6 +110,13 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
 
+    # Auth: Supabase JWT signing keys (asymmetric ES256/RS256 tokens, JWKS)
+    jwt_issuer: str | None = None  # e.g. https://<project>.supabase.co/auth/v1; checks iss
+    jwt_jwks_url: str | None = None  # default: EC_JWT_ISSUER + /.well-known/jwks.json
+    jwt_jwks_ttl_seconds: float = Field(default=600.0, gt=0)
+    jwt_jwks_refetch_seconds: float = Field(default=30.0, ge=0)
+    jwt_jwks_timeout_seconds: float = Field(default=5.0, gt=0)
+
     @field_validator("jwt_secret")
     @classmethod
     def _jwt_secret_long_enough(cls, value: str | None) -> str | None:
@@ -117,6 +125,33 @@ class Settings(BaseSettings):
         if value is not None and len(value.encode()) < 32:
             raise ValueError("EC_JWT_SECRET must be at least 32 bytes")
         return value
+
+    @model_validator(mode="after")
+    def _jwks_url_is_safe(self) -> Settings:
+        # Keys fetched over plain HTTP could be swapped by anyone on the path,
+        # so only https, or http to this machine (local Supabase, tests).
+        url = self.jwks_url
+        if url is not None:
+            parts = urlsplit(url)
+            loopback = parts.hostname in {"127.0.0.1", "::1", "localhost"}
+            if not (parts.scheme == "https" or (parts.scheme == "http" and loopback)):
+                raise ValueError(
+                    "the JWKS URL (EC_JWT_JWKS_URL, or EC_JWT_ISSUER + /.well-known/jwks.json)"
+                    " must be https (http only to 127.0.0.1/localhost)"
+                )
+        if self.jwt_jwks_refetch_seconds > self.jwt_jwks_ttl_seconds:
+            raise ValueError("EC_JWT_JWKS_REFETCH_SECONDS must not exceed EC_JWT_JWKS_TTL_SECONDS")
+        return self
+
+    @property
+    def jwks_url(self) -> str | None:
+        """Where the signing keys are: EC_JWT_JWKS_URL, else derived from EC_JWT_ISSUER."""
+        if self.jwt_jwks_url:
+            return self.jwt_jwks_url
+        if self.jwt_issuer:
+            # supabase/auth publishes the key set at issuer + /.well-known/jwks.json.
+            return self.jwt_issuer.rstrip("/") + "/.well-known/jwks.json"
+        return None
 
     @property
     def embedded_pgdata(self) -> Path:

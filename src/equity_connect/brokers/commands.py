@@ -104,6 +104,7 @@ def token(
             sub=broker,
             ttl_seconds=ttl,
             audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
         )
     )
 

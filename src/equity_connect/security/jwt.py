@@ -1,29 +1,37 @@
-"""Supabase-compatible JSON Web Tokens (HS256 only), as pure functions.
+"""Supabase-compatible JSON Web Tokens: legacy HS256 and JWKS-published ES256/RS256.
 
-Supabase Auth (GoTrue) signs access tokens with HMAC-SHA256 under the
-project's JWT secret: header ``{"alg":"HS256","typ":"JWT"}`` and claims
-``aud``, ``exp``, ``iat``, ``sub`` (the user's UUID), ``email``, ``role`` ... .
-`verify_jwt` accepts exactly those tokens and `issue_jwt` produces them, so a
-token minted here (``equity-connect token --broker ID``) also satisfies
-``auth.uid()`` / ``auth.role()`` in the database (reliability-checklist.md §2).
+Supabase Auth (GoTrue) signs access tokens either with the project's legacy
+JWT secret (HMAC-SHA256, ``{"alg":"HS256","typ":"JWT"}``) or, on the newer
+*JWT signing keys* system, with an asymmetric key whose public half is
+published at the project's JWKS endpoint (``{"alg":"ES256","kid":...}`` or
+RS256). Claims are ``aud``, ``exp``, ``iat``, ``iss``, ``sub`` (the user's
+UUID), ``email``, ``role`` ... . `verify_jwt` accepts exactly those tokens and
+`issue_jwt` mints the HS256 kind, so a token minted here
+(``equity-connect token --broker ID``) also satisfies ``auth.uid()`` /
+``auth.role()`` in the database (reliability-checklist.md §2).
 
-Why by hand rather than PyJWT: HS256 is base64url + JSON + HMAC, about a
-hundred lines on the standard library. Hard-coding the one algorithm leaves no
-code path where the token's header chooses how it is verified, which is the
-root of the ``alg: none`` and RS256/HS256 key-confusion bug classes; it also
-avoids a dependency. The decisions below follow RFC 7515/7519 and OWASP's JWT
-cheat sheet:
+Signatures are checked by PyJWT (on ``cryptography``, already a dependency):
+the curve arithmetic, the raw-to-DER conversion of ECDSA signatures and
+constant-time HMAC comparison are not things to write by hand. PyJWT over
+joserfc because it is the most used Python JOSE library, typed, and its
+`PyJWK` binds a key to one algorithm and refuses a token whose header names
+another. Everything around the signature stays here, stricter than any
+library's defaults, following RFC 7515/7519/8725 and OWASP's JWT cheat sheet:
 
-- ``alg`` must be exactly the string ``"HS256"`` (case-sensitive, per RFC 7515
-  §4.1.1). ``none``, HS384/HS512, RS*/ES*/PS*/EdDSA are refused even when
-  signed with our secret: a verifier should only ever accept what it expects.
+- **The key chooses the algorithm, never the token.** ``HS256`` is verified
+  only with the configured secret; ``ES256``/``RS256`` only with the key the
+  ``kid`` names in the key set, and only when that key's pinned algorithm
+  (`equity_connect.security.jwks`) is the one in the header. A public key is
+  therefore never used as an HMAC secret, whatever the header says. ``alg``
+  must be exactly one of those strings (case-sensitive, RFC 7515 §4.1.1):
+  ``none``, HS384/HS512, PS*/ES384/EdDSA ... are refused even when signed.
 - Header parameters that locate or carry a key (``jku``, ``jwk``, ``x5u``,
   ``x5c``), ask for extension processing (``crit``, ``b64``), or signal a
   nested/encrypted token (``cty``, ``enc``, ``zip``) are refused. We never
   fetch or accept keys from a token, and RFC 7515 §4.1.11 requires refusing a
-  ``crit`` we do not implement (we implement none). ``kid`` is *allowed and
-  ignored*: newer Supabase projects put a ``kid`` on HS256 tokens, and since we
-  have exactly one secret it cannot select anything.
+  ``crit`` we do not implement (we implement none). ``kid`` must be a string;
+  on HS256 tokens it is *ignored* (a migrated legacy secret puts one there and
+  we have exactly one secret), on asymmetric ones it is required.
 - Every segment must be canonical unpadded base64url, so one token has one
   spelling and a changed character can never verify.
 - The signature is checked before the payload is parsed: an unauthenticated
@@ -33,7 +41,8 @@ cheat sheet:
 - Duplicate JSON keys are refused (``{"role":"x","role":"service_role"}`` is
   read differently by different parsers), as are ``NaN``/``Infinity``.
 - ``exp`` is required; ``nbf`` and ``iat`` are optional but, when present,
-  must not lie in the future beyond ``leeway``. ``aud`` is required.
+  must not lie in the future beyond ``leeway``. ``aud`` is required; ``iss``
+  is checked when an issuer is configured.
 - ``sub`` must be a canonical (hyphenated) UUID and not the nil UUID: it
   becomes ``auth.uid()``, which RLS policies compare against ``broker_id``.
 - The secret must be at least 32 bytes (RFC 7518 §3.2: an HS256 key must be
@@ -49,8 +58,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 import json
 import math
 import re
@@ -61,6 +68,11 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final, Literal
 
+from jwt import PyJWK, PyJWS
+from jwt.exceptions import InvalidAlgorithmError, InvalidSignatureError, PyJWTError
+
+from equity_connect.security.jwks import ASYMMETRIC_ALGORITHMS, KeySource
+
 __all__ = [
     "DEFAULT_AUDIENCE",
     "DEFAULT_ROLES",
@@ -69,6 +81,7 @@ __all__ = [
     "Claims",
     "JwtError",
     "JwtErrorCode",
+    "KeySource",
     "issue_jwt",
     "verify_jwt",
 ]
@@ -94,16 +107,23 @@ JwtErrorCode = Literal[
     "bad_audience",
     "missing_sub",
     "bad_role",
+    "bad_issuer",
+    "unknown_key",
 ]
 
-_ALGORITHM: Final = "HS256"
-_HEADER: Final[Mapping[str, str]] = MappingProxyType({"alg": _ALGORITHM, "typ": "JWT"})
+_HMAC_ALGORITHM: Final = "HS256"
+_ACCEPTED_ALGORITHMS: Final = frozenset({_HMAC_ALGORITHM}) | ASYMMETRIC_ALGORITHMS
+# One verifier, limited to the algorithms we accept; RSA keys under 2048 bits
+# are refused by the library too, not merely warned about.
+_JWS: Final = PyJWS(
+    algorithms=sorted(_ACCEPTED_ALGORITHMS), options={"enforce_minimum_key_length": True}
+)
 # See the module docstring for why each of these is refused.
 _REFUSED_HEADER_PARAMS: Final = frozenset(
     {"crit", "jku", "jwk", "x5u", "x5c", "cty", "b64", "enc", "zip"}
 )
 # Claims issue_jwt sets itself; `extra` may not override them.
-_RESERVED_CLAIMS: Final = frozenset({"sub", "role", "exp", "iat", "aud"})
+_RESERVED_CLAIMS: Final = frozenset({"sub", "role", "exp", "iat", "aud", "iss"})
 _B64URL_RE: Final = re.compile(r"[A-Za-z0-9_-]*")
 _UUID_RE: Final = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
@@ -202,10 +222,6 @@ def _json_bytes(value: Mapping[str, Any]) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode()
 
 
-def _sign(signing_input: bytes, secret: bytes) -> bytes:
-    return hmac.new(secret, signing_input, hashlib.sha256).digest()
-
-
 def _check_secret(secret: bytes) -> None:
     if not isinstance(secret, bytes | bytearray):
         raise TypeError("secret must be bytes (e.g. settings.jwt_secret.encode())")
@@ -224,12 +240,13 @@ def _numeric_date(claims: Mapping[str, Any], name: str) -> float | None:
     return float(value)
 
 
-def _check_header(header: Mapping[str, Any]) -> None:
+def _check_header(header: Mapping[str, Any]) -> str:
+    """Refuse what we never accept and return the ``alg``."""
     alg = header.get("alg")
     if not isinstance(alg, str):
         raise JwtError("bad_algorithm", "alg header is missing or not a string")
-    if alg != _ALGORITHM:
-        raise JwtError("bad_algorithm", "only HS256 is accepted")
+    if alg not in _ACCEPTED_ALGORITHMS:
+        raise JwtError("bad_algorithm", "only HS256, ES256 and RS256 are accepted")
     refused = _REFUSED_HEADER_PARAMS.intersection(header)
     if refused:
         raise JwtError("bad_algorithm", f"header parameter {min(refused)} is not supported")
@@ -237,6 +254,47 @@ def _check_header(header: Mapping[str, Any]) -> None:
     if typ is not None and (not isinstance(typ, str) or typ.upper() != "JWT"):
         # typ is a media type, so compared case-insensitively (RFC 7519 §5.1).
         raise JwtError("malformed", "typ header is not JWT")
+    if "kid" in header and not isinstance(header["kid"], str):
+        raise JwtError("malformed", "kid header is not a string")
+    return alg
+
+
+def _verification_key(
+    alg: str, header: Mapping[str, Any], secret: bytes | None, keys: KeySource | None
+) -> bytes | PyJWK:
+    """The key this token may be checked with, chosen by our configuration.
+
+    HS256 goes to the configured secret only; ES256/RS256 to the key set
+    only, and only if the key the ``kid`` names is pinned to that algorithm.
+    """
+    if alg == _HMAC_ALGORITHM:
+        if secret is None:
+            raise JwtError("bad_algorithm", "HS256 tokens are not accepted: no JWT secret is set")
+        return secret
+    if keys is None:
+        raise JwtError("bad_algorithm", f"{alg} tokens are not accepted: no key set is configured")
+    kid = header.get("kid")
+    if not kid:
+        raise JwtError("unknown_key", "kid header is required on asymmetric tokens")
+    key = keys.key_for(kid)  # may raise KeysUnavailable, which is not the token's fault
+    if key is None:
+        raise JwtError("unknown_key", "kid names no key in the signing key set")
+    if key.algorithm != alg:
+        raise JwtError("bad_algorithm", "alg header does not match the algorithm of its key")
+    return key.jwk
+
+
+def _check_signature(token: str, alg: str, key: bytes | PyJWK) -> None:
+    try:
+        _JWS.decode_complete(token, key=key, algorithms=[alg])
+    # InvalidSignatureError is a DecodeError, so it is caught first.
+    except InvalidSignatureError as exc:
+        raise JwtError("bad_signature", "signature does not match") from exc
+    except InvalidAlgorithmError as exc:
+        # Unreachable after _verification_key; PyJWT's own pin is a second lock.
+        raise JwtError("bad_algorithm", "alg header does not match its key") from exc
+    except PyJWTError as exc:
+        raise JwtError("malformed", "token does not decode as a JWS") from exc
 
 
 def _check_times(claims: Mapping[str, Any], current: float, leeway: int) -> float:
@@ -285,26 +343,42 @@ def _check_sub(claims: Mapping[str, Any]) -> uuid.UUID:
 # --------------------------------------------------------------------------
 
 
+def _check_issuer(claims: Mapping[str, Any], issuer: str | None) -> None:
+    if issuer is not None and claims.get("iss") != issuer:
+        raise JwtError("bad_issuer", "iss is not the expected issuer")
+
+
 def verify_jwt(
     token: str,
     *,
-    secret: bytes,
+    secret: bytes | None = None,
+    keys: KeySource | None = None,
     audience: str = DEFAULT_AUDIENCE,
+    issuer: str | None = None,
     now: float | None = None,
     leeway: int = 30,
     roles: Sequence[str] = DEFAULT_ROLES,
 ) -> Claims:
-    """Verify an HS256 token and return its claims, or raise `JwtError`.
+    """Verify a token and return its claims, or raise `JwtError`.
 
-    `secret` is the Supabase project's JWT secret as bytes (the string's UTF-8
-    bytes, not base64-decoded: that is how Supabase Auth uses it). `leeway`
-    seconds of clock skew are tolerated on ``exp``, ``nbf`` and ``iat``.
-    `roles` lists the accepted ``role`` claims (brokers: ``authenticated``;
-    ops: ``service_role``). Any input string, however broken, yields either
-    `Claims` or `JwtError`; only bad *arguments* (short secret, negative
-    leeway) raise `ValueError`/`TypeError`.
+    `secret` is the Supabase project's legacy JWT secret as bytes (the
+    string's UTF-8 bytes, not base64-decoded: that is how Supabase Auth uses
+    it); it alone verifies HS256 tokens. `keys` is the project's signing key
+    set (`equity_connect.auth.client.JwksClient`); it alone verifies ES256 and
+    RS256 tokens. Give either or both. `issuer`, when given, must equal
+    ``iss``. `leeway` seconds of clock skew are tolerated on ``exp``, ``nbf``
+    and ``iat``. `roles` lists the accepted ``role`` claims (brokers:
+    ``authenticated``; ops: ``service_role``).
+
+    Any input string, however broken, yields either `Claims` or `JwtError`;
+    bad *arguments* (short secret, negative leeway, neither key given) raise
+    `ValueError`/`TypeError`, and `KeysUnavailable` comes from `keys` when
+    the key set cannot be fetched.
     """
-    _check_secret(secret)
+    if secret is None and keys is None:
+        raise ValueError("give a secret (HS256), a key set (ES256/RS256) or both")
+    if secret is not None:
+        _check_secret(secret)
     if leeway < 0:
         raise ValueError("leeway must be >= 0")
     if isinstance(roles, str):
@@ -322,17 +396,14 @@ def verify_jwt(
     header_b64, payload_b64, signature_b64 = segments
     header = _json_object(_b64url_decode(header_b64, "header"), "header")
     payload = _b64url_decode(payload_b64, "payload")  # parsed only after the signature
-    signature = _b64url_decode(signature_b64, "signature")
-    _check_header(header)
-
-    # The token is ASCII here: every segment matched the base64url alphabet.
-    signing_input = f"{header_b64}.{payload_b64}".encode("ascii")
-    if not hmac.compare_digest(_sign(signing_input, secret), signature):
-        raise JwtError("bad_signature", "signature does not match")
+    _b64url_decode(signature_b64, "signature")  # canonical spelling only
+    alg = _check_header(header)
+    _check_signature(token, alg, _verification_key(alg, header, secret, keys))
 
     claims = _json_object(payload, "payload")
     exp = _check_times(claims, current, leeway)
     aud = _check_audience(claims, audience)
+    _check_issuer(claims, issuer)
     role = claims.get("role")
     if not isinstance(role, str) or role not in roles:
         raise JwtError("bad_role", "role is not accepted here")
@@ -347,14 +418,15 @@ def issue_jwt(
     role: str = "authenticated",
     ttl_seconds: int = 3600,
     audience: str = DEFAULT_AUDIENCE,
+    issuer: str | None = None,
     now: float | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> str:
     """Mint an HS256 token shaped like Supabase Auth's.
 
     Claims: ``aud``, ``exp`` (= ``iat`` + `ttl_seconds`), ``iat``, ``sub``,
-    ``role``, plus `extra` (e.g. ``email``). `extra` may not override those
-    five; it must be JSON-serialisable.
+    ``role``, ``iss`` when `issuer` is given, plus `extra` (e.g. ``email``).
+    `extra` may not override those; it must be JSON-serialisable.
     """
     _check_secret(secret)
     if ttl_seconds <= 0:
@@ -372,10 +444,8 @@ def issue_jwt(
         "iat": iat,
         "sub": str(sub),
         "role": role,
+        **({"iss": issuer} if issuer is not None else {}),
         **extra,
     }
-    signing_input = (
-        f"{_b64url_encode(_json_bytes(dict(_HEADER)))}.{_b64url_encode(_json_bytes(claims))}"
-    )
-    signature = _sign(signing_input.encode("ascii"), secret)
-    return f"{signing_input}.{_b64url_encode(signature)}"
+    # Our own JSON (no NaN, compact) as the payload bytes; PyJWT signs it.
+    return _JWS.encode(_json_bytes(claims), bytes(secret), algorithm=_HMAC_ALGORITHM)

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from equity_connect.auth.client import jwks_client_for
 from equity_connect.brokers.routes import router as brokers_router
 from equity_connect.config import Settings, get_settings
 from equity_connect.consent.routes import router as consent_router
@@ -32,13 +33,16 @@ def create_app(settings: Settings | None = None, *, conninfo: str | None = None)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = open_pool(settings, conninfo=conninfo)
+        jwks = jwks_client_for(settings)
         app.state.ec = AppState(
-            settings=settings, pool=pool, keyring=keyring, metrics=Metrics(pool)
+            settings=settings, pool=pool, keyring=keyring, metrics=Metrics(pool), jwks=jwks
         )
         try:
             yield
         finally:
             pool.close()
+            if jwks is not None:
+                jwks.close()
 
     app = FastAPI(
         title="Equity Connect",

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import time
 import uuid
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from equity_connect.db import queries
 from equity_connect.db.pool import Conn
 from equity_connect.errors import DomainError
 from equity_connect.security.apikeys import Scope, check_api_key, has_scope, parse_api_key
+from equity_connect.security.jwks import KeysUnavailable
 from equity_connect.security.jwt import JwtError, verify_jwt
 from equity_connect.web.state import AppState, state_of
 
@@ -103,14 +105,33 @@ def principal_from_jwt(state: AppState, token: str) -> Principal:
 
 
 def broker_session(state: AppState, token: str) -> tuple[Principal, int]:
-    """A broker principal and the token's expiry (a session must not outlive it)."""
-    secret = state.settings.jwt_secret
-    if not secret:
-        raise DomainError(401, "jwt_not_configured", "EC_JWT_SECRET is not set")
+    """A broker principal and the token's expiry (a session must not outlive it).
+
+    HS256 tokens are checked with EC_JWT_SECRET, ES256/RS256 ones with the
+    project's published signing keys; 401 names the failed check, 503 says
+    the signing keys could not be fetched (the token may be fine: retry).
+    """
+    settings = state.settings
+    secret = settings.jwt_secret
+    if not secret and state.jwks is None:
+        raise DomainError(
+            401, "jwt_not_configured", "set EC_JWT_SECRET or EC_JWT_ISSUER/EC_JWT_JWKS_URL"
+        )
     try:
-        claims = verify_jwt(token, secret=secret.encode(), audience=state.settings.jwt_audience)
+        claims = verify_jwt(
+            token,
+            secret=secret.encode() if secret else None,
+            keys=state.jwks,
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+        )
     except JwtError as exc:
         raise DomainError(401, f"jwt_{exc.code}", exc.reason) from exc
+    except KeysUnavailable as exc:
+        wait = max(1, math.ceil(settings.jwt_jwks_refetch_seconds))
+        raise DomainError(
+            503, "jwks_unavailable", f"{exc.reason}; retry shortly", retry_after=wait
+        ) from exc
     return Principal("broker", str(claims.sub)), claims.exp
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from fastapi import Request
 from psycopg_pool import ConnectionPool
 
+from equity_connect.auth.client import JwksClient
 from equity_connect.config import Settings
 from equity_connect.db.pool import Conn
 from equity_connect.observability.metrics import Metrics
@@ -21,6 +22,7 @@ class AppState:
     pool: ConnectionPool[Conn]
     keyring: Keyring
     metrics: Metrics
+    jwks: JwksClient | None = None  # the Supabase project's signing keys, when configured
 
 
 def state_of(request: Request) -> AppState:

@@ -1,0 +1,1 @@
+"""Supabase Auth as a provider: the project's published JWT signing keys."""
