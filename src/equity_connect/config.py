@@ -12,11 +12,14 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from equity_connect.security.signatures import parse_literal_secrets
+
 
 class Settings(BaseSettings):
     """Runtime settings. Secrets are read here but never logged or stored in the database."""
 
-    model_config = SettingsConfigDict(env_prefix="EC_", extra="ignore")
+    # hide_input_in_errors: a start-up error must not print a secret it rejects.
+    model_config = SettingsConfigDict(env_prefix="EC_", extra="ignore", hide_input_in_errors=True)
 
     database_url: str | None = Field(
         default=None, validation_alias=AliasChoices("DATABASE_URL", "EC_DATABASE_URL")
@@ -77,6 +80,8 @@ class Settings(BaseSettings):
     vapi_hmac_timestamp_header: str = "x-timestamp"
     vapi_hmac_payload_format: str = "{timestamp}.{body}"
     vapi_hmac_prefix: str = ""
+    # Cal.com: one secret exactly as typed in Cal.com, or a JSON array of them
+    # (rotation); never comma-split or base64-decoded (see parse_literal_secrets).
     calcom_secrets: str | None = None
 
     # Replies, consent, booking, notifications
@@ -116,6 +121,17 @@ class Settings(BaseSettings):
         # failing here makes that a start-up error instead of a 500 per request.
         if value is not None and len(value.encode()) < 32:
             raise ValueError("EC_JWT_SECRET must be at least 32 bytes")
+        return value
+
+    @field_validator("calcom_secrets")
+    @classmethod
+    def _calcom_secrets_parse(cls, value: str | None) -> str | None:
+        # A malformed JSON list fails at start-up, not as a 500 per webhook.
+        if value is not None:
+            try:
+                parse_literal_secrets(value)
+            except ValueError as exc:
+                raise ValueError(f"EC_CALCOM_SECRETS: {exc}") from exc
         return value
 
     @property
