@@ -114,6 +114,12 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
 
+    # Cal.com booking events: one referring to a booking not received yet waits
+    # for it, retried after base·2ⁿ seconds (capped, jittered), until the job's
+    # attempts run out and it goes to the DLQ with the reason.
+    calcom_wait_base_seconds: float = 5.0
+    calcom_wait_cap_seconds: float = 600.0
+
     @field_validator("jwt_secret")
     @classmethod
     def _jwt_secret_long_enough(cls, value: str | None) -> str | None:
