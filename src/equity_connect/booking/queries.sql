@@ -7,7 +7,7 @@ select distinct hashtext(u) as key from unnest(%(uids)s::text[]) as u order by k
 
 -- name: lock_booking
 -- Two-int form: a namespace of its own, apart from the single-key LockKey locks.
-select pg_advisory_xact_lock(%(namespace)s, %(key)s)
+select pg_advisory_xact_lock(%(namespace)s::int, %(key)s::int)
 
 -- name: upsert_booking
 -- A booking that was rescheduled or cancelled stays so: a late or replayed

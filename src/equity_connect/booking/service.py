@@ -75,17 +75,34 @@ def _dict(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _str(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
+# Cal.com uids are short-uuid strings (22 characters); a longer one is not a
+# uid, and one over ~2,700 bytes could not even be indexed.
+_MAX_UID = 200
+_BIGINT = range(-(2**63), 2**63)
+
+
+def _str(value: object, limit: int = _MAX_UID) -> str | None:
+    """A usable text value: a non-empty string PostgreSQL can store (no NUL), not too long."""
+    if not isinstance(value, str) or not value or len(value) > limit or "\x00" in value:
+        return None
+    return value
+
+
+def _bigint(value: object) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or value not in _BIGINT:
+        return None
+    return value
 
 
 def _time(value: object) -> datetime | None:
+    """An ISO time with its offset (Cal.com sends ``Z`` or ``+00:00``); anything else: None."""
     if not isinstance(value, str):
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
+    return parsed if parsed.utcoffset() is not None else None
 
 
 def _match(
@@ -100,7 +117,8 @@ def _match(
             token = None
         if token is not None:
             return token["lead_id"], token["broker_id"]
-    for attendee in p.get("attendees") or []:
+    attendees = p.get("attendees")
+    for attendee in attendees if isinstance(attendees, list) else []:
         email = normalize_email(
             _dict(attendee).get("email") if isinstance(_dict(attendee).get("email"), str) else None
         )
@@ -179,7 +197,7 @@ def handle_calcom(
             "lead_id": lead_id,
             "broker_id": broker_id,
             "uid": uid,
-            "booking_id": p.get("bookingId") if isinstance(p.get("bookingId"), int) else None,
+            "booking_id": _bigint(p.get("bookingId")),
             "start": _time(p.get("startTime")),
             "end": _time(p.get("endTime")),
             "event_type": _str(p.get("type")),
