@@ -13,11 +13,14 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from equity_connect.security.signatures import parse_literal_secrets
+
 
 class Settings(BaseSettings):
     """Runtime settings. Secrets are read here but never logged or stored in the database."""
 
-    model_config = SettingsConfigDict(env_prefix="EC_", extra="ignore")
+    # hide_input_in_errors: a start-up error must not print a secret it rejects.
+    model_config = SettingsConfigDict(env_prefix="EC_", extra="ignore", hide_input_in_errors=True)
 
     database_url: str | None = Field(
         default=None, validation_alias=AliasChoices("DATABASE_URL", "EC_DATABASE_URL")
@@ -78,6 +81,8 @@ class Settings(BaseSettings):
     vapi_hmac_timestamp_header: str = "x-timestamp"
     vapi_hmac_payload_format: str = "{timestamp}.{body}"
     vapi_hmac_prefix: str = ""
+    # Cal.com: one secret exactly as typed in Cal.com, or a JSON array of them
+    # (rotation); never comma-split or base64-decoded (see parse_literal_secrets).
     calcom_secrets: str | None = None
 
     # Replies, consent, booking, notifications
@@ -117,6 +122,12 @@ class Settings(BaseSettings):
     jwt_jwks_refetch_seconds: float = Field(default=30.0, ge=0)
     jwt_jwks_timeout_seconds: float = Field(default=5.0, gt=0)
 
+    # Cal.com booking events: one referring to a booking not received yet waits
+    # for it, retried after base·2ⁿ seconds (capped, jittered), until the job's
+    # attempts run out and it goes to the DLQ with the reason.
+    calcom_wait_base_seconds: float = 5.0
+    calcom_wait_cap_seconds: float = 600.0
+
     @field_validator("jwt_secret")
     @classmethod
     def _jwt_secret_long_enough(cls, value: str | None) -> str | None:
@@ -152,6 +163,17 @@ class Settings(BaseSettings):
             # supabase/auth publishes the key set at issuer + /.well-known/jwks.json.
             return self.jwt_issuer.rstrip("/") + "/.well-known/jwks.json"
         return None
+
+    @field_validator("calcom_secrets")
+    @classmethod
+    def _calcom_secrets_parse(cls, value: str | None) -> str | None:
+        # A malformed JSON list fails at start-up, not as a 500 per webhook.
+        if value is not None:
+            try:
+                parse_literal_secrets(value)
+            except ValueError as exc:
+                raise ValueError(f"EC_CALCOM_SECRETS: {exc}") from exc
+        return value
 
     @property
     def embedded_pgdata(self) -> Path:

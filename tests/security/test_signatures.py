@@ -822,3 +822,42 @@ def test_streamed_body_verifies_like_bytes(body: bytes, cut: int) -> None:
     tampered = body + b"x"
     with pytest.raises(SignatureError):
         verify_plan([secret], plan, lambda: [tampered], now=now)
+
+
+# --------------------------------------------------------------------------
+# Secrets used exactly as typed (Cal.com)
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "one,two", " padded ", "whsec_a,b", "clé"],
+)
+def test_literal_secret_is_its_utf8_bytes(typed: str) -> None:
+    # parse_secrets would base64-decode the first and split the second.
+    assert signatures.parse_literal_secrets(typed) == [typed.encode()]
+
+
+def test_literal_secrets_rotation_is_a_json_array() -> None:
+    assert signatures.parse_literal_secrets('["new,1", "whsec_old"]') == [b"new,1", b"whsec_old"]
+    assert signatures.parse_literal_secrets("") == []
+
+
+@pytest.mark.parametrize("bad", ["[", "[not json", "[]", '[""]', "[1]", '["a", 2]'])
+def test_literal_secrets_reject_a_broken_list(bad: str) -> None:
+    with pytest.raises(ValueError, match="JSON array of non-empty strings"):
+        signatures.parse_literal_secrets(bad)
+
+
+# Lone surrogates (category Cs) cannot be typed into Cal.com nor encoded as UTF-8.
+@given(
+    st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1).filter(
+        lambda s: not s.lstrip().startswith("[")
+    )
+)
+@settings(max_examples=200)
+def test_any_typed_secret_signs_like_calcom(typed: str) -> None:
+    # Cal.com: createHmac("sha256", secret).update(body).digest("hex").
+    [parsed] = signatures.parse_literal_secrets(typed)
+    expected = hmac.new(typed.encode(), BODY, hashlib.sha256).hexdigest()
+    verify_calcom([parsed], {"X-Cal-Signature-256": expected}, BODY)

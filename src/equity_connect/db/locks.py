@@ -16,3 +16,6 @@ class LockKey(IntEnum):
     MIGRATE = 7_301_001
     REFRESH_CONTACTABLE = 7_301_101
     FEED_DAILY = 7_301_102
+    # First key of pg_advisory_xact_lock(int, int); the second is hashtext(uid)
+    # of a Cal.com booking, so one booking's events are processed one at a time.
+    CALCOM_BOOKING = 7_301_201

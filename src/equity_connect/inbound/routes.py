@@ -150,7 +150,9 @@ def _identify_vapi(data: dict[str, Any], body: bytes) -> tuple[str, str]:
 
 
 def _verify_calcom(state: AppState, headers: dict[str, str], body: bytes) -> None:
-    signatures.verify_calcom(_secrets(state.settings.calcom_secrets), headers, body)
+    # Cal.com signs with the secret exactly as typed: no whsec_ decoding, no comma split.
+    secrets = signatures.parse_literal_secrets(state.settings.calcom_secrets or "")
+    signatures.verify_calcom(secrets, headers, body)
 
 
 def _identify_calcom(data: dict[str, Any], body: bytes) -> tuple[str, str]:

@@ -59,7 +59,13 @@ def process_event(ctx: TaskContext, args: dict[str, Any]) -> None:
             )
         else:
             status, lead_id = handle_calcom(
-                conn, cipher, ev["event_type"], payload, event_id=event_id
+                conn,
+                cipher,
+                ctx.settings,
+                ev["event_type"],
+                payload,
+                event_id=event_id,
+                attempt=ctx.attempt,
             )
         conn.execute(
             Q["finish_event"], {"id": event_id, "status": status, "lead_id": lead_id, "error": None}

@@ -34,6 +34,18 @@ class PermanentJobError(Exception):
     """A failure that retrying cannot fix: the job goes straight to the DLQ."""
 
 
+class RetryLater(Exception):
+    """The job cannot run yet: it waits for something still to arrive; try again later.
+
+    It counts as an attempt, so a wait that never ends reaches the DLQ with this
+    message as its reason (write it without data: it is shown to operators).
+    """
+
+    def __init__(self, reason: str, delay_seconds: float) -> None:
+        super().__init__(reason)
+        self.delay_seconds = delay_seconds
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """Backoff for failed jobs: full jitter, capped; provider Retry-After honoured."""
@@ -45,6 +57,8 @@ class RetryPolicy:
         """Seconds until the next try, or None if the job must not be retried."""
         if isinstance(exc, PermanentJobError):
             return None
+        if isinstance(exc, RetryLater):  # the task knows how long its wait should be
+            return max(0.0, exc.delay_seconds)
         if isinstance(exc, ProviderError):
             return next_delay(
                 exc, max(0, attempt - 1), base=self.base_seconds, cap=self.cap_seconds, rng=rng
@@ -62,7 +76,7 @@ def _describe(exc: BaseException) -> str:
     errors) are kept; any other exception is named by its type alone, since
     its text can quote data (an SMTP refusal names the recipient's address).
     """
-    if isinstance(exc, ProviderError | PermanentJobError):
+    if isinstance(exc, ProviderError | PermanentJobError | RetryLater):
         return f"{type(exc).__name__}: {exc}"[:2000]
     return f"{type(exc).__name__} (message withheld: it may quote data)"
 

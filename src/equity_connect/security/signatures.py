@@ -16,6 +16,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ __all__ = [
     "VapiAuth",
     "VapiHmacSettings",
     "VapiTokenSettings",
+    "parse_literal_secrets",
     "parse_secret",
     "parse_secrets",
     "sign_calcom",
@@ -279,6 +281,36 @@ def parse_secrets(csv: str) -> list[bytes]:
     convention) but does not affect verification.
     """
     return [parse_secret(part.strip()) for part in csv.split(",") if part.strip()]
+
+
+def parse_literal_secrets(value: str) -> list[bytes]:
+    """Secrets used exactly as typed: each one's UTF-8 bytes are the HMAC key.
+
+    Cal.com keys its HMAC with the secret string itself
+    (``createHmac("sha256", secret)`` in cal.com
+    ``packages/features/webhooks/lib/sendPayload.ts``), so nothing is decoded
+    (a ``whsec_`` prefix is just text), split (a ``,`` is just text) or
+    stripped. One secret is the whole value. Several, while one is rotated,
+    are a JSON array of strings: ``["new", "old"]``.
+
+    Raises `ValueError` for a value starting with ``[`` that is not a JSON
+    array of non-empty strings (a configuration error, reported at startup);
+    a single secret that starts with ``[`` is written as ``["[…"]``.
+    """
+    if not value:
+        return []
+    if not value.lstrip().startswith("["):
+        return [value.encode("utf-8")]
+    try:
+        items = json.loads(value)
+    except json.JSONDecodeError:
+        items = None
+    if not (isinstance(items, list) and items and all(isinstance(i, str) and i for i in items)):
+        raise ValueError(
+            "secrets starting with '[' must be a JSON array of non-empty strings, "
+            'e.g. ["new-secret", "old-secret"]'
+        )
+    return [i.encode("utf-8") for i in items]
 
 
 # --------------------------------------------------------------------------
