@@ -31,9 +31,11 @@ def test_fresh_apply_then_reapply_is_a_no_op(empty_db: str) -> None:
     assert all(s.applied_at is not None and not s.tampered for s in states)
 
 
-def test_versions_are_contiguous_and_files_named() -> None:
+def test_versions_are_unique_ascending_and_files_named() -> None:
+    # Numbers are handed out to branches in parallel, so a branch may have a
+    # gap until the others are merged: order and uniqueness are what count.
     versions = [m.version for m in migrate.discover()]
-    assert versions == list(range(1, len(versions) + 1))
+    assert versions == sorted(set(versions)) and versions[0] == 1
 
 
 def test_edited_applied_migration_is_refused(
