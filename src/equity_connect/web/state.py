@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request
 from psycopg_pool import ConnectionPool
@@ -11,6 +11,7 @@ from equity_connect.config import Settings
 from equity_connect.db.pool import Conn
 from equity_connect.observability.metrics import Metrics
 from equity_connect.security.crypto import Keyring
+from equity_connect.security.events import RejectionCounter
 
 
 @dataclass
@@ -21,6 +22,8 @@ class AppState:
     pool: ConnectionPool[Conn]
     keyring: Keyring
     metrics: Metrics
+    # refused requests counted in memory between writes (web/guards.py)
+    rejections: RejectionCounter = field(default_factory=RejectionCounter)
 
 
 def state_of(request: Request) -> AppState:
