@@ -111,7 +111,27 @@ def supabase_db(server_url: str) -> Iterator[SupabaseDb]:
         with psycopg.connect(server_url, autocommit=True) as admin:
             admin.execute(sql.SQL("drop database if exists {} with (force)").format(d))
             admin.execute(sql.SQL("drop role if exists {}").format(a))
+            _hand_over_grants(admin, owner)
             admin.execute(sql.SQL("drop role if exists {}").format(o))
+
+
+def _hand_over_grants(admin: psycopg.Connection[object], owner: str) -> None:
+    # On a fresh server the owner created ec_app and granted it its roles;
+    # PostgreSQL 16 will not drop a role that granted memberships, so the
+    # superuser grants them too before the owner's grants are revoked.
+    if admin.info.server_version < 160000:
+        return
+    granted = admin.execute(
+        "select roleid::regrole::text, member::regrole::text from pg_auth_members "
+        "where grantor = %s::regrole",
+        [owner],
+    ).fetchall()
+    for role, member in granted:
+        r, m = sql.Identifier(str(role)), sql.Identifier(str(member))
+        admin.execute(sql.SQL("grant {} to {}").format(r, m))
+        admin.execute(
+            sql.SQL("revoke {} from {} granted by {}").format(r, m, sql.Identifier(owner))
+        )
 
 
 def test_supabase_defaults_are_what_the_fixture_says(supabase_db: SupabaseDb) -> None:
