@@ -7,9 +7,11 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from typer.testing import CliRunner
 
 from equity_connect.campaign.service import refresh_contactable
-from equity_connect.config import Settings
+from equity_connect.cli import app as cli_app
+from equity_connect.config import Settings, get_settings
 from equity_connect.db import url as db_url
 from equity_connect.db.pool import Conn, act_as_broker, connect
 from tests.factories import make_broker, make_lead
@@ -97,3 +99,19 @@ def test_embedded_default_uses_the_app_login_and_migrates_as_the_owner(
     # one URL: migrate uses it too, as before
     one = _settings(monkeypatch, "postgresql://u@h/db", None)
     assert db_url.resolve_owner_url(one) == "postgresql://u@h/db"
+
+
+def test_a_command_before_the_role_exists_says_to_migrate(
+    monkeypatch: pytest.MonkeyPatch, fresh_database_url: str
+) -> None:
+    # the embedded default before its first `db migrate`: ec_app does not exist yet
+    monkeypatch.setenv("DATABASE_URL", make_conninfo(fresh_database_url, user="ec_no_such_login"))
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(cli_app, ["brokers", "list"])
+    finally:
+        get_settings.cache_clear()
+    said = " ".join(result.output.split())  # rich wraps the line
+    assert result.exit_code == 2
+    assert "does not exist" in said and "run `equity-connect db migrate` once" in said
+    assert "Traceback" not in said
