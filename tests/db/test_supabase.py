@@ -31,8 +31,10 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from equity_connect.campaign.service import refresh_contactable
 from equity_connect.db import migrate
-from equity_connect.db.pool import Conn, connect
+from equity_connect.db.pool import Conn, act_as_broker, connect
+from equity_connect.db.url import APP_ROLE
 from tests.factories import make_broker, make_lead
 
 API_ROLES = ("anon", "authenticated", "service_role")
@@ -45,6 +47,7 @@ class SupabaseDb:
     owner_url: str
     authenticator_url: str
     admin_url: str
+    app_url: str
     owner: str
 
 
@@ -105,6 +108,7 @@ def supabase_db(server_url: str) -> Iterator[SupabaseDb]:
             owner_url=make_conninfo(server_url, dbname=dbname, user=owner),
             authenticator_url=make_conninfo(server_url, dbname=dbname, user=authenticator),
             admin_url=admin_url,
+            app_url=make_conninfo(server_url, dbname=dbname, user=APP_ROLE),
             owner=owner,
         )
     finally:
@@ -284,3 +288,18 @@ def test_migrate_fails_loudly_on_a_leak(fresh_database_url: str) -> None:
         migrate.PrivilegeLeakError, match=r"anon INSERT on public\.schema_migrations"
     ):
         migrate.migrate(fresh_database_url)
+
+
+def test_the_app_login_works_on_a_supabase_shaped_database(supabase_db: SupabaseDb) -> None:
+    # ec_app's memberships were granted by the owner (no superuser) or already there
+    migrate.migrate(supabase_db.owner_url)
+    with connect(supabase_db.app_url) as conn:
+        a = make_broker(conn, "A")
+        own = {make_lead(conn, a, email_verified=True) for _ in range(2)}
+        make_lead(conn, None, email_verified=True)
+        assert refresh_contactable(conn) == 3
+        act_as_broker(conn, a)
+        assert {r["id"] for r in conn.execute("select id from public.leads")} == own
+        conn.rollback()
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute(sql.SQL("set role {}").format(sql.Identifier(supabase_db.owner)))
