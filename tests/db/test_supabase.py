@@ -271,6 +271,16 @@ def _leaks_after(conn: Conn, grant: str) -> list[tuple[str, str, str, str]]:
         ),
         ("grant pipeline_writer to authenticated", ("authenticated", "MEMBER")),
         ("grant create on schema public to authenticated", ("authenticated", "CREATE")),
+        (
+            "create function ec_internal.f() returns int language sql security definer "
+            "as 'select 1'",
+            ("authenticated", "EXECUTE"),
+        ),
+        (
+            "create function public.f() returns int language sql security definer "
+            "set search_path = '' as 'select 1'",
+            ("authenticated", "EXECUTE"),
+        ),
     ],
 )
 def test_the_check_names_each_privilege_a_client_must_not_hold(
@@ -303,3 +313,18 @@ def test_the_app_login_works_on_a_supabase_shaped_database(supabase_db: Supabase
         conn.rollback()
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute(sql.SQL("set role {}").format(sql.Identifier(supabase_db.owner)))
+
+
+def test_a_definer_function_outside_public_with_a_pinned_path_is_no_leak(conn: Conn) -> None:
+    # what 0009's ec_internal.is_suppressed is: the one shape brokers may call
+    conn.execute(
+        "create function ec_internal.g() returns int language sql security definer "
+        "set search_path = '' as 'select 1'"
+    )
+    assert [r[0] for r in migrate.privilege_leaks(conn)] == ["anon"]  # PUBLIC's EXECUTE
+    conn.execute("revoke all on function ec_internal.g() from public")
+    conn.execute("grant execute on function ec_internal.g() to authenticated")
+    assert conn.execute(
+        "select has_function_privilege('authenticated', 'ec_internal.g()', 'EXECUTE') as callable"
+    ).fetchone() == {"callable": True}
+    assert migrate.privilege_leaks(conn) == []

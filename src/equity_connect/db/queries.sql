@@ -8,8 +8,9 @@
 -- REFERENCES, TRIGGER), none on a table without a policy for that command
 -- (except DELETE on leads: granted, as Supabase does, so that RLS alone
 -- answers "nothing deleted"), none on a timestamp the database sets or on
--- the audit log, and EXECUTE on no SECURITY DEFINER function but
--- ec_internal.is_suppressed. Neither is a member of another role.
+-- the audit log, and EXECUTE on a SECURITY DEFINER function only outside
+-- the API-exposed public schema and with a pinned search_path (as
+-- ec_internal.is_suppressed). Neither is a member of another role.
 with client(role, role_oid) as (
   select rolname, oid from pg_roles where rolname in ('anon', 'authenticated')
 ), ours(nsp_oid, nspname) as (
@@ -65,13 +66,20 @@ with client(role, role_oid) as (
   where has_sequence_privilege(k.role_oid, c.oid, p.priv)
   union all
   select k.role, f.oid::regprocedure::text, 'EXECUTE',
-         case when f.prosecdef then 'a SECURITY DEFINER function' else 'granted to anon' end
+         case when k.role = 'anon' then 'anon holds nothing'
+              else 'a SECURITY DEFINER function must live in ec_internal with a pinned search_path'
+         end
   from client k cross join ours o
   join pg_proc f on f.pronamespace = o.nsp_oid
   where has_function_privilege(k.role_oid, f.oid, 'EXECUTE')
-    and ((f.prosecdef and f.oid::regprocedure::text <> 'ec_internal.is_suppressed(bytea,bytea)')
-         or (k.role = 'anon' and exists (
-               select 1 from aclexplode(f.proacl) e where e.grantee = k.role_oid)))
+    and case when k.role = 'anon'
+             then f.prosecdef
+                  or exists (select 1 from aclexplode(f.proacl) e where e.grantee = k.role_oid)
+             else f.prosecdef
+                  and (o.nspname = 'public'
+                       or not exists (select 1 from unnest(f.proconfig) c
+                                      where c like 'search\_path=%'))
+        end
   union all
   select k.role, o.nspname, p.priv,
          case p.priv when 'CREATE' then 'clients create nothing' else 'anon holds nothing' end
