@@ -14,13 +14,13 @@ from psycopg.conninfo import make_conninfo
 
 from equity_connect.config import Settings
 from equity_connect.db import migrate
-from equity_connect.db.url import resolve_database_url
+from equity_connect.db.url import resolve_owner_url
 
 
 @contextmanager
 def bench_database() -> Iterator[str]:
     """Create, migrate, yield the URL of, and finally drop a fresh database."""
-    server = resolve_database_url(Settings())
+    server = resolve_owner_url(Settings())
     name = f"ec_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(server, autocommit=True) as admin:
         admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))

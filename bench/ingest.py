@@ -28,7 +28,7 @@ from psycopg.conninfo import make_conninfo
 
 from equity_connect.config import Settings
 from equity_connect.db import migrate
-from equity_connect.db.url import resolve_database_url
+from equity_connect.db.url import resolve_owner_url
 
 ROOT = Path(__file__).resolve().parent.parent
 GEN = ROOT.parent / "shared" / "bench" / "gen_leads.py"
@@ -138,7 +138,7 @@ def run(server: str, rows: int) -> None:
 
 def main() -> None:
     rows = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
-    server = resolve_database_url(Settings())
+    server = resolve_owner_url(Settings())
     # Smaller file first: each child's peak RSS then shows as its own.
     run(server, rows // 2)
     run(server, rows)

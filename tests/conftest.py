@@ -20,14 +20,14 @@ from psycopg.conninfo import make_conninfo
 from equity_connect.config import Settings
 from equity_connect.db import migrate
 from equity_connect.db.pool import Conn, connect
-from equity_connect.db.url import resolve_database_url
+from equity_connect.db.url import resolve_owner_url
 from equity_connect.security.crypto import Keyring, PiiCipher, generate_key
 
 
 @pytest.fixture(scope="session")
 def server_url() -> str:
-    """Maintenance URL of the PostgreSQL server under test."""
-    return resolve_database_url(Settings())
+    """Maintenance URL of the PostgreSQL server under test (a superuser's)."""
+    return resolve_owner_url(Settings())
 
 
 def create_database(server_url: str, name: str) -> str:

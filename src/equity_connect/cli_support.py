@@ -40,8 +40,16 @@ def keyring_or_exit(settings: Settings) -> Keyring:
 def migrated_database_url(settings: Settings | None = None) -> str:
     """The database URL, after checking its schema is current."""
     url = resolve_database_url(settings or get_settings())
-    with psycopg.connect(url) as conn:
-        states = migrate.status(conn)
+    try:
+        with psycopg.connect(url) as conn:
+            states = migrate.status(conn)
+    except psycopg.OperationalError as exc:
+        # e.g. the embedded cluster's ec_app before the first migrate created it
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise fail(
+            f"cannot connect to the database ({reason}): check DATABASE_URL, "
+            "and run `equity-connect db migrate` once (it creates the application's role)"
+        ) from exc
     pending = [s.migration.filename for s in states if s.applied_at is None]
     changed = [s.migration.filename for s in states if s.tampered]
     if changed:

@@ -128,6 +128,15 @@ class Settings(BaseSettings):
     calcom_wait_base_seconds: float = 5.0
     calcom_wait_cap_seconds: float = 600.0
 
+    # Database privileges (least privilege, Supabase). The owner's URL, for
+    # `db migrate` only; DATABASE_URL is then the application's login
+    # (ec_app). Unset: migrate uses DATABASE_URL too.
+    migrate_database_url: str | None = None
+    # Rejected requests: one security_events row per kind, code and address
+    # per window (with a hit count), kept this many days.
+    security_event_window_seconds: float = 60.0
+    security_event_retention_days: int = 90
+
     @field_validator("jwt_secret")
     @classmethod
     def _jwt_secret_long_enough(cls, value: str | None) -> str | None:

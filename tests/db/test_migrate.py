@@ -8,8 +8,13 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
+from typer.testing import CliRunner
 
+from equity_connect.cli import app as cli_app
+from equity_connect.config import get_settings
 from equity_connect.db import migrate
+from equity_connect.db.url import APP_ROLE
 from tests.conftest import create_database, drop_database
 
 
@@ -97,3 +102,27 @@ def test_concurrent_migrators_apply_each_file_once(empty_db: str) -> None:
     assert errors == []
     applied = sorted(m.version for r in results for m in r)
     assert applied == [m.version for m in migrate.discover()]
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, fresh_database_url: str) -> Iterator[str]:
+    # the deployment the README describes: the app's login, and the owner's for migrate
+    monkeypatch.setenv("DATABASE_URL", make_conninfo(fresh_database_url, user=APP_ROLE))
+    monkeypatch.setenv("EC_MIGRATE_DATABASE_URL", fresh_database_url)
+    get_settings.cache_clear()
+    yield fresh_database_url
+    get_settings.cache_clear()
+
+
+def test_db_migrate_runs_as_the_owner_and_fails_loudly_on_a_leak(cli_env: str) -> None:
+    runner = CliRunner()
+    ok = runner.invoke(cli_app, ["db", "migrate"])
+    assert ok.exit_code == 0, ok.output
+    assert "schema is up to date" in ok.output
+    assert runner.invoke(cli_app, ["db", "status"]).exit_code == 0
+    with psycopg.connect(cli_env, autocommit=True) as conn:
+        conn.execute("grant insert on public.schema_migrations to anon")
+    leaked = runner.invoke(cli_app, ["db", "migrate"])
+    assert leaked.exit_code == 1
+    assert "schema_migrations" in leaked.output and "anon" in leaked.output
+    assert "Traceback" not in leaked.output

@@ -193,3 +193,45 @@ def test_a_broker_cannot_undo_an_opt_out(conn: Conn, two_brokers: Setup) -> None
     act_as(conn, role="pipeline_writer", claims={})
     # the pipeline (an operator's correction) still can
     conn.execute("update leads set campaign_status = 'paused' where id = %s", [a_leads[0]])
+
+
+def test_a_broker_cannot_write_the_audit_log(conn: Conn, two_brokers: Setup) -> None:
+    a, _, a_leads, _ = two_brokers
+    act_as_broker(conn, a)
+    with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
+        conn.execute(
+            "insert into audit_log (actor_role, actor_id, action, table_name, row_id) "
+            "values ('authenticated', %s, 'lead.status', 'leads', %s)",
+            [str(a), str(a_leads[0])],
+        )
+
+
+def test_nobody_but_the_database_dates_an_audit_row(conn: Conn) -> None:
+    act_as(conn, role="pipeline_writer", claims={})
+    with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
+        conn.execute(
+            "insert into audit_log (occurred_at, actor_role, action, table_name) "
+            "values ('2000-01-01', 'ops', 'x', 't')"
+        )
+    row = conn.execute(
+        "insert into audit_log (actor_role, action, table_name) values ('ops', 'x', 't') "
+        "returning occurred_at > now() - interval '1 minute' as fresh"
+    ).fetchone()
+    assert row == {"fresh": True}
+
+
+def test_a_broker_cannot_backdate_a_note(conn: Conn, two_brokers: Setup) -> None:
+    a, _, a_leads, _ = two_brokers
+    act_as_broker(conn, a)
+    with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
+        conn.execute(
+            "insert into lead_notes (lead_id, broker_id, body, created_at) "
+            "values (%s, %s, 'x', '2000-01-01')",
+            [a_leads[0], a],
+        )
+    row = conn.execute(
+        "insert into lead_notes (lead_id, broker_id, body) values (%s, %s, 'x') "
+        "returning created_at = now() as today",
+        [a_leads[0], a],
+    ).fetchone()
+    assert row == {"today": True}

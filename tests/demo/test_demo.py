@@ -10,8 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from psycopg.conninfo import make_conninfo
 
 from equity_connect.config import get_settings
+from equity_connect.db.url import APP_ROLE
 from equity_connect.demo import run_demo
 from equity_connect.demo.data import generate
 from equity_connect.normalize.phone import to_e164
@@ -57,3 +59,18 @@ def test_demo_runs_every_stage_and_logs_no_pii(demo_env: Path) -> None:
     leaked = [e for e in emails if e in lowered] + [p for p in phones if p and p in log]
     assert leaked == []
     assert not re.search(r"/v1/consent/[A-Za-z0-9_-]{20,}", log)  # consent nonces stay out
+
+
+@pytest.mark.slow
+def test_demo_runs_as_the_application_login(
+    demo_env: Path, fresh_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The deployment the README describes: migrate as the owner, everything
+    # else (API, jobs, schedule, feed) as ec_app, which owns nothing.
+    monkeypatch.setenv("EC_MIGRATE_DATABASE_URL", fresh_database_url)
+    monkeypatch.setenv(
+        "DATABASE_URL", make_conninfo(fresh_database_url, user=APP_ROLE, password="")
+    )
+    get_settings.cache_clear()
+    funnel = {r["stage"]: r["leads"] for r in run_demo(rows=200, serve=False)}
+    assert all(n > 0 for n in funnel.values()), funnel

@@ -16,7 +16,9 @@ update job_runs set finished_at = clock_timestamp(), outcome = %(outcome)s,
 where id = %(id)s
 
 -- name: refresh_contactable
-refresh materialized view concurrently mv_contactable_leads
+-- REFRESH needs ownership, which the application's login lacks: the
+-- function runs it as the owner (migration 0012).
+select ec_internal.refresh_contactable_leads()
 
 -- name: queue_contactable
 -- New leads the refreshed view calls contactable become 'queued': ready for

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from equity_connect.config import get_settings
 from equity_connect.db import embedded, migrate
-from equity_connect.db.url import resolve_database_url
+from equity_connect.db.url import resolve_database_url, resolve_owner_url
 
 app = typer.Typer(help="Start, migrate and inspect the database.", no_args_is_help=True)
 _console = Console()
@@ -29,8 +29,16 @@ def url() -> None:
 
 @app.command("migrate")
 def migrate_cmd() -> None:
-    """Apply pending migrations; safe to run any number of times."""
-    applied = migrate.migrate(resolve_database_url(get_settings()))
+    """Apply pending migrations as the owner, then check the client roles' privileges.
+
+    Safe to run any number of times. Connects with ``EC_MIGRATE_DATABASE_URL``
+    (else ``DATABASE_URL``; the embedded cluster's superuser by default).
+    """
+    try:
+        applied = migrate.migrate(resolve_owner_url(get_settings()))
+    except migrate.MigrationError as exc:
+        _console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
     if not applied:
         _console.print("schema is up to date")
     for m in applied:
@@ -65,7 +73,7 @@ def print_status(conninfo: str) -> bool:
 @app.command("status")
 def status() -> None:
     """Show which migrations are applied; exit 1 if any is pending or changed."""
-    if not print_status(resolve_database_url(get_settings())):
+    if not print_status(resolve_owner_url(get_settings())):
         raise typer.Exit(1)
 
 

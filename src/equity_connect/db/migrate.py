@@ -14,10 +14,12 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
+from typing import Any
 
 import psycopg
 from psycopg.rows import tuple_row
 
+from equity_connect.db import queries
 from equity_connect.db.locks import LockKey
 
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -35,6 +37,21 @@ revoke all on table public.schema_migrations from public;
 
 class MigrationError(Exception):
     """The database and the repository's migrations disagree."""
+
+
+class PrivilegeLeakError(MigrationError):
+    """A client role (anon, authenticated) holds a privilege it must not."""
+
+    def __init__(self, leaks: list[tuple[str, str, str, str]]) -> None:
+        self.leaks = leaks
+        listed = "; ".join(
+            f"{role} {priv} on {obj} ({rule})" for role, obj, priv, rule in leaks[:20]
+        ) + (f"; and {len(leaks) - 20} more" if len(leaks) > 20 else "")
+        super().__init__(
+            f"{len(leaks)} privilege(s) that anon or authenticated must not hold: {listed}. "
+            "Revoke them (a Supabase default privilege, or a grant in a migration) "
+            "and run `equity-connect db migrate` again"
+        )
 
 
 @dataclass(frozen=True)
@@ -128,8 +145,30 @@ def _refuse_tampered(conn: psycopg.Connection[object], migrations: list[Migratio
         )
 
 
+def privilege_leaks(conn: psycopg.Connection[Any]) -> list[tuple[str, str, str, str]]:
+    """What anon and authenticated hold that they must not: (role, object, privilege, rule)."""
+    cur = conn.cursor(row_factory=tuple_row)
+    rows: list[tuple[str, str, str, str]] = cur.execute(
+        queries.load("equity_connect.db")["client_privilege_leaks"]
+    ).fetchall()
+    return rows
+
+
+def check_privileges(conn: psycopg.Connection[Any]) -> None:
+    """Raise ``PrivilegeLeakError`` unless the client roles hold only what they should."""
+    leaks = privilege_leaks(conn)
+    if leaks:
+        raise PrivilegeLeakError(leaks)
+
+
 def migrate(conninfo: str) -> list[Migration]:
-    """Apply every pending migration; return those applied (none when up to date)."""
+    """Apply every pending migration, then check the client roles' privileges.
+
+    Returns the migrations applied (none when up to date). Raises
+    ``PrivilegeLeakError`` when anon or authenticated hold a privilege they
+    must not, whether a migration or a default privilege granted it: on
+    Supabase, every new object is granted to both unless revoked.
+    """
     migrations = discover()
     done: list[Migration] = []
     with psycopg.connect(conninfo, autocommit=True) as conn:
@@ -153,4 +192,5 @@ def migrate(conninfo: str) -> list[Migration]:
                     [m.version, m.name, m.checksum],
                 )
                 done.append(m)
+        check_privileges(conn)
     return done

@@ -34,7 +34,7 @@ from equity_connect.campaign.schedule import BUSINESS_TZ
 from equity_connect.config import Settings, get_settings
 from equity_connect.db import migrate
 from equity_connect.db.pool import Conn, open_pool
-from equity_connect.db.url import resolve_database_url
+from equity_connect.db.url import resolve_database_url, resolve_owner_url
 from equity_connect.demo.data import generate
 from equity_connect.jobs.catalog import registry
 from equity_connect.jobs.worker import run_pending
@@ -336,10 +336,10 @@ def run_demo(*, rows: int = 2000, serve: bool = True) -> list[dict[str, Any]]:
     console.print(f"logs (JSON, no PII): {log_file}")
     keyring = load_keyring(settings)
     cipher = PiiCipher(keyring)
-    url = resolve_database_url(settings)
     where = "DATABASE_URL" if settings.database_url else f"embedded at {settings.embedded_pgdata}"
     console.print(f"database: {where}")
-    migrate.migrate(url)
+    migrate.migrate(resolve_owner_url(settings))
+    url = resolve_database_url(settings)  # the application's login, from here on
     server = BackgroundServer(settings, url)
     server.start()
     base = settings.public_base_url

@@ -25,9 +25,20 @@ copy ingest_stage (
   source, email_ciphertext, email_index, phone_ciphertext, phone_index, raw, notes
 ) from stdin
 
+-- name: create_rejects
+-- COPY FROM refuses a table under row-level security unless the role
+-- bypasses it, and the application's login (ec_app) does not: rejects are
+-- copied into a scratch table and inserted from there.
+create temp table ingest_rejects (like public.upload_rows including defaults) on commit drop
+
 -- name: copy_rejects
-copy upload_rows (upload_id, row_number, line_number, status, field, reason, raw_ciphertext)
+copy ingest_rejects (upload_id, row_number, line_number, status, field, reason, raw_ciphertext)
 from stdin
+
+-- name: insert_rejects
+insert into upload_rows (upload_id, row_number, line_number, status, field, reason, raw_ciphertext)
+select upload_id, row_number, line_number, status, field, reason, raw_ciphertext
+from ingest_rejects
 
 -- name: tune_merge
 -- The in-file dedupe aggregates hash a million keys; at the default 4MB
@@ -392,7 +403,7 @@ values (%(stage)s, %(outcome)s, %(count)s, %(duration_ms)s, %(upload_id)s, %(cor
 -- The scratch tables drop at commit; dropping them at the end of each ingest
 -- too lets one transaction run several ingests (tests, batch tools).
 drop table if exists ingest_stage, ingest_links, ingest_edges, ingest_components, ingest_targets,
-  ingest_merged
+  ingest_merged, ingest_rejects
 
 -- name: rejected_rows
 select row_number, line_number, field, reason, raw_ciphertext from upload_rows

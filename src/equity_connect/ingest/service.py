@@ -263,6 +263,7 @@ def _stage_and_merge(
 
     t1 = time.perf_counter()
     if rejects:
+        conn.execute(Q["create_rejects"])
         with conn.cursor().copy(Q["copy_rejects"]) as copy:
             for r in rejects:
                 copy.write_row(
@@ -276,6 +277,7 @@ def _stage_and_merge(
                         encrypt_reject_raw(r, upload_id, cipher),
                     )
                 )
+        conn.execute(Q["insert_rejects"])
     _event(conn, upload_id, stage="ingest", outcome="rejected", count=len(rejects), started=t1)
     if staged:
         _merge(conn, cipher, upload_id, staged, limits)

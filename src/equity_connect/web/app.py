@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -22,7 +24,10 @@ from equity_connect.observability.metrics import Metrics
 from equity_connect.security.keys import load_keyring
 from equity_connect.web.dashboard import router as dashboard_router
 from equity_connect.web.errors import install_error_handlers
+from equity_connect.web.guards import write_rejections
 from equity_connect.web.state import AppState, state_of
+
+_log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None, *, conninfo: str | None = None) -> FastAPI:
@@ -40,6 +45,13 @@ def create_app(settings: Settings | None = None, *, conninfo: str | None = None)
         try:
             yield
         finally:
+            # counts of refused requests not yet written go out before the pool closes
+            try:
+                write_rejections(
+                    pool, app.state.ec.rejections.drain(), settings.security_event_retention_days
+                )
+            except psycopg.Error as exc:  # a database gone at shutdown loses only counts
+                _log.warning("security event counts not written at shutdown: %s", exc)
             pool.close()
             if jwks is not None:
                 jwks.close()

@@ -21,7 +21,17 @@ def audit(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
 ) -> None:
-    """Append an audit row. ``before``/``after`` must hold non-PII fields only."""
+    """Append an audit row. ``before``/``after`` must hold non-PII fields only.
+
+    Brokers hold no INSERT on the audit log (else a broker's session token
+    could write any row through Supabase's REST API), so inside a broker's
+    transaction the row is written as the connection's own pipeline role
+    and the broker's role is put back after: same transaction, same claims.
+    """
+    acting_as = conn.execute(Q["current_role_setting"]).fetchone()
+    as_broker = acting_as is not None and acting_as["role"] not in ("none", "")
+    if as_broker:
+        conn.execute(Q["reset_local_role"])
     conn.execute(
         Q["audit"],
         {
@@ -35,3 +45,6 @@ def audit(
             "request_id": request_id.get(),
         },
     )
+    if as_broker:
+        assert acting_as is not None
+        conn.execute(Q["set_local_role"], {"role": acting_as["role"]})

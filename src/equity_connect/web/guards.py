@@ -7,8 +7,11 @@ from typing import Any
 import anyio.to_thread
 from fastapi import Request
 from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
 
 from equity_connect.db import queries
+from equity_connect.db.pool import Conn
+from equity_connect.security.events import RejectionRow
 from equity_connect.web.errors import DomainError
 from equity_connect.web.state import AppState
 
@@ -38,18 +41,43 @@ async def read_capped_body(request: Request, cap: int) -> bytes:
 async def record_rejection(
     state: AppState, request: Request, kind: str, code: str, detail: dict[str, Any]
 ) -> None:
-    """Keep a security event for a refused request: what and why, never the body."""
+    """Count a refused request (what and why, never the body); write when due.
 
-    def write() -> None:
-        with state.pool.connection() as conn:
+    A flood costs one row per kind, code and address per window
+    (``EC_SECURITY_EVENT_WINDOW_SECONDS``), not one per request: see
+    ``security.events``.
+    """
+    due = state.rejections.hit(
+        kind,
+        code,
+        request.client.host if request.client else None,
+        detail,
+        window_seconds=state.settings.security_event_window_seconds,
+    )
+    if due:
+        await anyio.to_thread.run_sync(
+            write_rejections, state.pool, due, state.settings.security_event_retention_days
+        )
+
+
+def write_rejections(
+    pool: ConnectionPool[Conn], rows: list[RejectionRow], retention_days: int
+) -> None:
+    """Write counted refusals, and drop a batch of those past the retention period."""
+    with pool.connection() as conn:
+        for row in rows:
             conn.execute(
                 Q["record_security_event"],
                 {
-                    "kind": kind,
-                    "code": code,
-                    "remote_addr": request.client.host if request.client else None,
-                    "detail": Jsonb(detail),
+                    "kind": row.kind,
+                    "code": row.code,
+                    "remote_addr": row.remote_addr,
+                    "detail": Jsonb(row.detail),
+                    "hits": row.hits,
+                    "first_at": row.first_at,
+                    "last_at": row.last_at,
                 },
             )
-
-    await anyio.to_thread.run_sync(write)
+        # Rows arrive only with writes, so pruning with them keeps the table
+        # bounded without a scheduled job; a batch at a time stays short.
+        conn.execute(Q["prune_security_events"], {"days": retention_days})

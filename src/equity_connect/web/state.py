@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request
 from psycopg_pool import ConnectionPool
@@ -12,6 +12,7 @@ from equity_connect.config import Settings
 from equity_connect.db.pool import Conn
 from equity_connect.observability.metrics import Metrics
 from equity_connect.security.crypto import Keyring
+from equity_connect.security.events import RejectionCounter
 
 
 @dataclass
@@ -23,6 +24,9 @@ class AppState:
     keyring: Keyring
     metrics: Metrics
     jwks: JwksClient | None = None  # the Supabase project's signing keys, when configured
+
+    # refused requests counted in memory between writes (web/guards.py)
+    rejections: RejectionCounter = field(default_factory=RejectionCounter)
 
 
 def state_of(request: Request) -> AppState:
