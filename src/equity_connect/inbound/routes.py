@@ -48,7 +48,8 @@ async def _receive(
     try:
         body = await read_capped_body(request, state.settings.max_webhook_bytes)
         verify(state, headers, body)
-        data = decode_body(body)
+        # Off the event loop: a large body takes a while to check and parse.
+        data = await anyio.to_thread.run_sync(decode_body, body)
         external_id, event_type = identify(data, body)
     except signatures.SignatureError as exc:
         await record_rejection(state, request, kind, exc.code, {})
