@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from equity_connect.db.pool import connect
+from equity_connect.errors import DomainError
 from equity_connect.inbound import tasks
 from equity_connect.inbound.service import store
 from equity_connect.jobs import service as jobs
@@ -82,7 +83,7 @@ def test_a_handler_bug_fails_the_event_once_and_replay_after_the_fix_processes_i
     assert event["error"].startswith("TypeError") and "simulated" not in event["error"]
     assert [(j["status"], j["attempts"]) for j in job_rows] == [("dead", 1)]
     assert [(d["status"], d["attempts"]) for d in dlq] == [("pending", 1)]
-    assert "cannot be processed" in dlq[0]["reason"]
+    assert dlq[0]["reason"].startswith("PermanentJobError: TypeError processing the event")
 
     monkeypatch.setattr(tasks, "handle_calcom", fixed)  # the code fix is deployed
     with connect(fresh_database_url) as conn:
@@ -95,11 +96,22 @@ def test_a_handler_bug_fails_the_event_once_and_replay_after_the_fix_processes_i
     assert [d["status"] for d in dlq] == ["replayed"]
 
 
+@pytest.mark.parametrize(
+    "error",
+    [
+        psycopg.OperationalError("server closed the connection (simulated)"),
+        psycopg.errors.DeadlockDetected("deadlock detected (simulated)"),
+        psycopg.errors.UniqueViolation("a concurrent insert won (simulated)"),
+        OSError("SMTP connection refused (simulated)"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
 def test_a_passing_failure_is_retried_not_failed(
     client: TestClient,
     fresh_database_url: str,
     run_jobs: Any,
     monkeypatch: pytest.MonkeyPatch,
+    error: Exception,
 ) -> None:
     real = tasks.handle_calcom
     calls: list[int] = []
@@ -107,7 +119,7 @@ def test_a_passing_failure_is_retried_not_failed(
     def flaky(*args: Any, **kwargs: Any) -> Any:
         calls.append(1)
         if len(calls) == 1:
-            raise psycopg.OperationalError("server closed the connection (simulated)")
+            raise error
         return real(*args, **kwargs)
 
     monkeypatch.setattr(tasks, "handle_calcom", flaky)
@@ -117,6 +129,36 @@ def test_a_passing_failure_is_retried_not_failed(
     assert event["status"] in ("processed", "ignored")
     assert [(j["status"], j["attempts"]) for j in job_rows] == [("succeeded", 2)]
     assert dlq == []
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (KeyError("email"), "KeyError processing the event"),
+        (psycopg.errors.CheckViolation("simulated"), "CheckViolation processing the event"),
+        (psycopg.errors.UntranslatableCharacter("simulated"), "UntranslatableCharacter"),
+        (DomainError(422, "bad_booking", "the booking has no start time"), "bad_booking: the"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_content_failures_are_not_retried(
+    client: TestClient,
+    fresh_database_url: str,
+    run_jobs: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    error: Exception,
+    reason: str,
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise error
+
+    monkeypatch.setattr(tasks, "handle_calcom", broken)
+    post_calcom(client, CALCOM.base)
+    run_jobs()
+    event, job_rows, dlq = event_and_jobs(fresh_database_url)
+    assert event["status"] == "failed" and event["error"].startswith(reason)
+    assert [(j["status"], j["attempts"]) for j in job_rows] == [("dead", 1)]
+    assert len(dlq) == 1 and "simulated" not in dlq[0]["reason"]
 
 
 def test_a_stored_body_the_decoder_now_refuses_fails_with_its_reason(

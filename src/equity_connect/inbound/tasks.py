@@ -43,8 +43,9 @@ def llm_for(settings: Settings) -> LlmClassifier | None:
 
 # Failures that come from the event's content and so recur on every attempt:
 # our refusals, a handler meeting a value of a type it did not expect
-# (``"attendees": 5``), a value PostgreSQL refuses (a DataError). Connection
-# losses, deadlocks, provider and SMTP errors are not among them: they pass.
+# (``"attendees": 5``), a value PostgreSQL refuses (a DataError, a CHECK or
+# NOT NULL). Connection losses, deadlocks, unique and foreign-key races,
+# provider and SMTP errors are not among them: they pass, and are retried.
 CONTENT_ERRORS: tuple[type[Exception], ...] = (
     DomainError,
     TypeError,
@@ -53,6 +54,8 @@ CONTENT_ERRORS: tuple[type[Exception], ...] = (
     ValueError,
     ArithmeticError,
     psycopg.DataError,
+    psycopg.errors.CheckViolation,
+    psycopg.errors.NotNullViolation,
 )
 # A failed event is processed again when its DLQ entry is replayed.
 PROCESSABLE = ("received", "failed")
@@ -63,7 +66,7 @@ def content_failure(exc: Exception) -> str:
     if isinstance(exc, DomainError):
         return f"{exc.code}: {exc.detail}"[:500]
     # Other messages can quote the payload (PII), so only the type is kept.
-    return f"{type(exc).__name__} while processing the event (message withheld: it may quote data)"
+    return f"{type(exc).__name__} processing the event (message withheld: it may quote data)"
 
 
 @registry.task(PROCESS_EVENT)
@@ -78,7 +81,8 @@ def process_event(ctx: TaskContext, args: dict[str, Any]) -> None:
         # one records the failure, unless another run processed the event meanwhile.
         with ctx.pool.connection() as conn:
             conn.execute(Q["fail_event"], {"id": event_id, "error": reason})
-        raise PermanentJobError(f"inbound event {event_id} cannot be processed: {reason}") from exc
+        # The reason first: `dlq list` shows the first 80 characters.
+        raise PermanentJobError(f"{reason}; inbound event {event_id}") from exc
 
 
 def _process_event(ctx: TaskContext, event_id: uuid.UUID) -> None:
