@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Any
 
 import pytest
@@ -152,3 +153,13 @@ def test_reasons_never_quote_the_body() -> None:
         with pytest.raises(BodyError) as exc:
             decode_body(body)
         assert secret not in exc.value.detail
+
+
+def test_the_depth_check_is_linear_on_an_unterminated_string_of_escaped_quotes() -> None:
+    # Such a string once made the bracket scan quadratic (minutes for this body).
+    body = b"[" + b"[]," * (MAX_DEPTH + 6) + b'"' + b'\\"' * 60_000
+    started = time.perf_counter()
+    with pytest.raises(BodyError) as exc:
+        decode_body(body)
+    assert exc.value.code == "malformed_json"  # not taken for nesting
+    assert time.perf_counter() - started < 5

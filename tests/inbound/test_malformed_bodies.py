@@ -49,13 +49,17 @@ def rows(url: str, sql: str) -> list[dict[str, Any]]:
 def assert_settled(url: str) -> None:
     """No event waits for a retry: each is processed, ignored, or failed once into the DLQ."""
     assert rows(url, "select id from inbound_events where status = 'received'") == []
-    jobs = rows(url, "select status, attempts, last_error from jobs")
+    jobs = rows(
+        url, "select status, attempts, last_error from jobs where task = 'inbound.process_event'"
+    )
     assert all(j["status"] in ("succeeded", "dead") for j in jobs), jobs
     dead = [j for j in jobs if j["status"] == "dead"]
     assert all(j["attempts"] == 1 for j in dead), dead
     failed = rows(url, "select id, error from inbound_events where status = 'failed'")
     assert all(f["error"] for f in failed)
-    dlq = rows(url, "select reason, attempts from pipeline_dlq")
+    dlq = rows(
+        url, "select reason, attempts from pipeline_dlq where source = 'inbound.process_event'"
+    )
     assert len(dlq) == len(dead) == len(failed)
 
 

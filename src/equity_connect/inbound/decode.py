@@ -29,8 +29,9 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 import re
-from itertools import accumulate
+from itertools import accumulate, repeat
 from typing import Any
 
 from equity_connect.errors import DomainError
@@ -41,9 +42,14 @@ MAX_INT_DIGITS = 64
 _BOM = b"\xef\xbb\xbf"
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _JSON_SPACE = b" \t\r\n"
-# A JSON string, unrolled (no backtracking): what brackets inside it are not nesting.
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_NOT_BRACKET = re.compile(r"[^\[\]{}]")
+# Brackets inside strings are not nesting. Escapes go first, so that every
+# string is then a plain "..." run and the scan stays linear even on an
+# unterminated string full of escaped quotes.
+_ESCAPE = re.compile(r"\\.", re.DOTALL)
+_STRING = re.compile(r'"[^"]*"')
+_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
+# An opening bracket steps one level in (2 - 1), a closing one out (0 - 1).
+_STEPS = str.maketrans({"[": "\x02", "{": "\x02", "]": "\x00", "}": "\x00"})
 # Escapes that can decode to NUL or to a surrogate; without one, no string needs a look.
 _RISKY_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -113,11 +119,12 @@ def decode_body(body: bytes) -> dict[str, Any]:
 
 
 def _depth(text: str) -> int:
-    """The deepest nesting of arrays and objects (a cheap upper bound first)."""
+    """The deepest nesting of arrays and objects; linear, and iterated in C, whatever the input."""
     if text.count("[") + text.count("{") <= MAX_DEPTH:
-        return 0
-    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
-    return max(accumulate(1 if c in "[{" else -1 for c in brackets), default=0)
+        return 0  # it cannot nest deeper than it has brackets
+    brackets = _NOT_BRACKETS.sub("", _STRING.sub("", _ESCAPE.sub("", text)))
+    steps = brackets.translate(_STEPS).encode("ascii")
+    return max(accumulate(map(operator.sub, steps, repeat(1))), default=0)
 
 
 def _parse_int(s: str) -> int:

@@ -83,12 +83,11 @@ async def request_context(
     token = request_id.set(rid)
     started = time.perf_counter()
 
-    def access(status: int, **extra: Any) -> None:
+    def access(status: int, level: int = logging.INFO, **extra: Any) -> None:
         route = getattr(request.scope.get("route"), "path", "unmatched")
-        fields = {"method": request.method, "route": route, "status": status}
-        fields["ms"] = round((time.perf_counter() - started) * 1000, 1)
-        # A 5xx is logged as an error, so it stands out and alerts can key on it.
-        (_access.error if status >= 500 else _access.info)("request", extra=fields | extra)
+        ms = round((time.perf_counter() - started) * 1000, 1)
+        fields = {"method": request.method, "route": route, "status": status, "ms": ms}
+        _access.log(level, "request", extra=fields | extra)
 
     try:
         try:
@@ -96,7 +95,8 @@ async def request_context(
         except Exception as exc:
             # Unhandled: the server-error middleware outside us answers 500,
             # and without this line the request would be missing from the log.
-            access(500, error=type(exc).__name__)
+            # Logged as an error (the type only: messages can quote data).
+            access(500, logging.ERROR, error=type(exc).__name__)
             raise
         response.headers["X-Request-ID"] = rid
         access(response.status_code)
