@@ -85,15 +85,24 @@ def test_a_handler_bug_fails_the_event_once_and_replay_after_the_fix_processes_i
     assert [(d["status"], d["attempts"]) for d in dlq] == [("pending", 1)]
     assert dlq[0]["reason"].startswith("PermanentJobError: TypeError processing the event")
 
-    monkeypatch.setattr(tasks, "handle_calcom", fixed)  # the code fix is deployed
-    with connect(fresh_database_url) as conn:
+    with connect(fresh_database_url) as conn:  # replayed too early: fails again, once
         assert jobs.replay_dlq(conn, dlq[0]["id"]) == [dlq[0]["id"]]
         conn.commit()
     run_jobs()
     event, job_rows, dlq = event_and_jobs(fresh_database_url)
+    assert event["status"] == "failed"
+    assert [(j["status"], j["attempts"]) for j in job_rows] == [("dead", 1), ("dead", 1)]
+    assert [d["status"] for d in dlq] == ["replayed", "pending"]
+
+    monkeypatch.setattr(tasks, "handle_calcom", fixed)  # the code fix is deployed
+    with connect(fresh_database_url) as conn:
+        assert jobs.replay_dlq(conn, dlq[1]["id"]) == [dlq[1]["id"]]
+        conn.commit()
+    run_jobs()
+    event, job_rows, dlq = event_and_jobs(fresh_database_url)
     assert event["status"] in ("processed", "ignored") and event["error"] is None
-    assert [j["status"] for j in job_rows] == ["dead", "succeeded"]
-    assert [d["status"] for d in dlq] == ["replayed"]
+    assert [j["status"] for j in job_rows] == ["dead", "dead", "succeeded"]
+    assert [d["status"] for d in dlq] == ["replayed", "replayed"]
 
 
 @pytest.mark.parametrize(
