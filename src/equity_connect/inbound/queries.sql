@@ -17,3 +17,8 @@ from inbound_events where id = %(id)s for update
 update inbound_events set status = %(status)s, lead_id = %(lead_id)s, error = %(error)s,
   processed_at = clock_timestamp()
 where id = %(id)s
+
+-- name: fail_event
+update inbound_events set status = 'failed', lead_id = null, error = %(error)s,
+  processed_at = clock_timestamp()
+where id = %(id)s and status in ('received', 'failed')

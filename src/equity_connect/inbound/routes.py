@@ -7,7 +7,6 @@ delivery is acknowledged without doing anything twice.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -15,7 +14,8 @@ import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from equity_connect.inbound.service import Stored, body_id, store
+from equity_connect.inbound.decode import decode_body
+from equity_connect.inbound.service import MAX_EVENT_TYPE_CHARS, Stored, body_id, store
 from equity_connect.replies.schemas import InboundProvider
 from equity_connect.security import signatures
 from equity_connect.security.crypto import PiiCipher
@@ -27,22 +27,13 @@ router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "Stored (or a duplicate delivery, acknowledged and ignored)"},
-    400: {"description": "Malformed JSON, or a missing/malformed signature header"},
+    400: {
+        "description": "A missing/malformed signature header, or a body that is not a UTF-8 "
+        "JSON object within the limits of inbound/decode.py (the error names which)"
+    },
     401: {"description": "The signature or shared secret does not verify"},
     413: {"description": "The body is over the size limit"},
 }
-
-
-def _parse(body: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise DomainError(400, "malformed_json", f"body is not JSON: {exc.msg}") from exc
-    except UnicodeDecodeError as exc:
-        raise DomainError(400, "malformed_json", "body is not UTF-8") from exc
-    if not isinstance(data, dict):
-        raise DomainError(400, "malformed_json", "body must be a JSON object")
-    return data
 
 
 async def _receive(
@@ -57,7 +48,8 @@ async def _receive(
     try:
         body = await read_capped_body(request, state.settings.max_webhook_bytes)
         verify(state, headers, body)
-        data = _parse(body)
+        # Off the event loop: a large body takes a while to check and parse.
+        data = await anyio.to_thread.run_sync(decode_body, body)
         external_id, event_type = identify(data, body)
     except signatures.SignatureError as exc:
         await record_rejection(state, request, kind, exc.code, {})
@@ -82,7 +74,7 @@ async def _receive(
         {
             "status": "duplicate" if stored.duplicate else "stored",
             "event_id": str(stored.event_id),
-            "event_type": event_type,
+            "event_type": event_type[:MAX_EVENT_TYPE_CHARS],
         }
     )
 

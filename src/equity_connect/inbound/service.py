@@ -14,6 +14,11 @@ from equity_connect.security.crypto import PiiCipher, aad_for
 
 Q = queries.load("equity_connect.inbound")
 PROCESS_EVENT = "inbound.process_event"
+# A btree index entry holds at most ~2.7 KB, so a longer id would make the
+# insert fail (a 500, retried by the provider forever); longer ids are kept
+# as a readable prefix and the SHA-256 of the whole id, which still dedupes.
+MAX_EXTERNAL_ID_CHARS = 200
+MAX_EVENT_TYPE_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,14 @@ def body_id(body: bytes) -> str:
     return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
+def stored_external_id(external_id: str) -> str:
+    """The id as stored: itself when short, else a prefix and the whole id's SHA-256."""
+    if len(external_id) <= MAX_EXTERNAL_ID_CHARS:
+        return external_id
+    digest = hashlib.sha256(external_id.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{external_id[:100]}~sha256:{digest}"
+
+
 def store(
     conn: Conn,
     cipher: PiiCipher,
@@ -48,12 +61,13 @@ def store(
     A retried or duplicated delivery finds the first one and changes nothing:
     processing happens once, from the job queued with the first.
     """
+    external_id = stored_external_id(external_id)
     row = conn.execute(
         Q["store_event"],
         {
             "provider": str(provider),
             "external_id": external_id,
-            "event_type": event_type[:200],
+            "event_type": event_type[:MAX_EVENT_TYPE_CHARS],
             "payload": cipher.encrypt(body.decode("utf-8"), payload_aad(provider, external_id)),
         },
     ).fetchone()

@@ -82,19 +82,24 @@ async def request_context(
     rid = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
     token = request_id.set(rid)
     started = time.perf_counter()
-    try:
-        response = await call_next(request)
-        response.headers["X-Request-ID"] = rid
+
+    def access(status: int, level: int = logging.INFO, **extra: Any) -> None:
         route = getattr(request.scope.get("route"), "path", "unmatched")
-        _access.info(
-            "request",
-            extra={
-                "method": request.method,
-                "route": route,
-                "status": response.status_code,
-                "ms": round((time.perf_counter() - started) * 1000, 1),
-            },
-        )
+        ms = round((time.perf_counter() - started) * 1000, 1)
+        fields = {"method": request.method, "route": route, "status": status, "ms": ms}
+        _access.log(level, "request", extra=fields | extra)
+
+    try:
+        try:
+            response = await call_next(request)
+        except Exception as exc:
+            # Unhandled: the server-error middleware outside us answers 500,
+            # and without this line the request would be missing from the log.
+            # Logged as an error (the type only: messages can quote data).
+            access(500, logging.ERROR, error=type(exc).__name__)
+            raise
+        response.headers["X-Request-ID"] = rid
+        access(response.status_code)
         return response
     finally:
         request_id.reset(token)
