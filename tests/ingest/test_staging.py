@@ -70,7 +70,8 @@ def staged(
                 cells = line.split("\t")
                 lines.append(["*" if i in RANDOM_COLUMNS else c for i, c in enumerate(cells)])
             rejects += [
-                (r.row_number, r.line_number, r.field, r.reason, r.fatal) for r in batch.rejects
+                (r.row_number, r.line_number, r.field, r.reason, r.eof_in_quote)
+                for r in batch.rejects
             ]
     except CsvFileError as exc:
         return str(exc)
