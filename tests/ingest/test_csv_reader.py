@@ -898,3 +898,45 @@ def test_a_misplaced_phone_number_is_never_quoted_in_a_reason() -> None:
     reject = only_reject(results)
     assert reject.field == "estimated_value"
     assert "555" not in reject.reason and "512" not in reject.reason
+
+
+# --- delimiters ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("delimiter", [",", "\t", ";", "|"])
+def test_delimiter_is_read_from_the_header(delimiter: str) -> None:
+    data = lines(GOOD, header=HEADER).replace(",", delimiter)
+    position = ReadPosition()
+    record = only_record(list(iter_csv_records([data.encode()], position=position)))
+    assert record.owner_last_name == "Davis"
+    assert position.delimiter == delimiter
+
+
+def test_delimiter_inside_quoted_header_cells_does_not_count() -> None:
+    data = '"notes; misc"\taddress\tzip\nx; y\t1 Main; Rear\t90210\n'
+    record = only_record(read(data))
+    assert record.property_address == "1 Main; Rear"
+    assert record.property_zip == "90210"
+    assert record.extra == {"notes;_misc": "x; y"}
+
+
+def test_two_delimiters_in_the_header_the_usable_one_wins() -> None:
+    # Semicolons split it into the required columns; commas only into two halves.
+    data = "owner, last;address;zip\nDavis;1 Main St;90210\n"
+    record = only_record(read(data))
+    assert (record.property_address, record.property_zip) == ("1 Main St", "90210")
+    assert record.extra == {"owner,_last": "Davis"}
+
+
+def test_a_header_that_reads_alike_on_two_delimiters_is_refused() -> None:
+    # address, zip, "a;street;zipcode" or "address,zip,a", street, zipcode:
+    # both make a usable header of two known columns.
+    error = file_error("address,zip,a;street;zipcode\n1 Main,90210,x;y;z\n")
+    assert error.line_number == 1
+    assert "cannot tell the delimiter" in error.reason
+    assert "comma and semicolon" in error.reason
+
+
+def test_no_delimiter_with_the_required_columns_says_what_is_missing() -> None:
+    error = file_error("address zip\n1 Main 90210\n")
+    assert "missing required columns" in error.reason
