@@ -940,3 +940,14 @@ def test_a_header_that_reads_alike_on_two_delimiters_is_refused() -> None:
 def test_no_delimiter_with_the_required_columns_says_what_is_missing() -> None:
     error = file_error("address zip\n1 Main 90210\n")
     assert "missing required columns" in error.reason
+
+
+def test_broken_utf16_is_refused_with_what_to_do() -> None:
+    data = b"\xff\xfe" + lines(GOOD).encode("utf-16-le") + b"\x00\xdc"  # a lone low surrogate
+    error = file_error(data)
+    assert "not valid UTF-16-LE" in error.reason and "re-save it as CSV UTF-8" in error.reason
+
+
+def test_one_nul_in_the_header_is_a_header_problem_not_utf16() -> None:
+    error = file_error("address,zip,no\x00te\n1 Main,90210,x\n")
+    assert error.reason == "header: NUL byte"

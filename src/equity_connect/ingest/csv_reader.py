@@ -507,6 +507,21 @@ def _iter_lines(  # noqa: PLR0912, PLR0915 - one hot loop, kept flat for speed
     too_long = f"row longer than {max_row_bytes} bytes"
     table = _CP1252_TABLE
 
+    long_line = csv.field_size_limit()  # characters; a line is at least as many bytes
+
+    def decode(line: bytes, number: int) -> str:
+        """The hot loop's decoding, for the lines of a multi-line record."""
+        if b"\x00" in line:
+            problems.append((number, "NUL byte"))
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            st.cp1252_lines += 1
+            return codecs.charmap_decode(line, "strict", table)[0]
+        if not text.isascii():
+            st.utf8_lines += 1
+        return text
+
     def runaway(size: int) -> Iterator[str]:
         """Poison lines while the record in progress plus `size` bytes is too long."""
         while st.rec_line <= lineno and offset + size - st.rec_start > max_row_bytes:
@@ -580,22 +595,26 @@ def _iter_lines(  # noqa: PLR0912, PLR0915 - one hot loop, kept flat for speed
             pending += lines.pop()
         for line in lines:
             size = len(line)
-            if st.rec_line <= lineno:  # the line continues a record
+            if st.rec_line <= lineno:  # the line continues a record (rare: kept apart)
                 if offset + size - st.rec_start > max_row_bytes:
                     yield from runaway(size)  # the row loop resynchronizes
-                continuing = st.rec_line <= lineno
-            else:
-                continuing = False
-            if not continuing:
-                if size > max_row_bytes:
-                    problems.append((lineno + 1, too_long))
+                if st.rec_line <= lineno:
                     lineno += 1
+                    text = decode(line, lineno)
                     offset += size
                     st.end_offset = offset
-                    yield "\n"
+                    cont.append((lineno, text, offset - size, offset))
+                    yield text
                     continue
-                if cont:
-                    cont.clear()
+            if size > max_row_bytes:
+                problems.append((lineno + 1, too_long))
+                lineno += 1
+                offset += size
+                st.end_offset = offset
+                yield "\n"
+                continue
+            if cont:
+                cont.clear()
             lineno += 1
             if has_nul and b"\x00" in line:
                 problems.append((lineno, "NUL byte"))
@@ -609,9 +628,8 @@ def _iter_lines(  # noqa: PLR0912, PLR0915 - one hot loop, kept flat for speed
                     st.utf8_lines += 1
             offset += size
             st.end_offset = offset
-            st.last_text = text
-            if continuing:
-                cont.append((lineno, text, offset - size, offset))
+            if size > long_line:  # only such a line can hold a field over csv's limit
+                st.last_text = text
             yield text
         if pending:
             if st.rec_line <= lineno:
@@ -1121,7 +1139,7 @@ def _records(  # noqa: PLR0912, PLR0915 - one hot loop, kept flat for speed
         st.transcoded_from = utf16
     first_line, first_number, chunks = _header_line(chunks)
     if first_line is not None:
-        if "\x00" in first_line:
+        if first_line.count("\x00") * 3 > len(first_line):  # every other byte: UTF-16
             raise CsvFileError(
                 first_number,
                 "the header holds NUL bytes: the file looks like UTF-16 without a byte-order "

@@ -227,7 +227,7 @@ class _Blocks:
                 if buf.count(b'"', 0, pos) % 2:
                     continue  # a line break inside a quoted header cell
                 # The reader skips records with no non-blank cell before the header.
-                if bytes(buf[start:scan]).strip(b"\r\n\t ,\xef\xbb\xbf"):
+                if bytes(buf[start:scan]).strip(b"\r\n\t ,;|\xef\xbb\xbf"):
                     self.header = bytes(buf[:scan])
                     self.pending = buf[scan:]
                     return True
@@ -345,7 +345,7 @@ def _batches_in_process(
                 yield StagedBatch("".join(parts), len(parts), rejects)
                 parts, rejects = [], []
     except CsvFileError as exc:
-        if at == _START:
+        if at == _START or not exc.reason.startswith("more than "):
             raise
         # Past the start, the header has been read before: this is the row
         # cap, counted from this stream's start. Say it for the whole file.
