@@ -10,7 +10,7 @@ Policies (reliability checklist section 6):
 
 * **Encoding.** UTF-8, a leading BOM dropped. A line that is not UTF-8 is
   read as cp1252 (what Excel's plain "CSV" writes on Windows), with Latin-1
-  for the five bytes cp1252 leaves undefined, so ``Jos\xe9`` is ``José``,
+  for the five bytes cp1252 leaves undefined, so ``Jos\\xe9`` is ``José``,
   never mojibake and never a reject; the position counts such lines
   (``cp1252_lines``) so the report can name the encoding. A file opening
   with a UTF-16 byte-order mark (Excel's "Unicode Text") is decoded from
@@ -23,15 +23,18 @@ Policies (reliability checklist section 6):
 * **NUL bytes.** The row is rejected (PostgreSQL text cannot hold NUL).
 * **Every line is accounted for.** A record that runs past its first line
   inside a quote that never closes properly (a stray ``"Unclosed``) is
-  damage: csv would swallow the lines after it into one field. When such
-  a record fails (the quote closes before a stray character, the field
-  outgrows the csv module's own ``csv.field_size_limit()`` (131,072
-  characters by default; this module never changes that process-wide
-  setting) or the record outgrows ``max_row_bytes``, the input ends inside
-  it, or it closes leaving the wrong number of fields), only its first line
-  is rejected, ``unmatched quote starting at line N``, and reading resumes
-  on line N + 1, as if that line started the file. Legitimate multi-line
-  quoted fields that parse to a full record are kept as they are.
+  damage: csv would swallow the lines after it into one field. Such a
+  record fails one of these ways: the quote closes before a stray
+  character; the field outgrows the csv module's own
+  ``csv.field_size_limit()`` (131,072 characters by default; this module
+  never changes that process-wide setting); the record outgrows
+  ``max_row_bytes``; the input ends inside it; or it closes leaving the
+  wrong number of fields. Then only its first line is rejected,
+  ``unmatched quote starting at line N``, and reading resumes on line
+  N + 1, as if that line started the file. Legitimate multi-line quoted
+  fields that parse to a full record are kept as they are. (Reading a
+  damaged record's lines twice costs at most the distance to the next
+  quote in the file.)
 * **Memory.** Only one input chunk and the record being parsed are held at
   a time (plus one line when a chunk ends mid-line, capped at
   ``max_row_bytes``, and the lines of a multi-line record, kept to be read
@@ -335,9 +338,8 @@ class CsvReject:
     ``field`` is the canonical (or ``extra``) column at fault, or ``None``
     when the fault is the row itself. ``reason`` never contains a PII value.
     ``raw`` maps column names to the row's raw values for the reject table
-    (``None`` when the row could not be split into fields); bytes that were
-    not UTF-8 appear as ``\\xNN`` escapes and NUL as ``\\x00``, never as
-    replacement characters. ``eof_in_quote`` marks an unmatched quote that
+    (``None`` when the row could not be split into fields); NUL appears as
+    ``\\x00``. ``eof_in_quote`` marks an unmatched quote that
     was still open at the end of the input: in a staging block (a slice of
     the upload) that means the cut fell inside a quoted field.
     """
