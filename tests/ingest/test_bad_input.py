@@ -227,3 +227,26 @@ def test_cli_warns_on_a_header_only_file(cli_env: str, tmp_path: Path) -> None:
     result = runner.invoke(app, ["ingest", str(path)])
     assert result.exit_code == 0, result.output
     assert "warning: the file has a header but no data rows" in result.stdout
+
+
+def test_rows_read_but_missing_from_lineage_fail_the_upload(
+    conn: Conn, cipher: PiiCipher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A fault that would lose a row between staging and lineage (simulated
+    # here by a batch that claims a row its COPY text does not hold) must
+    # fail the upload, never complete it with the row nowhere.
+    from equity_connect.ingest import service
+    from equity_connect.ingest.staging import StagedBatch
+
+    real = service.staged_batches
+
+    def losing_a_row(*args: object, **kwargs: object) -> Iterator[StagedBatch]:
+        for batch in real(*args, **kwargs):  # type: ignore[arg-type]
+            yield StagedBatch(batch.copy_text, batch.staged + 1, batch.rejects)
+
+    monkeypatch.setattr(service, "staged_batches", losing_a_row)
+    report = run_ingest(conn, cipher, b"address,zip\n1 Main St,90001\n2 Elm St,90002\n")
+    assert report.status is UploadStatus.FAILED
+    assert report.error is not None
+    assert report.error.startswith("1 of 3 rows read are not accounted for; nothing was loaded")
+    assert report.rows == 0  # nothing loaded

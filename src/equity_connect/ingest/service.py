@@ -277,6 +277,9 @@ def _warnings(facts: FileFacts, rows: int, *, failed: bool) -> tuple[str, ...]:
 class _Unaccounted(CsvFileError):
     """Lineage does not hold one row per row read: the upload must not complete."""
 
+    def __str__(self) -> str:
+        return self.reason  # no line is at fault
+
 
 def _stage_and_merge(
     conn: Conn,
