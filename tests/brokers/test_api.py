@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from equity_connect.config import Settings
 from equity_connect.db.pool import connect
 from equity_connect.security.apikeys import generate_api_key
-from equity_connect.security.crypto import Keyring, PiiCipher, generate_key
+from equity_connect.security.crypto import Keyring, PiiCipher, aad_for, generate_key
 from equity_connect.security.jwt import issue_jwt
 from equity_connect.web.app import create_app
 from tests.factories import make_broker, make_lead
@@ -396,3 +396,29 @@ def test_brokers_cannot_run_pipeline_helpers(
         act_as_broker(conn, world["a"])
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("select ec_internal.pipeline_only('leads')")
+
+
+def test_vendor_free_text_is_decrypted_for_the_owning_broker_and_ops_only(
+    client: TestClient, world: dict[str, Any], settings: Settings, fresh_database_url: str
+) -> None:
+    cipher = PiiCipher(Keyring.from_values(str(settings.encryption_keys), str(settings.index_key)))
+    lead = world["a_leads"][1]
+    extras = {"notes": "Cell: 415.867.5309", "memo": "prefers x at y dot com"}
+    ciphertext = cipher.encrypt(json.dumps(extras), aad_for("leads", "raw_extra", lead))
+    with psycopg.connect(fresh_database_url) as conn:
+        conn.execute("update leads set raw_extra_ciphertext = %s where id = %s", [ciphertext, lead])
+        conn.commit()
+    detail = client.get(f"/v1/leads/{lead}", headers=bearer(world["a"]))
+    assert detail.status_code == 200 and detail.json()["extra"] == extras
+    assert client.get(f"/v1/leads/{lead}", headers=bearer(world["b"])).status_code == 404
+    for headers in (bearer(world["a"]), {"X-API-Key": world["ops"]}):
+        rows = {
+            r["lead_id"]: r
+            for r in csv.DictReader(
+                io.StringIO(client.get("/v1/leads/export.csv", headers=headers).text)
+            )
+        }
+        assert json.loads(rows[str(lead)]["extra"]) == extras
+        assert rows[str(world["a_leads"][0])]["extra"] == ""
+    b_rows = client.get("/v1/leads/export.csv", headers=bearer(world["b"])).text
+    assert "8675309" not in b_rows

@@ -204,28 +204,6 @@ def test_invalid_contact_values_are_dropped_with_a_note(conn: Conn, cipher: PiiC
     assert got == {"email_ciphertext": None, "phone_ciphertext": None}
 
 
-def test_unknown_columns_are_kept_but_pii_like_ones_are_not(conn: Conn, cipher: PiiCipher) -> None:
-    columns = ["property_address", "property_zip", "lot_size", "phone2", "notes", "column_7"]
-    body = csv_bytes(
-        [
-            {
-                "property_address": "5 Lot Ln",
-                "property_zip": "90005",
-                "lot_size": "7200",
-                "phone2": "2135550100",
-                "notes": "son: kid@example.com",
-                "column_7": "(213) 555-0199",
-            }
-        ],
-        columns,
-    )
-    report = run_ingest(conn, cipher, body)
-    raw = conn.execute("select raw from leads").fetchone()
-    assert raw == {"raw": {"lot_size": "7200"}}
-    [line] = lineage(conn, report.upload_id)
-    assert all(c in str(line["notes"]) for c in ("phone2", "notes", "column_7"))
-
-
 def test_rejected_rows_keep_their_cells_encrypted_for_replay(conn: Conn, cipher: PiiCipher) -> None:
     rows = [row(property_state="ZZ", email="keep@me.com"), row(mak="6000000001")]
     report = run_ingest(conn, cipher, csv_bytes(rows))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 from equity_connect.db import queries
 from equity_connect.db.pool import Conn
 from equity_connect.security.crypto import PiiCipher
-from equity_connect.security.pii import lead_contact
+from equity_connect.security.pii import lead_contact, lead_extras
 
 Q = queries.load("equity_connect.brokers")
 
@@ -25,8 +26,14 @@ HEADER = [
     "phone",
     "consent",
     "suppressed",
+    "extra",  # the vendor's unknown columns, decrypted, as a JSON object
 ]
-KINDS = ["text"] * 7 + ["number", "text", "text", "phone", "text", "text"]
+KINDS = ["text"] * 7 + ["number", "text", "text", "phone", "text", "text", "text"]
+
+
+def _extra_cell(cipher: PiiCipher, row: dict[str, object]) -> str | None:
+    extras = lead_extras(cipher, row)
+    return json.dumps(extras, ensure_ascii=False, sort_keys=True) if extras else None
 
 
 def export_rows(conn: Conn, cipher: PiiCipher, *, itersize: int = 2000) -> Iterator[list[object]]:
@@ -49,4 +56,5 @@ def export_rows(conn: Conn, cipher: PiiCipher, *, itersize: int = 2000) -> Itera
                 lead_contact(cipher, r, "phone"),
                 r["consent"],
                 r["suppressed"],
+                _extra_cell(cipher, r),
             ]

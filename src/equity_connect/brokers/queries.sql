@@ -17,7 +17,8 @@ limit %(limit)s
 select id, owner_first_name, owner_last_name, property_address, property_city, property_state,
        property_zip, lead_score, score_breakdown, campaign_status::text as campaign_status,
        email_ciphertext, phone_ciphertext, email_verified, phone_verified, phone_dnc, consent,
-       consented_at, last_reply_at, last_reply_intent, created_at, assigned_broker_id
+       consented_at, last_reply_at, last_reply_intent, created_at, assigned_broker_id,
+       raw_extra_ciphertext
 from leads where id = %(id)s
 
 -- name: set_status
@@ -46,7 +47,7 @@ from bookings where lead_id = %(lead_id)s order by start_time nulls last
 -- name: export_rows
 select id, owner_first_name, owner_last_name, property_address, property_city, property_state,
        property_zip, lead_score, campaign_status::text as campaign_status, email_ciphertext,
-       phone_ciphertext, consent,
+       phone_ciphertext, consent, raw_extra_ciphertext,
        (campaign_status in ('unsubscribed', 'bounced', 'do_not_contact') or phone_dnc
         or ec_internal.is_suppressed(email_index, phone_index)) as suppressed
 from leads order by created_at, id

@@ -37,7 +37,7 @@ from equity_connect.jobs import service as jobs
 from equity_connect.observability.metrics import Q as OBS_Q
 from equity_connect.security.apikeys import Scope
 from equity_connect.security.crypto import PiiCipher
-from equity_connect.security.pii import lead_contact
+from equity_connect.security.pii import lead_contact, lead_extras
 from equity_connect.web.audit import audit
 from equity_connect.web.auth import Principal, authenticate, require_ops
 from equity_connect.web.state import state_of
@@ -88,6 +88,7 @@ def _lead(row: dict[str, Any], cipher: PiiCipher) -> LeadOut:
         **data,
         email=lead_contact(cipher, row, "email"),
         phone=phone,
+        extra=lead_extras(cipher, row) if "raw_extra_ciphertext" in row else {},
         may_call_now=may_call,
         next_call_window=opens,
     )

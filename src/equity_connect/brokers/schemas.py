@@ -39,6 +39,11 @@ class LeadOut(BaseModel):
     next_call_window: datetime | None = Field(
         description="When calling next becomes allowed (UTC), if not now"
     )
+    extra: dict[str, str] = Field(
+        default_factory=dict,
+        description="The vendor file's columns we do not map (notes, memo, ...), decrypted; "
+        "on the lead detail only (stored encrypted: free text may hold contact details)",
+    )
 
 
 class LeadPage(BaseModel):

@@ -363,6 +363,8 @@ def run_demo(*, rows: int = 2000, serve: bool = True) -> list[dict[str, Any]]:
             f"{report['merged']:,} merged, {report['rejected']:,} rejected"
             + (" (same bytes as before: duplicate)" if report["duplicate_upload"] else "")
         )
+        if report.get("rejects_command"):
+            console.print(f"  rejected rows: {report['rejects_command']}", markup=False)
         console.print(f"skip-trace, verification and scoring: {jobs()} jobs")
         today = datetime.now(BUSINESS_TZ).date()
         refresh_run(pool, today)

@@ -22,6 +22,7 @@ from rich.table import Table
 from equity_connect.cli_support import fail, keyring_or_exit, migrated_database_url
 from equity_connect.config import get_settings
 from equity_connect.db.pool import connect
+from equity_connect.ingest.extras import encrypt_legacy_extras
 from equity_connect.ingest.rejects import rejected_rows
 from equity_connect.ingest.schemas import SignatureScheme
 from equity_connect.ingest.service import IngestLimits, UploadMeta, UploadReport, ingest
@@ -56,8 +57,16 @@ def _print_report(report: UploadReport, as_json: bool) -> None:
         return
     table = Table(title=f"upload {report.upload_id}", show_header=False)
     for key, value in report.as_json().items():
-        table.add_row(key, str(value))
+        if key in {"warnings", "rejects_command"}:
+            continue
+        table.add_row(key, "" if value is None else str(value))
     _console.print(table)
+    for warning in report.warnings:
+        _console.print(f"warning: {warning}", markup=False)
+    if report.rejects_command is not None:
+        # Last, so the next thing to type is on the last line.
+        _console.print(f"{report.rejected} rows rejected; list them with:", markup=False)
+        _console.print(f"  {report.rejects_command}", markup=False)
 
 
 def ingest_cmd(
@@ -193,3 +202,18 @@ def uploads_rejects(
     writer = csv.DictWriter(sys.stdout, fieldnames=columns)
     writer.writeheader()
     writer.writerows(decoded)
+
+
+@uploads_app.command("encrypt-extras")
+def uploads_encrypt_extras(batch: int = 1000) -> None:
+    """Encrypt the unknown CSV columns that leads ingested before migration 0013 hold in
+    clear (leads.raw); safe to re-run, and to run while ingests go on."""
+    settings = get_settings()
+    url = migrated_database_url(settings)
+    cipher = PiiCipher(keyring_or_exit(settings))
+    total = 0
+    with connect(url) as conn:
+        while done := encrypt_legacy_extras(conn, cipher, limit=batch):
+            conn.commit()  # one batch per transaction: locks stay short
+            total += done
+    _console.print(f"encrypted the unknown columns of {total} leads")

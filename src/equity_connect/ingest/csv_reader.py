@@ -8,22 +8,38 @@ with the file as a whole raise :class:`CsvFileError`.
 
 Policies (reliability checklist section 6):
 
-* **Encoding.** Strict UTF-8, a leading BOM is dropped. There is no cp1252
-  fallback and no replacement character: a row with bytes that are not UTF-8
-  (a Latin-1 ``Jos\\xe9``) is rejected with ``invalid UTF-8 (byte offset N)``,
-  N being the 0-based offset of the first bad byte in the uploaded bytes,
-  and the rows around it still land.
+* **Encoding.** UTF-8, a leading BOM dropped. A line that is not UTF-8 is
+  read as cp1252 (what Excel's plain "CSV" writes on Windows), with Latin-1
+  for the five bytes cp1252 leaves undefined, so ``Jos\\xe9`` is ``José``,
+  never mojibake and never a reject; the position counts such lines
+  (``cp1252_lines``) so the report can name the encoding. A file opening
+  with a UTF-16 byte-order mark (Excel's "Unicode Text") is decoded from
+  UTF-16 while streaming; NUL bytes in the header (UTF-16 without a mark)
+  refuse the file with "re-save it as CSV UTF-8".
+* **Delimiter.** Read from the header line: comma, tab, semicolon or pipe,
+  whichever occurs outside quotes; if several do, the one that makes a
+  usable header, and if that does not decide, the file is refused with a
+  sentence naming them.
 * **NUL bytes.** The row is rejected (PostgreSQL text cannot hold NUL).
+* **Every line is accounted for.** A record that runs past its first line
+  inside a quote that never closes properly (a stray ``"Unclosed``) is
+  damage: csv would swallow the lines after it into one field. Such a
+  record fails one of these ways: the quote closes before a stray
+  character; the field outgrows the csv module's own
+  ``csv.field_size_limit()`` (131,072 characters by default; this module
+  never changes that process-wide setting); the record outgrows
+  ``max_row_bytes``; the input ends inside it; or it closes leaving the
+  wrong number of fields. Then only its first line is rejected,
+  ``unmatched quote starting at line N``, and reading resumes on line
+  N + 1, as if that line started the file. Legitimate multi-line quoted
+  fields that parse to a full record are kept as they are. (Reading a
+  damaged record's lines twice costs at most the distance to the next
+  quote in the file.)
 * **Memory.** Only one input chunk and the record being parsed are held at
   a time (plus one line when a chunk ends mid-line, capped at
-  ``max_row_bytes``). A field over ``max_field_bytes`` rejects
-  its row. A record that keeps growing across lines because a quote never
-  closes ends the file with a single *fatal* reject
-  ``unmatched quote starting at line N``: every later line would be parsed
-  against the wrong quote state, so nothing after it can be trusted.
-  That cut-off is the csv module's own ``csv.field_size_limit()``
-  (131,072 characters by default; this module never changes that process-wide
-  setting) or ``max_row_bytes``, whichever comes first.
+  ``max_row_bytes``, and the lines of a multi-line record, kept to be read
+  again if it turns out damaged). A field over ``max_field_bytes`` rejects
+  its row, naming the field.
 * **Blank rows** (empty lines, or only delimiters and whitespace) are data
   rows rejected as ``blank row``; blank lines before the header are skipped.
 * **Values.** Every text value is stripped; empty becomes ``None``. Email,
@@ -35,12 +51,18 @@ Policies (reliability checklist section 6):
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import itertools
+import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import _csv
 
 __all__ = [
     "CANONICAL_FIELDS",
@@ -316,10 +338,10 @@ class CsvReject:
     ``field`` is the canonical (or ``extra``) column at fault, or ``None``
     when the fault is the row itself. ``reason`` never contains a PII value.
     ``raw`` maps column names to the row's raw values for the reject table
-    (``None`` when the row could not be split into fields); bytes that were
-    not UTF-8 appear as ``\\xNN`` escapes and NUL as ``\\x00``, never as
-    replacement characters. ``fatal`` marks the last result of a file whose
-    remainder cannot be parsed (an unmatched quote); nothing follows it.
+    (``None`` when the row could not be split into fields); NUL appears as
+    ``\\x00``. ``eof_in_quote`` marks an unmatched quote that
+    was still open at the end of the input: in a staging block (a slice of
+    the upload) that means the cut fell inside a quoted field.
     """
 
     row_number: int
@@ -327,7 +349,7 @@ class CsvReject:
     field: str | None
     reason: str
     raw: dict[str, str] | None = None
-    fatal: bool = False
+    eof_in_quote: bool = False
 
 
 class CsvFileError(Exception):
@@ -357,10 +379,6 @@ class _FieldError(Exception):
         self.reason = reason
 
 
-class _Runaway(Exception):
-    """A record grew past max_row_bytes; raised from the line source."""
-
-
 class ReadPosition:
     """How far the reader is: state shared between the line source and the row loop.
 
@@ -370,16 +388,56 @@ class ReadPosition:
     For the same reason, right after a row result is yielded, ``end_offset``
     (public) is the input byte offset where that row's record ends: a place
     where the input can be cut between records.
+
+    Resynchronizing after a damaged record (see the module docstring) needs
+    the lines of the record in progress after its first one (``cont``); the
+    row loop moves them to ``replay`` to have them read again.
     """
 
-    __slots__ = ("end_offset", "problems", "rec_line")
+    __slots__ = (
+        "cont",
+        "cp1252_lines",
+        "delimiter",
+        "end_offset",
+        "last_text",
+        "problems",
+        "rec_line",
+        "rec_start",
+        "replay",
+        "runaway",
+        "transcoded_from",
+        "utf8_lines",
+    )
 
     def __init__(self) -> None:
         self.rec_line = 1  # physical line on which the record being parsed starts
+        self.rec_start = 0  # input byte offset at which that record starts
         self.end_offset = 0  # input byte offset just past the last line handed out
-        # (line number, reason) of lines with NUL / bad UTF-8 / over-long,
-        # in line order; popped by the row loop.
+        # (line number, reason) of lines with NUL / over-long, in line order;
+        # popped by the row loop.
         self.problems: deque[tuple[int, str]] = deque()
+        # (line number, text, start offset, end offset) of the lines handed
+        # out since the first line of the record in progress.
+        self.cont: list[tuple[int, str, int, int]] = []
+        self.replay: deque[tuple[int, str, int, int]] = deque()  # lines to hand out again
+        self.runaway = False  # the record in progress outgrew max_row_bytes
+        self.last_text = ""  # the last line handed out (to name an over-long field)
+        self.delimiter = ","  # as detected from the header line (public)
+        self.cp1252_lines = 0  # lines that were not UTF-8, decoded as cp1252 (public)
+        self.utf8_lines = 0  # lines with non-ASCII UTF-8 (public)
+        self.transcoded_from: str | None = None  # utf-16-le / utf-16-be (public)
+
+
+#: cp1252, with Latin-1 for the five bytes cp1252 leaves undefined (0x81,
+#: 0x8D, 0x8F, 0x90, 0x9D): every byte decodes, as Excel and Windows read it.
+_CP1252_TABLE = "".join(bytes([b]).decode("cp1252", errors="ignore") or chr(b) for b in range(256))
+
+# Handed to csv in place of a line when the record in progress outgrew
+# max_row_bytes. The record is inside a quoted field (that is the only way
+# a record continues onto another line), so the quote closes it and the
+# "!" makes the strict reader fail on it at once: the row loop then rejects
+# the record and has its lines read again.
+_POISON = '"!\n'
 
 
 def _line_end(chunk: bytes) -> tuple[int, bool]:
@@ -397,6 +455,31 @@ def _line_end(chunk: bytes) -> tuple[int, bool]:
     return (cr + 2 if chunk[cr + 1] == 0x0A else cr + 1), False
 
 
+def _replayed(st: ReadPosition, max_row_bytes: int) -> Iterator[str]:
+    """The lines in ``st.replay``, handed out again as :func:`_iter_lines` would.
+
+    Abandoned (with its line left in the queue) when it hands out the
+    poison line: the row loop then starts a new replay.
+    """
+    replay = st.replay
+    cont = st.cont
+    while replay:
+        entry = replay[0]
+        lineno, text, _, end = entry
+        if st.rec_line < lineno:  # continues the record in progress
+            if end - st.rec_start > max_row_bytes:
+                st.runaway = True
+                yield _POISON
+                continue  # (not reached: see the docstring)
+            cont.append(entry)
+        else:
+            cont.clear()
+        replay.popleft()
+        st.end_offset = end
+        st.last_text = text
+        yield text
+
+
 def _iter_lines(  # noqa: PLR0912, PLR0915 - one hot loop, kept flat for speed
     chunks: Iterable[bytes], st: ReadPosition, max_row_bytes: int
 ) -> Iterator[str]:
@@ -404,34 +487,48 @@ def _iter_lines(  # noqa: PLR0912, PLR0915 - one hot loop, kept flat for speed
 
     Splitting happens on bytes, before decoding: CR and LF never occur inside
     a multi-byte UTF-8 sequence, so every line is a whole number of
-    characters whatever the chunking, and decoding line by line gives each
-    bad byte an exact offset and confines it to one row (an incremental
-    decoder would only say "somewhere in this chunk"). ``bytes.splitlines``
+    characters whatever the chunking, and decoding line by line confines a
+    line that is not UTF-8 to itself: it is read as cp1252 (counted in
+    ``st.cp1252_lines``), the lines around it stay UTF-8. ``bytes.splitlines``
     breaks on exactly the three terminators csv understands; ``str``'s would
     also break on form feeds and U+2028 inside fields.
 
     Problems are recorded in ``st.problems`` rather than raised, so the row
-    loop can reject just the row that contains the line.
+    loop can reject just the row that contains the line. A record that
+    grows past ``max_row_bytes`` gets the poison line instead of its next
+    line, which is handed out afresh once the row loop has resynchronized.
     """
     pending = bytearray()  # an incomplete line (or a trailing \r) awaiting more input
     skipping = False  # dropping the rest of an over-long line, up to its terminator
     skip_cr = False  # ...which was a \r at the end of a chunk: a \n may follow
     offset = 0  # input offset of the next line to hand out (the start of `pending`)
-    lineno = 0  # lines handed out so far; equals csv.reader.line_num
-    rec_offset = 0  # input offset of the line on which the current record starts
+    lineno = 0  # lines handed out so far (replays aside)
     first = True
     problems = st.problems
+    cont = st.cont
     too_long = f"row longer than {max_row_bytes} bytes"
+    table = _CP1252_TABLE
 
-    def over_long(size: int) -> bool:
-        """Whether a line of `size` bytes starting at `offset` must be dropped."""
-        if st.rec_line <= lineno:
-            # A quoted field spans lines and the record has outgrown
-            # max_row_bytes: the quote never closed. Stop before buffering more.
-            if offset + size - rec_offset > max_row_bytes:
-                raise _Runaway
-            return False
-        return size > max_row_bytes
+    long_line = csv.field_size_limit()  # characters; a line is at least as many bytes
+
+    def decode(line: bytes, number: int) -> str:
+        """The hot loop's decoding, for the lines of a multi-line record."""
+        if b"\x00" in line:
+            problems.append((number, "NUL byte"))
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            st.cp1252_lines += 1
+            return codecs.charmap_decode(line, "strict", table)[0]
+        if not text.isascii():
+            st.utf8_lines += 1
+        return text
+
+    def runaway(size: int) -> Iterator[str]:
+        """Poison lines while the record in progress plus `size` bytes is too long."""
+        while st.rec_line <= lineno and offset + size - st.rec_start > max_row_bytes:
+            st.runaway = True
+            yield _POISON
 
     # None marks the end of input, so the last unterminated line goes through
     # the same code as every other line.
@@ -470,7 +567,9 @@ def _iter_lines(  # noqa: PLR0912, PLR0915 - one hot loop, kept flat for speed
                 pending += chunk
                 if not ends_cr and b"\n" not in chunk and b"\r" not in chunk:
                     # Still inside one long line: don't re-split it per chunk.
-                    if over_long(len(pending)):
+                    if st.rec_line <= lineno:
+                        yield from runaway(len(pending))
+                    if st.rec_line > lineno and len(pending) > max_row_bytes:
                         problems.append((lineno + 1, too_long))
                         offset += len(pending)
                         pending.clear()
@@ -491,44 +590,57 @@ def _iter_lines(  # noqa: PLR0912, PLR0915 - one hot loop, kept flat for speed
                 if not buf:
                     continue
         has_nul = b"\x00" in buf
+        high = not buf.isascii()
         lines = buf.splitlines(True)
         if chunk is not None and lines[-1][-1] != 0x0A:
             # No terminator yet, or a \r whose \n may start the next chunk.
             pending += lines.pop()
         for line in lines:
             size = len(line)
-            # over_long() inlined: this loop runs once per line.
-            if st.rec_line <= lineno:
-                if offset + size - rec_offset > max_row_bytes:
-                    raise _Runaway  # see over_long()
-            elif size > max_row_bytes:
+            if st.rec_line <= lineno:  # the line continues a record (rare: kept apart)
+                if offset + size - st.rec_start > max_row_bytes:
+                    yield from runaway(size)  # the row loop resynchronizes
+                if st.rec_line <= lineno:
+                    lineno += 1
+                    text = decode(line, lineno)
+                    offset += size
+                    st.end_offset = offset
+                    cont.append((lineno, text, offset - size, offset))
+                    yield text
+                    continue
+            if size > max_row_bytes:
                 problems.append((lineno + 1, too_long))
                 lineno += 1
                 offset += size
                 st.end_offset = offset
                 yield "\n"
                 continue
-            else:
-                rec_offset = offset  # this line starts a record
+            if cont:
+                cont.clear()
             lineno += 1
             if has_nul and b"\x00" in line:
                 problems.append((lineno, "NUL byte"))
             try:
                 text = line.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                if not (problems and problems[-1][0] == lineno):
-                    problems.append((lineno, f"invalid UTF-8 (byte offset {offset + exc.start})"))
-                # Lone surrogates keep the fields aligned for the reject's raw
-                # copy; the row is rejected, so they never reach a CsvRecord.
-                text = line.decode("utf-8", "surrogateescape")
+            except UnicodeDecodeError:
+                text = codecs.charmap_decode(line, "strict", table)[0]
+                st.cp1252_lines += 1
+            else:
+                if high and not text.isascii():
+                    st.utf8_lines += 1
             offset += size
             st.end_offset = offset
+            if size > long_line:  # only such a line can hold a field over csv's limit
+                st.last_text = text
             yield text
-        if pending and over_long(len(pending)):
-            problems.append((lineno + 1, too_long))
-            offset += len(pending)
-            pending.clear()
-            skipping = True
+        if pending:
+            if st.rec_line <= lineno:
+                yield from runaway(len(pending))
+            if st.rec_line > lineno and len(pending) > max_row_bytes:
+                problems.append((lineno + 1, too_long))
+                offset += len(pending)
+                pending.clear()
+                skipping = True
 
 
 def normalize_header_name(name: str) -> str:
@@ -869,8 +981,10 @@ def iter_csv_records(
 
     ``chunks`` is the raw upload in byte chunks of any size; it is consumed
     lazily and never held whole. Row results come out in file order, one per
-    data row, ``row_number`` 1, 2, 3... A :class:`CsvReject` with ``fatal``
-    set (an unmatched quote) is the last result.
+    data row, ``row_number`` 1, 2, 3..., and every physical line after the
+    header belongs to exactly one of them: a damaged record (an unmatched
+    quote) is rejected on its first line alone and reading resumes on the
+    next line (see the module docstring).
 
     ``max_field_bytes`` caps one field (bytes, UTF-8); a longer field rejects
     its row. ``max_row_bytes`` (default ``16 * max_field_bytes``) caps one
@@ -879,10 +993,12 @@ def iter_csv_records(
     rows: row ``max_row_count + 1`` raises :class:`CsvFileError`.
 
     :class:`CsvFileError` is raised from the iterator (not from this call)
-    for an empty file, an unusable header, or the row cap; the caller should
-    then discard the upload. A header with no data rows yields nothing.
+    for an empty file, an unusable header, a delimiter that cannot be told,
+    or the row cap; the caller should then discard the upload. A header with
+    no data rows yields nothing.
 
-    ``position``, if given, is kept up to date as the input is read.
+    ``position``, if given, is kept up to date as the input is read; its
+    ``delimiter``, ``cp1252_lines`` and ``utf8_lines`` describe the file.
     """
     if max_field_bytes < 1:
         raise ValueError("max_field_bytes must be positive")
@@ -894,6 +1010,124 @@ def iter_csv_records(
     return _records(chunks, max_field_bytes, max_row_count, row_bytes, position or ReadPosition())
 
 
+#: Delimiters a vendor file may use, and how a message names them.
+DELIMITER_NAMES: dict[str, str] = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
+_SNIFF_BYTES = 1 << 20
+_QUOTED = re.compile(r'"[^"]*"')
+
+
+def _header_line(chunks: Iterable[bytes]) -> tuple[str | None, int, Iterator[bytes]]:
+    """(first non-blank line, its line number, all of ``chunks`` again).
+
+    Reads ahead only to the end of that line (at most ``_SNIFF_BYTES``);
+    None when there is none in that much input.
+    """
+    it = iter(chunks)
+    buf = b""
+    while True:
+        chunk = next(it, None)
+        if chunk is not None:
+            buf += chunk
+            if b"\n" not in chunk and b"\r" not in chunk and len(buf) <= _SNIFF_BYTES:
+                continue  # no line has ended in it
+        lines = buf.removeprefix(b"\xef\xbb\xbf").splitlines(True)
+        for number, line in enumerate(lines, start=1):
+            if not line.strip(b" \t\r\n,;|"):
+                continue
+            if line.endswith((b"\n", b"\r")) or chunk is None:
+                try:
+                    text = line.decode("utf-8")
+                except UnicodeDecodeError:
+                    text = codecs.charmap_decode(line, "strict", _CP1252_TABLE)[0]
+                return text.rstrip("\r\n"), number, itertools.chain([buf], it)
+            break
+        if chunk is None or len(buf) > _SNIFF_BYTES:
+            return None, 0, itertools.chain([buf], it)
+
+
+def _choose_delimiter(line: str, line_number: int) -> str:
+    """The header's delimiter: the one candidate found outside quotes, else the one
+    that makes a usable header (the one mapping more columns, if several do)."""
+    bare = _QUOTED.sub("", line)
+    found = [d for d in DELIMITER_NAMES if d in bare]
+    if len(found) <= 1:
+        return found[0] if found else ","
+    usable: list[tuple[int, str]] = []
+    for d in found:
+        cells = next(csv.reader([line], delimiter=d))
+        try:
+            usable.append((len(_map_header(cells, line_number).index), d))
+        except CsvFileError:
+            continue
+    if not usable:  # none works: the header error names what is missing
+        return max(found, key=bare.count)
+    usable.sort(key=lambda u: u[0], reverse=True)
+    if len(usable) > 1 and usable[0][0] == usable[1][0]:
+        names = " and ".join(DELIMITER_NAMES[d] for _, d in usable)
+        raise CsvFileError(
+            line_number,
+            f"cannot tell the delimiter: the header reads as the same columns split by {names}; "
+            "re-save the file with one delimiter (CSV UTF-8, comma-separated)",
+        )
+    return usable[0][1]
+
+
+def _big_field(text: str, delimiter: str, limit: int) -> int | None:
+    """Index of the first field of line ``text`` longer than ``limit`` characters."""
+    i, n, index = 0, len(text), 0
+    while True:
+        if i < n and text[i] == '"':
+            j = i + 1
+            while (k := text.find('"', j)) >= 0 and text.startswith('"', k + 1):
+                j = k + 2  # an escaped quote
+            close = n if k < 0 else k
+            length, end = close - i - 1, text.find(delimiter, close)
+        else:
+            end = text.find(delimiter, i)
+            length = (n if end < 0 else end) - i
+        if length > limit:
+            return index
+        if end < 0:
+            return None
+        i, index = end + 1, index + 1
+
+
+def utf16_as_utf8(chunks: Iterable[bytes]) -> tuple[str | None, Iterator[bytes]]:
+    """(``utf-16-le``/``utf-16-be`` or None, the upload as UTF-8 bytes).
+
+    Excel's "Unicode Text" is UTF-16 with a byte-order mark; it is decoded
+    here, while streaming, so everything downstream (the staging cutter
+    included) sees UTF-8. Without a BOM the input is returned unchanged.
+    """
+    it = iter(chunks)
+    head = b""
+    for chunk in it:
+        head += chunk
+        if len(head) >= 2:
+            break
+    for bom, name in ((b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
+        if head.startswith(bom):
+            return name, _transcoded(itertools.chain([head[2:]], it), name)
+    return None, itertools.chain([head], it)
+
+
+def _transcoded(chunks: Iterable[bytes], name: str) -> Iterator[bytes]:
+    decoder = codecs.getincrementaldecoder(name)("strict")
+    lines = 1
+    try:
+        for chunk in chunks:
+            out = decoder.decode(chunk).encode("utf-8")
+            lines += out.count(b"\n")
+            yield out
+        yield decoder.decode(b"", final=True).encode("utf-8")
+    except UnicodeError:
+        raise CsvFileError(
+            lines,
+            f"the file starts with a {name.upper()} byte-order mark but is not valid "
+            f"{name.upper()} from here on; re-save it as CSV UTF-8",
+        ) from None
+
+
 def _records(  # noqa: PLR0912, PLR0915 - one hot loop, kept flat for speed
     chunks: Iterable[bytes],
     max_field_bytes: int,
@@ -902,8 +1136,27 @@ def _records(  # noqa: PLR0912, PLR0915 - one hot loop, kept flat for speed
     st: ReadPosition,
 ) -> Iterator[CsvRecord | CsvReject]:
     """The generator behind :func:`iter_csv_records` (arguments already checked)."""
+    utf16, chunks = utf16_as_utf8(chunks)
+    if utf16 is not None:
+        st.transcoded_from = utf16
+    first_line, first_number, chunks = _header_line(chunks)
+    if first_line is not None:
+        if first_line.count("\x00") * 3 > len(first_line):  # every other byte: UTF-16
+            raise CsvFileError(
+                first_number,
+                "the header holds NUL bytes: the file looks like UTF-16 without a byte-order "
+                "mark; re-save it as CSV UTF-8",
+            )
+        st.delimiter = _choose_delimiter(first_line, first_number)
+    delimiter = st.delimiter
     problems = st.problems
-    reader = csv.reader(_iter_lines(chunks, st, max_row_bytes), dialect="excel", strict=True)
+    lines = _iter_lines(chunks, st, max_row_bytes)
+
+    def reader_over(source: Iterator[str]) -> _csv.Reader:
+        return csv.reader(source, dialect="excel", delimiter=delimiter, strict=True)
+
+    reader = reader_over(lines)
+    base = 0  # line number before the first line the current reader read
     # csv's own limit is process-wide and counts characters; a field over it
     # is also over this many bytes, so one number describes both cut-offs.
     field_limit = min(max_field_bytes, csv.field_size_limit())
@@ -919,16 +1172,17 @@ def _records(  # noqa: PLR0912, PLR0915 - one hot loop, kept flat for speed
             header = next(reader)
         except StopIteration:
             raise CsvFileError(reader.line_num, "empty file (no header row)") from None
-        except _Runaway:
-            raise CsvFileError(start, fatal_reason(start)) from None
         except csv.Error as exc:
             message = str(exc)
-            if message == "unexpected end of data" or (
-                message.startswith("field larger") and reader.line_num > start
+            if (
+                st.runaway
+                or message == "unexpected end of data"
+                or (message.startswith("field larger") and reader.line_num > start)
             ):
                 raise CsvFileError(start, fatal_reason(start)) from None
             raise CsvFileError(start, f"unreadable header: {message}") from None
         st.rec_line = reader.line_num + 1
+        st.rec_start = st.end_offset
         if problems:
             raise CsvFileError(problems[0][0], f"header: {problems[0][1]}")
         if any(cell.strip() for cell in header):
@@ -941,16 +1195,48 @@ def _records(  # noqa: PLR0912, PLR0915 - one hot loop, kept flat for speed
 
     row_number = 0
     prev_end = st.end_offset
+
+    def resync(start: int) -> None:
+        """Drop the record that starts on line ``start``; read on from the line after it."""
+        nonlocal reader, base, prev_end
+        cont = st.cont
+        st.replay.extendleft(reversed(cont))
+        end_offset = cont[0][2] if cont else st.end_offset
+        cont.clear()
+        st.runaway = False
+        while problems and problems[0][0] <= start:
+            problems.popleft()
+        st.rec_line = start + 1
+        st.rec_start = st.end_offset = prev_end = end_offset
+        base = start
+        reader = reader_over(itertools.chain(_replayed(st, max_row_bytes), lines))
+
     while True:
+        resynced = False
         try:
             for row in reader:
                 start = st.rec_line
-                end = reader.line_num
+                end = base + reader.line_num
+                if end > start and len(row) != ncols:
+                    # A quote that opened a field on line `start` closed many
+                    # lines later, leaving a record of the wrong shape: the
+                    # quote was damage, and the lines after `start` are rows.
+                    row_number += 1
+                    if row_number > row_cap >= 0:
+                        raise CsvFileError(start, f"more than {max_row_count} data rows")
+                    reason = (
+                        f"unmatched quote starting at line {start} (it ran to line {end}, "
+                        f"leaving {len(row)} fields instead of {ncols})"
+                    )
+                    resync(start)
+                    yield CsvReject(row_number, start, None, reason)
+                    resynced = True
+                    break
                 st.rec_line = end + 1
+                end_offset = st.rec_start = st.end_offset
                 row_number += 1
                 if row_number > row_cap >= 0:
                     raise CsvFileError(start, f"more than {max_row_count} data rows")
-                end_offset = st.end_offset
                 size = end_offset - prev_end
                 prev_end = end_offset
                 if problems and problems[0][0] <= end:
@@ -1006,33 +1292,37 @@ def _records(  # noqa: PLR0912, PLR0915 - one hot loop, kept flat for speed
                 else:
                     yield record
         except csv.Error as exc:
-            # The csv module dropped the rest of the line it failed on and
-            # resumes at the next one, so a one-line row is a one-row reject.
             start = st.rec_line
-            end = reader.line_num
-            st.rec_line = end + 1
-            prev_end = st.end_offset
-            while problems and problems[0][0] <= end:
-                problems.popleft()
+            end = base + reader.line_num
             row_number += 1
             if row_number > row_cap >= 0:
                 raise CsvFileError(start, f"more than {max_row_count} data rows") from None
             message = str(exc)
+            if st.runaway or end > start or message == "unexpected end of data":
+                # The record ran past its first line inside a quote that never
+                # closed properly (it grew too long, hit a stray character
+                # after a closing quote, or met the end of the input): reject
+                # that first line alone and read the lines after it again.
+                at_end = message == "unexpected end of data"
+                resync(start)
+                yield CsvReject(row_number, start, None, fatal_reason(start), eof_in_quote=at_end)
+                continue
+            # One line: the csv module dropped the rest of it and resumes at
+            # the next one, so the row is a one-row reject.
+            st.rec_line = end + 1
+            st.rec_start = prev_end = st.end_offset
+            while problems and problems[0][0] <= end:
+                problems.popleft()
             if message.startswith("field larger"):
-                if end > start:
-                    # The oversized field crossed a line break, i.e. it is a
-                    # quoted field; the csv module would resume inside it.
-                    yield CsvReject(row_number, start, None, fatal_reason(start), fatal=True)
-                    return
-                yield CsvReject(row_number, start, None, f"field longer than {field_limit} bytes")
-            elif message == "unexpected end of data":
-                yield CsvReject(row_number, start, None, fatal_reason(start), fatal=True)
-                return
+                big = _big_field(st.last_text, delimiter, field_limit)
+                yield CsvReject(
+                    row_number,
+                    start,
+                    None if big is None or big >= ncols else keys[big],
+                    f"field longer than {field_limit} bytes",
+                )
             else:
                 yield CsvReject(row_number, start, None, "malformed quoting")
-        except _Runaway:
-            row_number += 1
-            yield CsvReject(row_number, st.rec_line, None, fatal_reason(st.rec_line), fatal=True)
-            return
         else:
-            return  # the reader ran out of lines: the end of the upload
+            if not resynced:
+                return  # the reader ran out of lines: the end of the upload

@@ -11,6 +11,7 @@ returning id
 
 -- name: upload_by_sha256
 select id, status, row_count, inserted_count, merged_count, rejected_count, error,
+       encoding, delimiter, warnings,
        extract(epoch from (coalesce(completed_at, now()) - received_at))::float8 as seconds
 from uploads where sha256 = %(sha256)s
 
@@ -22,7 +23,7 @@ copy ingest_stage (
   upload_id, row_number, line_number, lead_hint, mak, county_fips, apn, apn_normalized,
   addr_hash, owner_first_name, owner_last_name, owner_age, property_address, property_unit,
   property_city, property_state, property_zip, estimated_value, estimated_equity, year_built,
-  source, email_ciphertext, email_index, phone_ciphertext, phone_index, raw, notes
+  source, email_ciphertext, email_index, phone_ciphertext, phone_index, raw_extra_ciphertext, notes
 ) from stdin
 
 -- name: create_rejects
@@ -213,7 +214,10 @@ select
   (array_agg(r.estimated_equity) filter (where r.estimated_equity is not null))[count(r.estimated_equity)] as estimated_equity,
   (array_agg(r.year_built) filter (where r.year_built is not null))[count(r.year_built)] as year_built,
   (array_agg(r.source) filter (where r.source is not null))[count(r.source)] as source,
-  public.jsonb_merge_agg(r.raw) as raw,
+  -- unknown columns: ciphertexts in file order, each bound to its row's id;
+  -- merged in the application (merge_extras), which holds the keys
+  array_agg(r.raw_extra_ciphertext) filter (where r.raw_extra_ciphertext is not null) as extra_cts,
+  array_agg(r.lead_hint) filter (where r.raw_extra_ciphertext is not null) as extra_bound_to,
   (array_agg(r.email_ciphertext) filter (where r.email_ciphertext is not null))[1] as email_ciphertext,
   (array_agg(r.email_index) filter (where r.email_ciphertext is not null))[1] as email_index,
   (array_agg(r.lead_hint) filter (where r.email_ciphertext is not null))[1] as email_bound_to,
@@ -270,7 +274,6 @@ update leads l set
   estimated_equity = coalesce(m.estimated_equity, l.estimated_equity),
   year_built = coalesce(m.year_built, l.year_built),
   source = coalesce(l.source, m.source),
-  raw = l.raw || coalesce(m.raw, '{}'::jsonb),
   email_ciphertext = coalesce(l.email_ciphertext, m.email_ciphertext),
   email_index = case when l.email_ciphertext is null then m.email_index else l.email_index end,
   phone_ciphertext = coalesce(l.phone_ciphertext, m.phone_ciphertext),
@@ -284,14 +287,14 @@ where m.existing_id = l.id
 insert into leads (
   id, mak, county_fips, apn, apn_normalized, addr_hash, owner_first_name, owner_last_name,
   owner_age, property_address, property_unit, property_city, property_state, property_zip,
-  estimated_value, estimated_equity, year_built, source, first_upload_id, raw,
+  estimated_value, estimated_equity, year_built, source, first_upload_id, raw_extra_ciphertext,
   email_ciphertext, email_index, phone_ciphertext, phone_index
 )
 select
   s.lead_hint, s.mak, s.county_fips, s.apn, s.apn_normalized, s.addr_hash, s.owner_first_name,
   s.owner_last_name, s.owner_age, s.property_address, s.property_unit, s.property_city,
   s.property_state, s.property_zip, s.estimated_value, s.estimated_equity, s.year_built,
-  s.source, s.upload_id, coalesce(s.raw, '{}'::jsonb),
+  s.source, s.upload_id, s.raw_extra_ciphertext,
   s.email_ciphertext, s.email_index, s.phone_ciphertext, s.phone_index
 from ingest_stage s
 where not exists (select 1 from ingest_components c where c.row_number = s.row_number)
@@ -301,7 +304,7 @@ select
   m.new_id, m.mak, m.county_fips, m.apn, m.apn_normalized, m.addr_hash, m.owner_first_name,
   m.owner_last_name, m.owner_age, m.property_address, m.property_unit, m.property_city,
   m.property_state, m.property_zip, m.estimated_value, m.estimated_equity, m.year_built,
-  m.source, %(upload_id)s, m.raw,
+  m.source, %(upload_id)s, null,  -- filled in by merge_extras
   m.email_ciphertext, m.email_index, m.phone_ciphertext, m.phone_index
 from ingest_merged m
 where m.existing_id is null
@@ -373,6 +376,26 @@ from ingest_merged m join leads l on l.id = coalesce(m.existing_id, m.new_id)
 where m.phone_bound_to is not null and m.phone_bound_to <> l.id
   and l.phone_ciphertext = m.phone_ciphertext
 
+-- name: extras_to_merge
+-- Merge units with unknown columns: their ciphertexts (file order) and the
+-- lead's own, plus any clear values the lead still has from before 0013.
+select l.id as lead_id, l.raw_extra_ciphertext as current, l.raw as legacy,
+       m.extra_cts, m.extra_bound_to
+from ingest_merged m join leads l on l.id = coalesce(m.existing_id, m.new_id)
+where m.extra_cts is not null
+
+-- name: create_merged_extras
+create temp table ingest_extras (lead_id uuid primary key, ciphertext bytea not null)
+on commit drop
+
+-- name: copy_merged_extras
+copy ingest_extras (lead_id, ciphertext) from stdin
+
+-- name: store_merged_extras
+-- raw empties as its values move into the ciphertext.
+update leads l set raw_extra_ciphertext = e.ciphertext, raw = '{}'::jsonb
+from ingest_extras e where e.lead_id = l.id
+
 -- name: rebind_email
 update leads set email_ciphertext = %(ciphertext)s where id = %(lead_id)s
 
@@ -391,6 +414,7 @@ from upload_rows where upload_id = %(upload_id)s
 update uploads set
   status = %(status)s, row_count = %(rows)s, inserted_count = %(inserted)s,
   merged_count = %(merged)s, rejected_count = %(rejected)s, error = %(error)s,
+  encoding = %(encoding)s, delimiter = %(delimiter)s, warnings = %(warnings)s,
   completed_at = clock_timestamp()  -- now() is the transaction's start
 where id = %(upload_id)s
 
@@ -403,9 +427,20 @@ values (%(stage)s, %(outcome)s, %(count)s, %(duration_ms)s, %(upload_id)s, %(cor
 -- The scratch tables drop at commit; dropping them at the end of each ingest
 -- too lets one transaction run several ingests (tests, batch tools).
 drop table if exists ingest_stage, ingest_links, ingest_edges, ingest_components, ingest_targets,
-  ingest_merged, ingest_rejects
+  ingest_merged, ingest_rejects, ingest_extras
 
 -- name: rejected_rows
 select row_number, line_number, field, reason, raw_ciphertext from upload_rows
 where upload_id = %(upload_id)s and status = 'rejected'
 order by row_number
+
+-- name: legacy_extras_batch
+-- Leads still holding unknown columns in clear (ingested before 0013).
+select id, raw, raw_extra_ciphertext from leads
+where raw <> '{}'::jsonb
+order by id
+limit %(limit)s
+for update skip locked
+
+-- name: store_extras
+update leads set raw_extra_ciphertext = %(ciphertext)s, raw = '{}'::jsonb where id = %(id)s

@@ -7,7 +7,6 @@ objects beyond the line of COPY text it returns.
 from __future__ import annotations
 
 import json
-import re
 import uuid
 
 from equity_connect.ingest.csv_reader import CsvRecord, CsvReject
@@ -17,16 +16,6 @@ from equity_connect.normalize.email import validate_email
 from equity_connect.normalize.phone import validate_phone
 from equity_connect.security.crypto import PiiCipher, aad_for
 from equity_connect.verification.schemas import ContactChannel
-
-# Unknown columns are kept in leads.raw, in clear. A column whose name says
-# it holds contact or identity data is not: it would put PII at rest
-# unencrypted. Its name (never its value) is noted on the row instead.
-_PII_COLUMN = re.compile(
-    r"phone|mobile|cell|tel|fax|wireless|landline|contact|email|e_mail|ssn|social|birth|dob|"
-    r"passport|license"
-)
-# And whatever its name, a value shaped like an email or a phone number.
-_PHONE_SHAPE = re.compile(r"[\d\s().+-]{10,24}")
 
 _EMAIL = str(ContactChannel.EMAIL)
 _PHONE = str(ContactChannel.PHONE)
@@ -54,19 +43,10 @@ def _bytea(value: bytes | None) -> str:
     return _NULL if value is None else "\\\\x" + value.hex()
 
 
-def _extras(extra: dict[str, str]) -> tuple[str | None, list[str]]:
-    kept: dict[str, str] = {}
-    dropped: list[str] = []
-    for name, value in extra.items():
-        looks_pii = "@" in value or (
-            _PHONE_SHAPE.fullmatch(value.strip()) is not None
-            and sum(c.isdigit() for c in value) >= 10
-        )
-        if looks_pii or _PII_COLUMN.search(name):
-            dropped.append(name)
-        else:
-            kept[name] = value
-    return (json.dumps(kept, ensure_ascii=False) if kept else None), dropped
+def extras_aad(lead_id: uuid.UUID | str) -> bytes:
+    """Associated data of a lead's unknown columns, ``leads.raw_extra_ciphertext``
+    (read back by :func:`equity_connect.security.pii.lead_extras`)."""
+    return aad_for("leads", "raw_extra", lead_id)
 
 
 def stage_record(record: CsvRecord, lead_id: str, cipher: PiiCipher) -> str | CsvReject:
@@ -113,9 +93,13 @@ def stage_record(record: CsvRecord, lead_id: str, cipher: PiiCipher) -> str | Cs
             phone_ct = cipher.encrypt(phone, aad_for("leads", _PHONE, hint))
             phone_idx = cipher.blind_index(_PHONE, phone)
 
-    raw, dropped = _extras(record.extra) if record.extra else (None, [])
-    if dropped:
-        notes.append("columns not kept (may hold PII): " + ", ".join(sorted(dropped)))
+    # Unknown columns are vendor free text ("call 4158675309 after 5"): no
+    # filter can tell which hold PII, so all of them are kept, encrypted.
+    extra_ct = (
+        cipher.encrypt(json.dumps(record.extra, ensure_ascii=False), extras_aad(hint))
+        if record.extra
+        else None
+    )
     if address is None:
         notes.append(f"address not normalized: {address_reason or 'unparseable'}")
 
@@ -141,10 +125,9 @@ def stage_record(record: CsvRecord, lead_id: str, cipher: PiiCipher) -> str | Cs
         state,
         zip5,
         record.source,
-        raw,
         "; ".join(notes) if notes else None,
     )
-    mak, fips, apn, apn_n, first, last, street, unit, city, state, zip5, source, raw, note = _texts(
+    mak, fips, apn, apn_n, first, last, street, unit, city, state, zip5, source, note = _texts(
         texts
     )
     return "\t".join(
@@ -171,7 +154,7 @@ def stage_record(record: CsvRecord, lead_id: str, cipher: PiiCipher) -> str | Cs
             _bytea(email_idx),
             _bytea(phone_ct),
             _bytea(phone_idx),
-            raw,
+            _bytea(extra_ct),
             note,
         )
     )

@@ -8,6 +8,7 @@ concurrent identical uploads on the unique index.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -22,11 +23,11 @@ from equity_connect.config import Settings
 from equity_connect.db import queries
 from equity_connect.db.ids import Uuid7Sequence
 from equity_connect.db.pool import Conn
-from equity_connect.ingest.csv_reader import CsvFileError, CsvReject
+from equity_connect.ingest.csv_reader import DELIMITER_NAMES, CsvFileError, CsvReject
 from equity_connect.ingest.dedupe import connected_components
-from equity_connect.ingest.rows import encrypt_reject_raw
+from equity_connect.ingest.rows import encrypt_reject_raw, extras_aad
 from equity_connect.ingest.schemas import SignatureScheme, UploadRowStatus, UploadStatus
-from equity_connect.ingest.staging import StageJob, default_workers, staged_batches
+from equity_connect.ingest.staging import FileFacts, StageJob, default_workers, staged_batches
 from equity_connect.jobs import service as jobs
 from equity_connect.security.crypto import PiiCipher, aad_for
 
@@ -58,12 +59,24 @@ class UploadReport:
     duplicate_upload: bool
     seconds: float
     error: str | None = None
+    #: How the file was read: ``utf-8``, ``cp1252``, ``utf-8 + cp1252``,
+    #: ``utf-16-le``/``-be``; and its delimiter (``comma``, ``tab``, ...).
+    encoding: str | None = None
+    delimiter: str | None = None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def rejects_command(self) -> str | None:
+        """The command that lists this upload's rejected rows (None when there are none)."""
+        return f"equity-connect uploads rejects {self.upload_id}" if self.rejected else None
 
     def as_json(self) -> dict[str, Any]:
-        """JSON-ready dict."""
+        """JSON-ready dict; it ends with the command that lists the rejects."""
         out = asdict(self)
         out["upload_id"] = str(self.upload_id)
         out["status"] = str(self.status)
+        out["warnings"] = list(self.warnings)
+        out["rejects_command"] = self.rejects_command
         return out
 
 
@@ -136,6 +149,9 @@ def existing_report(conn: Conn, sha256: bytes) -> UploadReport | None:
         duplicate_upload=True,
         seconds=row["seconds"],
         error=row["error"],
+        encoding=row["encoding"],
+        delimiter=row["delimiter"],
+        warnings=tuple(row["warnings"]),
     )
 
 
@@ -184,6 +200,7 @@ def ingest(
     )
 
     error: str | None = None
+    facts = FileFacts()
     try:
         with conn.transaction():  # savepoint: a file-level fault undoes only the rows
             _stage_and_merge(
@@ -194,6 +211,7 @@ def ingest(
                 limits=limits,
                 byte_size=meta.byte_size,
                 on_progress=on_progress,
+                facts=facts,
             )
     except CsvFileError as exc:
         error = str(exc)
@@ -210,9 +228,20 @@ def ingest(
     counts = conn.execute(Q["count_lineage"], {"upload_id": upload_id}).fetchone()
     assert counts is not None  # an aggregate always returns a row
     status = UploadStatus.FAILED if error else UploadStatus.COMPLETED
+    warnings = _warnings(facts, counts["rows"], failed=error is not None)
+    encoding = facts.encoding
+    delimiter = DELIMITER_NAMES[facts.delimiter]
     conn.execute(
         Q["finish_upload"],
-        {**counts, "upload_id": upload_id, "status": str(status), "error": error},
+        {
+            **counts,
+            "upload_id": upload_id,
+            "status": str(status),
+            "error": error,
+            "encoding": encoding,
+            "delimiter": delimiter,
+            "warnings": list(warnings),
+        },
     )
     seconds = time.perf_counter() - started
     return UploadReport(
@@ -226,7 +255,30 @@ def ingest(
         duplicate_upload=False,
         seconds=seconds,
         error=error,
+        encoding=encoding,
+        delimiter=delimiter,
+        warnings=warnings,
     )
+
+
+def _warnings(facts: FileFacts, rows: int, *, failed: bool) -> tuple[str, ...]:
+    """What the uploader should know about a file that loaded (or, for encodings, failed)."""
+    out: list[str] = []
+    if not failed and rows == 0:
+        out.append("the file has a header but no data rows: nothing was loaded")
+    if facts.cp1252:
+        out.append(
+            "some lines were not UTF-8 and were read as cp1252 (Excel's Windows CSV); "
+            "if accented names look wrong, re-save the file as CSV UTF-8"
+        )
+    return tuple(out)
+
+
+class _Unaccounted(CsvFileError):
+    """Lineage does not hold one row per row read: the upload must not complete."""
+
+    def __str__(self) -> str:
+        return self.reason  # no line is at fault
 
 
 def _stage_and_merge(
@@ -238,6 +290,7 @@ def _stage_and_merge(
     limits: IngestLimits,
     byte_size: int,
     on_progress: Callable[[int], None] | None,
+    facts: FileFacts,
 ) -> None:
     t0 = time.perf_counter()
     conn.execute(Q["create_stage"])
@@ -252,6 +305,7 @@ def _stage_and_merge(
         byte_size=byte_size,
         block_bytes=limits.staging_block_bytes,
         on_progress=on_progress,
+        facts=facts,
     )
     with closing(batches), conn.cursor().copy(Q["copy_stage"]) as copy:
         for batch in batches:
@@ -288,6 +342,16 @@ def _stage_and_merge(
             "skiptrace.enrich_upload",
             {"upload_id": str(upload_id)},
             idempotency_key=str(upload_id),
+        )
+    counts = conn.execute(Q["count_lineage"], {"upload_id": upload_id}).fetchone()
+    assert counts is not None  # an aggregate always returns a row
+    if counts["rows"] != staged + len(rejects):
+        # Every row read must be a lead, a merge or a reject; never report a
+        # completed upload with rows nowhere (the savepoint undoes the rows).
+        raise _Unaccounted(
+            0,
+            f"{staged + len(rejects) - counts['rows']} of {staged + len(rejects)} rows read "
+            "are not accounted for; nothing was loaded, please report this upload",
         )
     conn.execute(Q["drop_scratch"])
 
@@ -326,6 +390,7 @@ def _merge(
             started=t2,
         )
     _rebind_moved_pii(conn, cipher)
+    _merge_extras(conn, cipher)
     _event(conn, upload_id, stage="dedupe", outcome="inserted", count=inserted, started=t1)
     _event(conn, upload_id, stage="dedupe", outcome="merged", count=merged_leads, started=t1)
 
@@ -403,3 +468,28 @@ def _rebind_moved_pii(conn: Conn, cipher: PiiCipher) -> None:
             Q["rebind_email" if channel == "email" else "rebind_phone"],
             {"ciphertext": ciphertext, "lead_id": m["lead_id"]},
         )
+
+
+def _merge_extras(conn: Conn, cipher: PiiCipher) -> None:
+    """Fold the unknown columns of merged rows into their lead, encrypted for it.
+
+    Later rows' values win, and this upload's over the lead's (as the other
+    facts of a merge); clear values a lead still has from before migration
+    0013 are folded in and leave ``raw``. A lone new row's ciphertext is
+    already bound to its lead and never comes here.
+    """
+    units = conn.execute(Q["extras_to_merge"]).fetchall()
+    if not units:
+        return
+    conn.execute(Q["create_merged_extras"])
+    with conn.cursor().copy(Q["copy_merged_extras"]) as copy:
+        for u in units:
+            lead_id = u["lead_id"]
+            merged: dict[str, Any] = dict(u["legacy"] or {})
+            if u["current"] is not None:
+                merged.update(json.loads(cipher.decrypt(u["current"], extras_aad(lead_id))))
+            for ct, bound_to in zip(u["extra_cts"], u["extra_bound_to"], strict=True):
+                merged.update(json.loads(cipher.decrypt(ct, extras_aad(bound_to))))
+            text = json.dumps(merged, ensure_ascii=False)
+            copy.write_row((lead_id, cipher.encrypt(text, extras_aad(lead_id))))
+    conn.execute(Q["store_merged_extras"])

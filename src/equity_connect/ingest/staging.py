@@ -14,7 +14,9 @@ after the fact: a worker whose block ends inside an open quote (an
 "unmatched quote" verdict), or a stretch with no cut at all, is read here
 by the one-process reader from that block on, up to the first record end
 past it, which the reader vouches for; cutting resumes there. A real
-unmatched quote ends the upload exactly as in one process.
+unmatched quote is rejected on its line and the lines after it are read
+again, exactly as in one process (a block is only trusted when its reader
+did not end inside a quote, so it never needed a line past its end).
 The header is cut the same way and then confirmed by the reader itself
 (it must parse as a usable header and nothing more); if it is not, the
 whole upload is read here. Every worker reads ``header + block`` with the
@@ -45,6 +47,7 @@ from equity_connect.ingest.csv_reader import (
     CsvReject,
     ReadPosition,
     iter_csv_records,
+    utf16_as_utf8,
 )
 from equity_connect.ingest.rows import stage_record
 from equity_connect.security.crypto import Keyring, PiiCipher
@@ -63,6 +66,37 @@ class StageJob:
     max_rows: int | None
 
 
+@dataclass
+class FileFacts:
+    """What reading the upload found out about the file as a whole."""
+
+    delimiter: str = ","
+    transcoded_from: str | None = None  # utf-16-le / utf-16-be
+    cp1252: bool = False  # some line was not UTF-8 and was read as cp1252
+    utf8: bool = False  # some line held non-ASCII UTF-8
+
+    def saw(self, position: ReadPosition) -> None:
+        """Add what one reader saw."""
+        self.delimiter = position.delimiter
+        self.cp1252 = self.cp1252 or position.cp1252_lines > 0
+        self.utf8 = self.utf8 or position.utf8_lines > 0
+
+    def add(self, other: FileFacts) -> None:
+        """Add what a worker's reader saw."""
+        self.delimiter = other.delimiter
+        self.cp1252 = self.cp1252 or other.cp1252
+        self.utf8 = self.utf8 or other.utf8
+
+    @property
+    def encoding(self) -> str:
+        """The encoding the file was read in, as the report names it."""
+        if self.transcoded_from is not None:
+            return self.transcoded_from
+        if self.cp1252:
+            return "utf-8 + cp1252" if self.utf8 else "cp1252"
+        return "utf-8"
+
+
 @dataclass(frozen=True)
 class StagedBatch:
     """Consecutive rows of an upload: COPY text for the good ones, and the rejects."""
@@ -79,11 +113,12 @@ class _BlockResult:
     rows: int
     lines: list[tuple[int, int, str]]
     rejects: list[CsvReject]
+    facts: FileFacts
 
     @property
     def open_quote(self) -> bool:
         """The block ended inside a quoted field (see the module docstring)."""
-        return bool(self.rejects) and self.rejects[-1].fatal
+        return any(r.eof_in_quote for r in self.rejects)
 
 
 def _stage_rows(
@@ -124,13 +159,16 @@ def _stage_block(job: StageJob, block: int, header: bytes, body: bytes) -> _Bloc
     lines: list[tuple[int, int, str]] = []
     rejects: list[CsvReject] = []
     rows = 0
-    for item in _stage_rows((header, body), job, block, _worker_cipher, None):
+    position = ReadPosition()
+    for item in _stage_rows((header, body), job, block, _worker_cipher, None, position=position):
         rows += 1
         if isinstance(item, tuple):
             lines.append(item)
         else:
             rejects.append(item)
-    return _BlockResult(rows, lines, rejects)
+    facts = FileFacts()
+    facts.saw(position)
+    return _BlockResult(rows, lines, rejects, facts)
 
 
 def _process_pool(workers: int, keyring: Keyring) -> Executor:
@@ -189,7 +227,7 @@ class _Blocks:
                 if buf.count(b'"', 0, pos) % 2:
                     continue  # a line break inside a quoted header cell
                 # The reader skips records with no non-blank cell before the header.
-                if bytes(buf[start:scan]).strip(b"\r\n\t ,\xef\xbb\xbf"):
+                if bytes(buf[start:scan]).strip(b"\r\n\t ,;|\xef\xbb\xbf"):
                     self.header = bytes(buf[:scan])
                     self.pending = buf[scan:]
                     return True
@@ -287,10 +325,11 @@ def _batches_in_process(
     at: _Offsets = _START,
     max_rows: int | None,
     stop: _Stop | None = None,
+    facts: FileFacts | None = None,
 ) -> Iterator[StagedBatch]:
     parts: list[str] = []
     rejects: list[CsvReject] = []
-    position = stop.position if stop is not None else None
+    position = stop.position if stop is not None else ReadPosition()
     rows = 0
     try:
         for item in _stage_rows(chunks, job, block, cipher, max_rows, position=position):
@@ -299,8 +338,6 @@ def _batches_in_process(
                 parts.append(_copy_line(job.upload_id, *item, at))
             else:
                 rejects.append(_renumbered(item, at))
-                if item.fatal:
-                    break  # the last result: nothing follows an unmatched quote
             if stop is not None and stop.position.end_offset >= stop.offset:
                 stop.at_boundary = True
                 break
@@ -308,7 +345,7 @@ def _batches_in_process(
                 yield StagedBatch("".join(parts), len(parts), rejects)
                 parts, rejects = [], []
     except CsvFileError as exc:
-        if at == _START:
+        if at == _START or not exc.reason.startswith("more than "):
             raise
         # Past the start, the header has been read before: this is the row
         # cap, counted from this stream's start. Say it for the whole file.
@@ -317,6 +354,10 @@ def _batches_in_process(
         ) from None
     if stop is not None:
         stop.rows = rows
+    if facts is not None:
+        # (A resync's reader may have read past its stop; what it saw there
+        # is seen again by the workers, and the facts are flags, not counts.)
+        facts.saw(position)
     if parts or rejects:
         yield StagedBatch("".join(parts), len(parts), rejects)
 
@@ -352,13 +393,14 @@ def _batches_in_workers(
     workers: int,
     block_bytes: int,
     executor: ExecutorFactory | None = None,
+    facts: FileFacts,
 ) -> Iterator[StagedBatch]:
     blocks = _Blocks(iter(chunks), block_bytes)
     if not blocks.read_header():
         # no whole header line: a tiny or odd file, which the reader judges
         assert blocks.pending is not None
         whole = itertools.chain([bytes(blocks.pending)], blocks.chunks)
-        yield from _batches_in_process(whole, job, cipher, max_rows=job.max_rows)
+        yield from _batches_in_process(whole, job, cipher, max_rows=job.max_rows, facts=facts)
         return
     header = blocks.header
     if not _is_just_a_header(header, job):
@@ -366,7 +408,7 @@ def _batches_in_workers(
         # quote in it, a line the reader skips as blank), or the header is
         # bad: the reader alone decides, and says what is wrong.
         whole = itertools.chain([header, bytes(blocks.pending or b"")], blocks.chunks)
-        yield from _batches_in_process(whole, job, cipher, max_rows=job.max_rows)
+        yield from _batches_in_process(whole, job, cipher, max_rows=job.max_rows, facts=facts)
         return
     # Each block is read after a copy of the header, so its numbers start
     # past the header's lines and bytes: the offsets discount them.
@@ -376,12 +418,12 @@ def _batches_in_workers(
     try:
         while True:
             at, block, suspect = yield from _through_workers(
-                pool, blocks, job, header, workers=workers, at=at, block=block
+                pool, blocks, job, header, workers=workers, at=at, block=block, facts=facts
             )
             if suspect is None:
                 return
             at, more = yield from _resync(
-                job, cipher, header, suspect=suspect, blocks=blocks, at=at, block=block
+                job, cipher, header, suspect=suspect, blocks=blocks, at=at, block=block, facts=facts
             )
             if not more:
                 return
@@ -401,6 +443,7 @@ def _through_workers(
     workers: int,
     at: _Offsets,
     block: int,
+    facts: FileFacts,
 ) -> Generator[StagedBatch, None, tuple[_Offsets, int, list[bytes] | None]]:
     """Stage blocks in the pool, in order, until the blocks run out or one is suspect.
 
@@ -426,7 +469,8 @@ def _through_workers(
         result = future.result()
         if result.open_quote:
             # A cut inside a quoted field (a stray quote fooled the parity),
-            # or a real unmatched quote: the reader decides from this block on.
+            # or a real unmatched quote still open at the cut: the reader
+            # decides from this block on (it may need the lines past the cut).
             for _, _, pending in in_flight:
                 pending.cancel()
             suspect = [body] + [b for b, _, _ in in_flight] + (suspect or [])
@@ -434,6 +478,7 @@ def _through_workers(
         if job.max_rows is not None and at.row + result.rows > job.max_rows:
             line = _first_line_over(result, job.max_rows - at.row + 1) + at.line
             raise CsvFileError(line, f"more than {job.max_rows} data rows")
+        facts.add(result.facts)
         yield _absolute(result, job.upload_id, at)
         at = _Offsets(at.row + result.rows, at.line + _line_count(body), at.byte + len(body))
         block = index + 1
@@ -448,13 +493,13 @@ def _resync(
     blocks: _Blocks,
     at: _Offsets,
     block: int,
+    facts: FileFacts,
 ) -> Generator[StagedBatch, None, tuple[_Offsets, bool]]:
     """Read from the suspect block on in this process, to the first record end past it.
 
     The reader's own record boundary is a true one, so cutting resumes there
     (``blocks.pending`` holds the rest). Returns the offsets reached, and
-    whether the upload goes on (False: the reader reached its end, or an
-    unmatched quote ended it).
+    whether the upload goes on (False: the reader reached its end).
     """
     held = [*suspect, bytes(blocks.pending or b"")]  # read already, not yet staged
     target = len(header) + min(len(held[0]), blocks.block_bytes)
@@ -468,7 +513,9 @@ def _resync(
 
     stop = _Stop(ReadPosition(), target)
     cap = None if job.max_rows is None else job.max_rows - at.row
-    yield from _batches_in_process(feed(), job, cipher, block=block, at=at, max_rows=cap, stop=stop)
+    yield from _batches_in_process(
+        feed(), job, cipher, block=block, at=at, max_rows=cap, stop=stop, facts=facts
+    )
     if not stop.at_boundary:
         return at, False
     boundary = stop.position.end_offset
@@ -490,13 +537,18 @@ def staged_batches(
     block_bytes: int = 1 << 20,
     on_progress: Callable[[int], None] | None = None,
     executor: ExecutorFactory | None = None,
+    facts: FileFacts | None = None,
 ) -> Generator[StagedBatch]:
     """The upload's rows as COPY text batches, in file order, plus its rejects.
 
     Uses ``workers`` processes when there are several and the upload
     (``byte_size``) spans at least four blocks; otherwise stages here.
     Raises :class:`CsvFileError` as :func:`iter_csv_records` does.
+    ``facts``, if given, learns the file's delimiter and encoding.
     """
+    facts = facts if facts is not None else FileFacts()
+    # UTF-16 becomes UTF-8 before anything cuts the bytes at line breaks.
+    facts.transcoded_from, chunks = utf16_as_utf8(chunks)
     if workers > 1 and byte_size >= 4 * block_bytes:
         batches = _batches_in_workers(
             chunks,
@@ -505,9 +557,10 @@ def staged_batches(
             workers=workers,
             block_bytes=block_bytes,
             executor=executor,
+            facts=facts,
         )
     else:
-        batches = _batches_in_process(chunks, job, cipher, max_rows=job.max_rows)
+        batches = _batches_in_process(chunks, job, cipher, max_rows=job.max_rows, facts=facts)
     staged = 0
     for batch in batches:
         staged += batch.staged
