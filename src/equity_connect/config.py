@@ -109,6 +109,16 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
 
+    # Faults: connection loss, outages, slow clients
+    pool_timeout_seconds: float = 10.0  # wait for a pooled connection, then 503 / retry
+    pool_reconnect_timeout_seconds: float = 60.0  # keep reconnecting a lost pool slot this long
+    # The worker rides out outages shorter than this, then exits non-zero so a
+    # process manager restarts it (and someone notices).
+    worker_max_db_outage_seconds: float = 300.0
+    worker_backoff_cap_seconds: float = 5.0  # longest pause between tries while the DB is away
+    # A request whose body stalls this long between two chunks is answered 408.
+    request_body_timeout_seconds: float = 30.0
+
     @field_validator("jwt_secret")
     @classmethod
     def _jwt_secret_long_enough(cls, value: str | None) -> str | None:

@@ -22,6 +22,10 @@ from equity_connect.security.keys import load_keyring
 from equity_connect.web.dashboard import router as dashboard_router
 from equity_connect.web.errors import install_error_handlers
 from equity_connect.web.state import AppState, state_of
+from equity_connect.web.timeouts import BodyTimeoutMiddleware
+
+# How the API's backends are named in pg_stat_activity.
+API_APPLICATION_NAME = "equity-connect-api"
 
 
 def create_app(settings: Settings | None = None, *, conninfo: str | None = None) -> FastAPI:
@@ -31,7 +35,7 @@ def create_app(settings: Settings | None = None, *, conninfo: str | None = None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = open_pool(settings, conninfo=conninfo)
+        pool = open_pool(settings, conninfo=conninfo, application_name=API_APPLICATION_NAME)
         app.state.ec = AppState(
             settings=settings, pool=pool, keyring=keyring, metrics=Metrics(pool)
         )
@@ -60,6 +64,8 @@ def create_app(settings: Settings | None = None, *, conninfo: str | None = None)
         return await state_of(request).metrics.middleware(request, call_next)
 
     app.middleware("http")(request_context)
+    # Outermost of ours, so every route's body read is bounded.
+    app.add_middleware(BodyTimeoutMiddleware, seconds=settings.request_body_timeout_seconds)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
