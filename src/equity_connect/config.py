@@ -111,7 +111,10 @@ class Settings(BaseSettings):
 
     # Faults: connection loss, outages, slow clients
     pool_timeout_seconds: float = 10.0  # wait for a pooled connection, then 503 / retry
-    pool_reconnect_timeout_seconds: float = 60.0  # keep reconnecting a lost pool slot this long
+    # Reconnect a lost pool slot (backoff doubling from 1 s) this long, then give
+    # it up; the next checkout grows it again at once. Short, so a database
+    # back after minutes is used within seconds, not after a long backoff step.
+    pool_reconnect_timeout_seconds: float = 10.0
     # The worker rides out outages shorter than this, then exits non-zero so a
     # process manager restarts it (and someone notices).
     worker_max_db_outage_seconds: float = 300.0

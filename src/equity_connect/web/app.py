@@ -57,6 +57,11 @@ def create_app(settings: Settings | None = None, *, conninfo: str | None = None)
     app.include_router(brokers_router)
     app.include_router(dashboard_router)
 
+    # Added before the http middlewares, so it sits inside them, next to the
+    # routes: its BodyTimeout reaches the route (and the 408 handler) as
+    # itself, not wrapped in the ExceptionGroup of their anyio task groups.
+    app.add_middleware(BodyTimeoutMiddleware, seconds=settings.request_body_timeout_seconds)
+
     @app.middleware("http")
     async def count_requests(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
@@ -64,8 +69,6 @@ def create_app(settings: Settings | None = None, *, conninfo: str | None = None)
         return await state_of(request).metrics.middleware(request, call_next)
 
     app.middleware("http")(request_context)
-    # Outermost of ours, so every route's body read is bounded.
-    app.add_middleware(BodyTimeoutMiddleware, seconds=settings.request_body_timeout_seconds)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
