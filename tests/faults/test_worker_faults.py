@@ -112,6 +112,7 @@ def test_worker_exits_non_zero_with_a_sentence_when_the_database_stays_away(
         EC_WORKER_MAX_DB_OUTAGE_SECONDS="2",
         EC_WORKER_BACKOFF_CAP_SECONDS="0.5",
         EC_JOB_LEASE_SECONDS="3",  # its held jobs come back soon after it exits
+        EC_POOL_TIMEOUT_SECONDS="1",  # its threads notice the limit within a second
     )
     wait_until(lambda: done_count(fault_db) >= 1, 60, "the worker to start working")
     cuttable.cut()
