@@ -54,6 +54,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(DomainError, on_domain_error)
     app.add_exception_handler(SignatureError, on_signature_error)
-    # PoolTimeout and a terminated backend are both OperationalErrors.
+    # PoolTimeout and a terminated backend are both OperationalErrors; a
+    # connection that died before a statement was sent is an InterfaceError.
     app.add_exception_handler(psycopg.OperationalError, on_database_error)
+    app.add_exception_handler(psycopg.InterfaceError, on_database_error)
     app.add_exception_handler(BodyTimeout, on_body_timeout)
