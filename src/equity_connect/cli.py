@@ -6,6 +6,7 @@ import typer
 
 from equity_connect.brokers.commands import apikeys_app, brokers_app, export, token
 from equity_connect.campaign.commands import feed_cmd, feed_skipped_cmd, schedule_app
+from equity_connect.cli_support import ExplainingGroup
 from equity_connect.db.commands import app as db_app
 from equity_connect.demo import run_demo
 from equity_connect.ingest.commands import ingest_cmd, upload_cmd, uploads_app
@@ -16,6 +17,7 @@ from equity_connect.verification.commands import app as verification_app
 from equity_connect.web.commands import serve
 
 app = typer.Typer(
+    cls=ExplainingGroup,  # an unreachable database or server: one sentence, not a traceback
     help="Equity Connect: a home-equity brokerage's lead pipeline on PostgreSQL.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # locals may hold keys or PII

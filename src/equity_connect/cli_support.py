@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import getpass
+from typing import Any
 
+import httpx
 import psycopg
 import typer
+from psycopg_pool import PoolTimeout
 from rich.console import Console
+from typer._click.core import Context as ClickContext  # typer 0.2x vendors click
+from typer.core import TyperGroup
 
 from equity_connect.config import Settings, get_settings
 from equity_connect.db import migrate
-from equity_connect.db.url import resolve_database_url
+from equity_connect.db.faults import describe_connection_error, is_connection_lost
+from equity_connect.db.url import DatabaseUrlError, resolve_database_url
+from equity_connect.jobs.worker import WorkerGaveUp
 from equity_connect.security.crypto import KeyConfigError, Keyring
 from equity_connect.security.keys import load_keyring
 from equity_connect.web.auth import Principal
@@ -25,8 +32,46 @@ LOCAL_KEYS_HINT = (
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print ``message`` as an error and return the Exit to raise."""
-    err_console.print(f"[red]error:[/red] {message}")
+    # soft_wrap: one sentence stays one line in logs, whatever the terminal's width.
+    err_console.print(f"[red]error:[/red] {message}", soft_wrap=True)
     return typer.Exit(code)
+
+
+DATABASE_HINT = "check that PostgreSQL is running and that DATABASE_URL points at it"
+
+
+def explain(exc: BaseException) -> str | None:
+    """One sentence for an expected failure (what failed, what to do), or None for a bug."""
+    if isinstance(exc, DatabaseUrlError | WorkerGaveUp):
+        return str(exc)
+    if isinstance(exc, PoolTimeout):
+        return f"no database connection could be had in time: {DATABASE_HINT}"
+    if isinstance(exc, psycopg.Error) and is_connection_lost(exc):
+        return f"cannot reach the database ({describe_connection_error(exc)}): {DATABASE_HINT}"
+    if isinstance(exc, httpx.TransportError):
+        try:
+            target = str(exc.request.url.copy_with(query=None))
+        except RuntimeError:  # an error raised before any request was built
+            target = "the server"
+        return (
+            f"cannot reach {target} ({type(exc).__name__}: {exc}): "
+            "check the URL and that the server is running"
+        )
+    return None
+
+
+class ExplainingGroup(TyperGroup):
+    """The root command: expected failures end in one sentence and a non-zero exit."""
+
+    def invoke(self, ctx: ClickContext) -> Any:
+        """Run the command; translate an expected failure into ``error: …``."""
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            message = explain(exc)
+            if message is None:
+                raise
+            raise fail(message, code=3) from None
 
 
 def keyring_or_exit(settings: Settings) -> Keyring:

@@ -137,6 +137,19 @@ class Settings(BaseSettings):
     security_event_window_seconds: float = 60.0
     security_event_retention_days: int = 90
 
+    # Faults: connection loss, outages, slow clients
+    pool_timeout_seconds: float = 10.0  # wait for a pooled connection, then 503 / retry
+    # Reconnect a lost pool slot (backoff doubling from 1 s) this long, then give
+    # it up; the next checkout grows it again at once. Short, so a database
+    # back after minutes is used within seconds, not after a long backoff step.
+    pool_reconnect_timeout_seconds: float = 10.0
+    # The worker rides out outages shorter than this, then exits non-zero so a
+    # process manager restarts it (and someone notices).
+    worker_max_db_outage_seconds: float = 300.0
+    worker_backoff_cap_seconds: float = 5.0  # longest pause between tries while the DB is away
+    # A request whose body stalls this long between two chunks is answered 408.
+    request_body_timeout_seconds: float = 30.0
+
     @field_validator("jwt_secret")
     @classmethod
     def _jwt_secret_long_enough(cls, value: str | None) -> str | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -23,14 +23,35 @@ from equity_connect.db.url import resolve_database_url
 Conn = psycopg.Connection[DictRow]
 
 
-def open_pool(settings: Settings, *, conninfo: str | None = None) -> ConnectionPool[Conn]:
-    """A pool on the configured database (the embedded one when none is set)."""
+def open_pool(
+    settings: Settings,
+    *,
+    conninfo: str | None = None,
+    application_name: str = "equity-connect",
+    reconnect_failed: Callable[[ConnectionPool[Conn]], None] | None = None,
+) -> ConnectionPool[Conn]:
+    """A pool on the configured database (the embedded one when none is set).
+
+    Connections die under us: a pooler restart, a failover or an idle timeout
+    terminates backends without telling the client. So every checkout is
+    checked (one empty round trip; a dead connection is dropped and another
+    given), a caller waits at most ``pool_timeout_seconds`` for one (then
+    ``PoolTimeout``, which the API answers with 503), and the pool keeps
+    reconnecting a lost slot for ``pool_reconnect_timeout_seconds`` before
+    giving it up (it grows back on the next demand). ``application_name``
+    names the process in ``pg_stat_activity``, which is how operators (and
+    the fault tests) find its backends.
+    """
     pool: ConnectionPool[Conn] = ConnectionPool(
         conninfo or resolve_database_url(settings),
         min_size=settings.pool_min_size,
         max_size=settings.pool_max_size,
-        kwargs={"row_factory": dict_row},
+        kwargs={"row_factory": dict_row, "application_name": application_name},
         connection_class=psycopg.Connection[DictRow],
+        check=ConnectionPool.check_connection,
+        timeout=settings.pool_timeout_seconds,
+        reconnect_timeout=settings.pool_reconnect_timeout_seconds,
+        reconnect_failed=reconnect_failed,
         open=True,
     )
     return pool

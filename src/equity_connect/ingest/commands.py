@@ -130,13 +130,27 @@ def upload_cmd(
     if not endpoint.endswith("/v1/uploads"):
         endpoint += "/v1/uploads"
     params = {"filename": file.name, **({"source": source} if source else {})}
-    response = httpx.post(
-        endpoint,
-        content=_read(file),
-        headers={**headers, "content-type": "text/csv"},
-        params=params,
-        timeout=httpx.Timeout(30.0, read=None),
-    )
+    try:
+        response = httpx.post(
+            endpoint,
+            content=_read(file),
+            headers={**headers, "content-type": "text/csv"},
+            params=params,
+            timeout=httpx.Timeout(30.0, read=None),
+        )
+    except (httpx.TransportError, httpx.InvalidURL) as exc:
+        raise fail(
+            f"cannot send the file to {endpoint} ({type(exc).__name__}: {exc}): "
+            "check --url (EC_UPLOAD_URL) and that `equity-connect serve` is running there"
+        ) from None
+    try:
+        response.json()
+    except ValueError:
+        # A proxy's HTML error page or a crashed server: not our API's answer.
+        raise fail(
+            f"{endpoint} answered HTTP {response.status_code} with a body that is not JSON: "
+            "check that --url points at `equity-connect serve` and see that server's log"
+        ) from None
     if as_json:
         print(response.text)
     else:

@@ -14,7 +14,12 @@ from rich.console import Console
 from rich.table import Table
 
 from equity_connect.campaign.scheduler import enqueue_due
-from equity_connect.cli_support import cli_principal, keyring_or_exit, migrated_database_url
+from equity_connect.cli_support import (
+    cli_principal,
+    fail,
+    keyring_or_exit,
+    migrated_database_url,
+)
 from equity_connect.config import get_settings
 from equity_connect.db.pool import connect, open_pool
 from equity_connect.jobs import service
@@ -24,6 +29,17 @@ from equity_connect.observability.logs import configure_logging
 from equity_connect.web.audit import audit
 
 _console = Console()
+# How the worker's backends are named in pg_stat_activity.
+WORKER_APPLICATION_NAME = "equity-connect-worker"
+
+
+def _refuse_if_misconfigured(url: str) -> None:
+    """Stop before the first claim if queued jobs could only fail (a setting is missing)."""
+    settings = get_settings()
+    with connect(url) as conn:
+        refusals = registry.refusals(conn, settings)
+    if refusals:
+        raise fail("; ".join(refusals))
 
 
 def worker(
@@ -31,13 +47,22 @@ def worker(
     queue: Annotated[list[str] | None, typer.Option(help="Queues to serve")] = None,
     until_idle: Annotated[bool, typer.Option(help="Exit once no job is left")] = False,
 ) -> None:
-    """Run background jobs until stopped (SIGINT/SIGTERM finish the running jobs first)."""
+    """Run background jobs until stopped (SIGINT/SIGTERM finish the running jobs first).
+
+    Lost connections are ridden out; the worker exits non-zero (3) only when
+    the database stays unreachable past EC_WORKER_MAX_DB_OUTAGE_SECONDS.
+    """
     settings = get_settings()
     keyring = keyring_or_exit(settings)
     configure_logging(settings.log_level)
     url = migrated_database_url(settings)
+    _refuse_if_misconfigured(url)
     slots = concurrency or settings.worker_concurrency
-    pool = open_pool(settings.model_copy(update={"pool_max_size": slots + 2}), conninfo=url)
+    pool = open_pool(
+        settings.model_copy(update={"pool_max_size": slots + 2}),
+        conninfo=url,
+        application_name=WORKER_APPLICATION_NAME,
+    )
     stop = threading.Event()
 
     def on_signal(signum: int, _: FrameType | None) -> None:
@@ -61,12 +86,16 @@ def worker(
         concurrency=slots,
         lease_seconds=settings.job_lease_seconds,
         periodic=[schedule_tick],
+        max_db_outage_seconds=settings.worker_max_db_outage_seconds,
+        backoff_cap_seconds=settings.worker_backoff_cap_seconds,
     )
     _console.print(f"worker {w.id}: {slots} slots, tasks: {', '.join(registry.names())}")
     try:
         w.run(stop, until_idle=until_idle)
     finally:
         pool.close()
+    if w.fatal is not None:
+        raise fail(w.fatal, code=3)
     _console.print(f"worker stopped after {w.processed} jobs")
 
 
@@ -75,7 +104,8 @@ def run_jobs() -> None:
     settings = get_settings()
     keyring = keyring_or_exit(settings)
     url = migrated_database_url(settings)
-    with open_pool(settings, conninfo=url) as pool:
+    _refuse_if_misconfigured(url)
+    with open_pool(settings, conninfo=url, application_name=WORKER_APPLICATION_NAME) as pool:
         ran = run_pending(pool, registry, settings=settings, keyring=keyring, concurrency=2)
     _console.print(f"ran {ran} jobs")
 

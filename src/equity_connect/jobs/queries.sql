@@ -61,8 +61,33 @@ where status = 'running' and locked_until < clock_timestamp()
 returning id, task, args, attempts, status
 
 -- name: heartbeat
-insert into workers (id, hostname, pid) values (%(id)s, %(hostname)s, %(pid)s)
-on conflict (id) do update set last_seen_at = clock_timestamp()
+-- The worker's own account of itself: /readyz and /metrics read it.
+insert into workers (id, hostname, pid, state, slots, slots_alive, loop_errors, db_reconnects,
+                     thread_restarts)
+values (%(id)s, %(hostname)s, %(pid)s, %(state)s, %(slots)s, %(slots_alive)s, %(loop_errors)s,
+        %(db_reconnects)s, %(thread_restarts)s)
+on conflict (id) do update set last_seen_at = clock_timestamp(), state = excluded.state,
+  slots = excluded.slots, slots_alive = excluded.slots_alive,
+  loop_errors = excluded.loop_errors, db_reconnects = excluded.db_reconnects,
+  thread_restarts = excluded.thread_restarts
+
+-- name: release_lost
+-- Jobs whose run was cut by a lost database connection, handed back by the
+-- worker that held them. The lost connection is not the job's fault, so the
+-- attempt is given back, for the first %(free_losses)s losses; after that the
+-- attempt counts (a job that kills its own backend still reaches the DLQ).
+update jobs set
+  attempts = case when connection_losses < %(free_losses)s then greatest(attempts - 1, 0)
+                  else attempts end,
+  status = case when connection_losses < %(free_losses)s or attempts < max_attempts
+                then 'queued'::job_status else 'dead'::job_status end,
+  finished_at = case when connection_losses >= %(free_losses)s and attempts >= max_attempts
+                     then clock_timestamp() end,
+  connection_losses = connection_losses + 1,
+  last_error = 'database connection lost mid-run',
+  locked_by = null, locked_until = null, run_at = clock_timestamp()
+where id = any(%(ids)s) and status = 'running' and locked_by = %(worker)s
+returning id, task, args, attempts, status
 
 -- name: worker_gone
 delete from workers where id = %(id)s

@@ -29,6 +29,9 @@ class TaskContext:
 
 
 TaskFn = Callable[[TaskContext, dict[str, Any]], None]
+# A start-up check: given a connection and the settings, why this worker must
+# not start (one sentence naming the setting to fix), or None.
+PreflightFn = Callable[[Conn, Settings], str | None]
 
 
 class Registry:
@@ -36,6 +39,7 @@ class Registry:
 
     def __init__(self) -> None:
         self._tasks: dict[str, TaskFn] = {}
+        self._preflights: list[PreflightFn] = []
 
     def task(self, name: str) -> Callable[[TaskFn], TaskFn]:
         """Register the decorated function as task ``name``."""
@@ -49,6 +53,15 @@ class Registry:
             return fn
 
         return register
+
+    def preflight(self, fn: PreflightFn) -> PreflightFn:
+        """Register a start-up check (e.g. queued jobs need a provider that is not configured)."""
+        self._preflights.append(fn)
+        return fn
+
+    def refusals(self, conn: Conn, settings: Settings) -> list[str]:
+        """Why a worker must not start: what every registered check objects to."""
+        return [r for check in self._preflights if (r := check(conn, settings)) is not None]
 
     def get(self, name: str) -> TaskFn | None:
         """The task function, or None for an unknown name."""

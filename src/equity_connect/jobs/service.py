@@ -130,6 +130,31 @@ def recover_stalled(conn: Conn) -> list[dict[str, Any]]:
     return recovered
 
 
+def release_lost(conn: Conn, job_ids: list[int], worker: str, *, free_losses: int = 3) -> list[int]:
+    """Give back jobs whose run a lost connection cut short; returns the ids released.
+
+    Ids no longer leased to ``worker`` (their lease ran out and another
+    worker took them back) are left alone. A job that used its free losses
+    and its attempts is buried in the DLQ, as an expired lease would be.
+    """
+    rows = conn.execute(
+        Q["release_lost"], {"ids": job_ids, "worker": worker, "free_losses": free_losses}
+    ).fetchall()
+    for r in rows:
+        if r["status"] == "dead":
+            conn.execute(
+                Q["to_dlq"],
+                {
+                    "source": r["task"],
+                    "payload": Jsonb({"task": r["task"], "args": r["args"], "job_id": r["id"]}),
+                    "reason": "database connection lost mid-run on the last attempt",
+                    "retry_after": None,
+                    "attempts": r["attempts"],
+                },
+            )
+    return [int(r["id"]) for r in rows]
+
+
 def replay_dlq(conn: Conn, dlq_id: int | None = None) -> list[int]:
     """Re-enqueue pending DLQ entries (one, or all); each exactly once. Returns their ids.
 

@@ -3,6 +3,14 @@
 A heartbeat thread extends the leases of running jobs and, on every worker,
 brings back jobs whose lease expired (their worker died). Any number of
 workers on any number of machines may run against one database.
+
+Connections die under a worker (pooler restarts, failovers, idle timeouts).
+Each job thread runs under a supervisor loop that catches the error, backs
+off with jitter and goes on; a thread that dies anyway is started again; a
+job whose run a lost connection cut short is handed back without spending
+an attempt. Only when the database stays unreachable for longer than
+``max_db_outage_seconds`` does the worker stop, with ``fatal`` saying why,
+so its command exits non-zero and a process manager restarts it.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from typing import Any
 from psycopg_pool import ConnectionPool
 
 from equity_connect.config import Settings
+from equity_connect.db.faults import describe_connection_error, is_connection_lost
 from equity_connect.db.pool import Conn
 from equity_connect.jobs import service
 from equity_connect.jobs.registry import Registry, TaskContext
@@ -44,6 +53,9 @@ class RetryLater(Exception):
     def __init__(self, reason: str, delay_seconds: float) -> None:
         super().__init__(reason)
         self.delay_seconds = delay_seconds
+
+class WorkerGaveUp(Exception):
+    """The database stayed away past the worker's limit; the message says what to do."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +111,8 @@ class Worker:
         services: dict[str, Any] | None = None,
         periodic: list[Callable[[], None]] | None = None,
         rng: random.Random | None = None,
+        max_db_outage_seconds: float = 300.0,
+        backoff_cap_seconds: float = 5.0,
     ) -> None:
         self.pool = pool
         self.registry = registry
@@ -114,14 +128,31 @@ class Worker:
         self.periodic = periodic or []
         self.rng = rng or random.SystemRandom()
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.max_db_outage_seconds = max_db_outage_seconds
+        self.backoff_cap_seconds = backoff_cap_seconds
         self._running: set[int] = set()
+        # Jobs cut short by a lost connection, to hand back once the database answers.
+        self._lost: set[int] = set()
         self._lock = threading.Lock()
         self.processed = 0
+        # What the heartbeat reports (and /metrics shows), counted since start.
+        self.loop_errors = 0
+        self.db_reconnects = 0
+        self.thread_restarts = 0
+        self.slots_alive = 0
+        self._db_down_since: float | None = None
+        # Set when the worker gives up: one sentence for the operator.
+        self.fatal: str | None = None
 
     # -- one job ---------------------------------------------------------------
     def run_one(self) -> bool:
-        """Claim and run one due job; False when none was due."""
+        """Claim and run one due job; False when none was due.
+
+        Raises what the database raised when it cannot be reached; the job
+        loop (``run``) catches it, backs off and tries again.
+        """
         with self.pool.connection() as conn:
+            self._release_lost(conn)
             jobs = service.claim(
                 conn, self.id, queues=self.queues, limit=1, lease_seconds=self.lease_seconds
             )
@@ -132,11 +163,31 @@ class Worker:
             self._running.add(job.id)
         try:
             self._execute(job)
+        except Exception as exc:
+            if is_connection_lost(exc):
+                # Not the job's fault: hand it back (attempt refunded) when the DB answers.
+                with self._lock:
+                    self._lost.add(job.id)
+                _log.warning(
+                    "job cut short by a lost database connection",
+                    extra={"job_id": job.id, "task": job.task},
+                )
+            raise
         finally:
             with self._lock:
                 self._running.discard(job.id)
                 self.processed += 1
         return True
+
+    def _release_lost(self, conn: Conn) -> None:
+        with self._lock:
+            ids = sorted(self._lost)
+        if not ids:
+            return
+        service.release_lost(conn, ids, self.id)
+        conn.commit()
+        with self._lock:
+            self._lost.difference_update(ids)
 
     def _execute(self, job: service.ClaimedJob) -> None:
         fn = self.registry.get(job.task)
@@ -152,6 +203,8 @@ class Worker:
                 job.args,
             )
         except Exception as exc:  # every failure is retried, buried or logged
+            if is_connection_lost(exc):
+                raise  # run_one hands the job back once the database answers again
             self._failed(job, exc)
             return
         with self.pool.connection() as conn:
@@ -174,6 +227,44 @@ class Worker:
             else:
                 service.bury(conn, job.id, self.id, error)
 
+    # -- health ----------------------------------------------------------------
+    def _db_failed(self, exc: BaseException) -> None:
+        """Count a failed round; give up once the database has been away too long."""
+        now = time.monotonic()
+        with self._lock:
+            self.loop_errors += 1
+            if not is_connection_lost(exc):
+                return
+            if self._db_down_since is None:
+                self._db_down_since = now
+            away = now - self._db_down_since
+            if away > self.max_db_outage_seconds and self.fatal is None:
+                self.fatal = (
+                    f"the database has been unreachable for {away:.0f} s "
+                    f"(limit EC_WORKER_MAX_DB_OUTAGE_SECONDS={self.max_db_outage_seconds:g}; "
+                    f"last error {describe_connection_error(exc)}): check that it is up; "
+                    "the worker exits so its process manager restarts it"
+                )
+
+    def _db_ok(self) -> None:
+        with self._lock:
+            if self._db_down_since is not None:
+                self._db_down_since = None
+                self.db_reconnects += 1
+
+    def _pause(self, failures: int) -> float:
+        """Full-jitter backoff between failed rounds of one job thread."""
+        return backoff_delay(
+            min(failures - 1, 30), base=0.1, cap=self.backoff_cap_seconds, rng=self.rng
+        )
+
+    @property
+    def state(self) -> str:
+        """working, or degraded when a job thread is down or the database is away."""
+        with self._lock:
+            down = self._db_down_since is not None
+        return "degraded" if down or self.slots_alive < self.concurrency else "working"
+
     # -- the loop --------------------------------------------------------------
     def beat(self) -> None:
         """Extend running leases, record liveness, recover jobs of dead workers."""
@@ -182,7 +273,17 @@ class Worker:
         with self.pool.connection() as conn:
             conn.execute(
                 service.Q["heartbeat"],
-                {"id": self.id, "hostname": socket.gethostname(), "pid": os.getpid()},
+                {
+                    "id": self.id,
+                    "hostname": socket.gethostname(),
+                    "pid": os.getpid(),
+                    "state": self.state,
+                    "slots": self.concurrency,
+                    "slots_alive": self.slots_alive,
+                    "loop_errors": self.loop_errors,
+                    "db_reconnects": self.db_reconnects,
+                    "thread_restarts": self.thread_restarts,
+                },
             )
             if ids:
                 conn.execute(
@@ -190,6 +291,8 @@ class Worker:
                     {"ids": ids, "worker": self.id, "lease_seconds": self.lease_seconds},
                 )
             service.recover_stalled(conn)
+            conn.commit()
+            self._release_lost(conn)
         for tick in self.periodic:
             tick()
 
@@ -209,42 +312,113 @@ class Worker:
 
         "Nothing left" means no job runs anywhere and none is due within
         ``idle_horizon`` seconds (so retries due soon are still waited for).
+        Returns early, with ``fatal`` set, when the database stayed away for
+        longer than ``max_db_outage_seconds``.
         """
-        self.beat()
-        beat_stop = threading.Event()
-        beater = threading.Thread(target=self._beat_loop, args=(beat_stop,), daemon=True)
+        halt = threading.Event()  # stop, or fatal: every loop of this worker watches it
+        self.slots_alive = self.concurrency  # the threads start right after this beat
+        self._guarded(self.beat, "first heartbeat failed")
+        beater = threading.Thread(target=self._beat_loop, args=(halt,), daemon=True)
         beater.start()
         idle = [False] * self.concurrency
+        finished = [False] * self.concurrency
 
-        def slot(i: int) -> None:
-            while not stop.is_set():
-                worked = self.run_one()
-                idle[i] = not worked
-                if not worked:
-                    if until_idle and all(idle) and self.idle(idle_horizon):
-                        return
-                    stop.wait(self.poll_seconds)
-
-        threads = [
-            threading.Thread(target=slot, args=(i,), name=f"ec-worker-{i}")
-            for i in range(self.concurrency)
-        ]
-        for t in threads:
+        def start(i: int) -> threading.Thread:
+            t = threading.Thread(
+                target=self._slot,
+                args=(i, halt, idle, finished),
+                kwargs={"until_idle": until_idle, "idle_horizon": idle_horizon},
+                name=f"ec-worker-{i}",
+                daemon=True,
+            )
             t.start()
-        for t in threads:
-            t.join()
-        beat_stop.set()
+            return t
+
+        threads = [start(i) for i in range(self.concurrency)]
+        while True:
+            if stop.is_set() or self.fatal is not None:
+                halt.set()
+            alive = 0
+            for i, t in enumerate(threads):
+                if t.is_alive():
+                    alive += 1
+                elif not finished[i] and not halt.is_set():
+                    with self._lock:
+                        self.thread_restarts += 1
+                    threads[i] = start(i)
+                    alive += 1
+            self.slots_alive = alive
+            if alive == 0:
+                break
+            halt.wait(0.1)
+        halt.set()
         beater.join()
+        self.slots_alive = 0
+        self._guarded(self._gone, "could not deregister the worker")
+
+    def _slot(
+        self,
+        i: int,
+        halt: threading.Event,
+        idle: list[bool],
+        finished: list[bool],
+        *,
+        until_idle: bool,
+        idle_horizon: float,
+    ) -> None:
+        """One job thread: claim and run jobs; ride out errors with backoff."""
+        failures = 0
+        try:
+            while not halt.is_set():
+                try:
+                    worked = self.run_one()
+                    idle[i] = not worked
+                    if not worked and until_idle and all(idle) and self.idle(idle_horizon):
+                        finished[i] = True
+                        return
+                except Exception as exc:  # the supervisor: log, back off, go on
+                    failures += 1
+                    self._db_failed(exc)
+                    self._log_loop_error(exc)
+                    halt.wait(self._pause(failures))
+                    continue
+                failures = 0
+                self._db_ok()
+                if not worked:
+                    halt.wait(self.poll_seconds)
+            finished[i] = True
+        except BaseException as exc:  # a task's SystemExit ends this thread, not the worker
+            _log.error(
+                "job thread died; it is restarted",
+                extra={"slot": i, "error": type(exc).__name__},
+            )
+
+    def _gone(self) -> None:
         with self.pool.connection() as conn:
             conn.execute(service.Q["worker_gone"], {"id": self.id})
 
+    def _guarded(self, fn: Callable[[], None], what: str) -> None:
+        try:
+            fn()
+        except Exception as exc:  # a missed beat is retried next interval
+            self._db_failed(exc)
+            self._log_loop_error(exc, what)
+        else:
+            self._db_ok()
+
+    def _log_loop_error(self, exc: BaseException, what: str = "job loop error") -> None:
+        if is_connection_lost(exc):
+            # Expected while the database is away: one line, no traceback.
+            _log.warning(what, extra={"error": describe_connection_error(exc)})
+        else:
+            _log.error(what, exc_info=exc)
+
     def _beat_loop(self, stop: threading.Event) -> None:
-        interval = max(0.5, self.lease_seconds / 3)
+        # A third of the lease keeps leases alive; at most 5 s keeps /readyz
+        # and /metrics current (one upsert and one indexed query per beat).
+        interval = max(0.5, min(self.lease_seconds / 3, 5.0))
         while not stop.wait(interval):
-            try:
-                self.beat()
-            except Exception:  # a missed beat is retried next interval
-                _log.exception("heartbeat failed")
+            self._guarded(self.beat, "heartbeat failed")
 
 
 def run_pending(
@@ -273,6 +447,8 @@ def run_pending(
         services=services,
     )
     worker.run(threading.Event(), until_idle=True, idle_horizon=idle_horizon)
+    if worker.fatal is not None:
+        raise WorkerGaveUp(worker.fatal)
     if on_idle is not None:
         on_idle()
     return worker.processed

@@ -29,10 +29,15 @@ def readiness(
         checks["database"] = f"unreachable: {type(exc).__name__}"
         return False, checks
     age = beat["seconds_ago"] if beat else None
+    working_age = beat["working_seconds_ago"] if beat else None
     if age is None:
         checks["worker"] = "no worker has reported"
     elif age > max_heartbeat_age:
         checks["worker"] = f"last heartbeat {age:.0f}s ago"
+    elif working_age is None or working_age > max_heartbeat_age:
+        # Heartbeats arrive, but every worker says it is not working
+        # (job threads down, or the database unreachable from it).
+        checks["worker"] = "degraded: no worker reports that it is working"
     else:
         checks["worker"] = "ok"
     ready = all(v in ("ok", "current") for v in checks.values())

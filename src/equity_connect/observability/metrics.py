@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -49,7 +50,10 @@ class PipelineCollector(Collector):
             "When each scheduled job last finished ok",
             labels=["job"],
         )
+        workers = _WorkerFamilies()
         with self.pool.connection() as conn:
+            for r in conn.execute(Q["worker_health"]):
+                workers.add(r)
             for r in conn.execute(Q["job_counts"]):
                 jobs.add_metric([r["task"], r["status"]], r["n"])
             for r in conn.execute(Q["job_durations"]):
@@ -64,6 +68,55 @@ class PipelineCollector(Collector):
             for r in conn.execute(Q["last_success"]):
                 last.add_metric([r["job_name"]], r["at"])
         yield from (jobs, durations, lag, dlq, provider, last)
+        yield from workers.families()
+
+
+class _WorkerFamilies:
+    """What each worker reported on its last heartbeat (they run in other processes)."""
+
+    def __init__(self) -> None:
+        self.up = GaugeMetricFamily(
+            "ec_worker_working",
+            "1 when the worker's last heartbeat said it was working, 0 when degraded",
+            labels=["worker"],
+        )
+        self.age = GaugeMetricFamily(
+            "ec_worker_heartbeat_age_seconds",
+            "Seconds since the worker's last heartbeat",
+            labels=["worker"],
+        )
+        self.slots = GaugeMetricFamily(
+            "ec_worker_slots_alive", "Job threads running in the worker", labels=["worker"]
+        )
+        self.errors = CounterMetricFamily(
+            "ec_worker_loop_errors",
+            "Failed rounds of the worker's job and heartbeat loops (lost connections included)",
+            labels=["worker"],
+        )
+        self.reconnects = CounterMetricFamily(
+            "ec_worker_db_reconnects",
+            "Times the worker got the database back after losing it",
+            labels=["worker"],
+        )
+        self.restarts = CounterMetricFamily(
+            "ec_worker_thread_restarts",
+            "Job threads that died and were started again",
+            labels=["worker"],
+        )
+
+    def add(self, r: dict[str, Any]) -> None:
+        """One worker's row."""
+        worker = [r["id"]]
+        self.up.add_metric(worker, 1.0 if r["state"] == "working" else 0.0)
+        self.age.add_metric(worker, r["seconds_ago"])
+        self.slots.add_metric(worker, r["slots_alive"])
+        self.errors.add_metric(worker, r["loop_errors"])
+        self.reconnects.add_metric(worker, r["db_reconnects"])
+        self.restarts.add_metric(worker, r["thread_restarts"])
+
+    def families(self) -> Iterator[Metric]:
+        """Every family, for the collector to yield."""
+        yield from (self.up, self.age, self.slots, self.errors, self.reconnects, self.restarts)
 
 
 class Metrics:

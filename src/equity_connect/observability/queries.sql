@@ -35,8 +35,23 @@ select job_name, extract(epoch from max(finished_at))::float8 as at
 from job_runs where outcome = 'ok' group by job_name
 
 -- name: worker_heartbeat
-select extract(epoch from now() - max(last_seen_at))::float8 as seconds_ago, count(*) as n
+-- The freshest heartbeat overall and of a worker that says it is working:
+-- a live process whose job threads died, or that cannot reach the
+-- database, still beats but is not doing the work.
+select extract(epoch from now() - max(last_seen_at))::float8 as seconds_ago,
+       extract(epoch from now() - max(last_seen_at) filter (where state = 'working'))::float8
+         as working_seconds_ago,
+       count(*) as n
 from workers
+
+-- name: worker_health
+-- Per worker seen in the last hour, for /metrics (a crashed worker's row
+-- stays; it drops out of the series an hour later).
+select id, state, slots, slots_alive, loop_errors, db_reconnects, thread_restarts,
+       extract(epoch from now() - last_seen_at)::float8 as seconds_ago
+from workers
+where last_seen_at > now() - interval '1 hour'
+order by id
 
 -- name: funnel
 select stage, leads from funnel(%(from)s, %(to)s, %(upload)s, %(source)s, %(broker)s)

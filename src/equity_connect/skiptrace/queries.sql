@@ -104,3 +104,7 @@ insert into pipeline_events (stage, outcome, count, duration_ms, provider, statu
                              upload_id, correlation_id, detail)
 values (%(stage)s, %(outcome)s, %(count)s, %(duration_ms)s, %(provider)s, %(status_code)s,
         %(upload_id)s, %(correlation_id)s, %(detail)s)
+
+-- name: pending_jobs
+-- Skip-trace jobs waiting for a worker (the start-up check's count).
+select count(*) as n from jobs where status in ('queued', 'running') and task = any(%(tasks)s)

@@ -6,8 +6,11 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from equity_connect.config import Settings
+from equity_connect.db.pool import Conn
 from equity_connect.jobs import service as jobs
 from equity_connect.jobs.registry import TaskContext, registry
+from equity_connect.jobs.worker import PermanentJobError
 from equity_connect.security.crypto import PiiCipher
 from equity_connect.skiptrace.providers import build_buckets, build_providers
 from equity_connect.skiptrace.service import Q, enrich_leads
@@ -55,3 +58,23 @@ def enrich_batch(ctx: TaskContext, args: dict[str, Any]) -> None:
         buckets=buckets,
         correlation_id=args.get("upload_id"),
     )
+
+
+@registry.preflight
+def providers_configured(conn: Conn, settings: Settings) -> str | None:
+    """Refuse to start while skip-trace jobs wait and no provider is configured.
+
+    Otherwise every one of them fails permanently on its first try and the
+    whole backlog lands in the DLQ, to be replayed by hand.
+    """
+    try:
+        build_providers(settings)
+    except PermanentJobError as exc:
+        row = conn.execute(Q["pending_jobs"], {"tasks": [ENRICH_UPLOAD, ENRICH_BATCH]}).fetchone()
+        waiting = int(row["n"]) if row else 0
+        if waiting:
+            return (
+                f"{waiting} skip-trace jobs are queued but {exc}; "
+                "starting now would send them all to the DLQ"
+            )
+    return None

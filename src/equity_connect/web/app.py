@@ -26,6 +26,10 @@ from equity_connect.web.dashboard import router as dashboard_router
 from equity_connect.web.errors import install_error_handlers
 from equity_connect.web.guards import write_rejections
 from equity_connect.web.state import AppState, state_of
+from equity_connect.web.timeouts import BodyTimeoutMiddleware
+
+# How the API's backends are named in pg_stat_activity.
+API_APPLICATION_NAME = "equity-connect-api"
 
 _log = logging.getLogger(__name__)
 
@@ -37,7 +41,7 @@ def create_app(settings: Settings | None = None, *, conninfo: str | None = None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = open_pool(settings, conninfo=conninfo)
+        pool = open_pool(settings, conninfo=conninfo, application_name=API_APPLICATION_NAME)
         jwks = jwks_client_for(settings)
         app.state.ec = AppState(
             settings=settings, pool=pool, keyring=keyring, metrics=Metrics(pool), jwks=jwks
@@ -68,6 +72,11 @@ def create_app(settings: Settings | None = None, *, conninfo: str | None = None)
     app.include_router(consent_router)
     app.include_router(brokers_router)
     app.include_router(dashboard_router)
+
+    # Added before the http middlewares, so it sits inside them, next to the
+    # routes: its BodyTimeout reaches the route (and the 408 handler) as
+    # itself, not wrapped in the ExceptionGroup of their anyio task groups.
+    app.add_middleware(BodyTimeoutMiddleware, seconds=settings.request_body_timeout_seconds)
 
     @app.middleware("http")
     async def count_requests(

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from equity_connect.cli_support import keyring_or_exit
+from equity_connect.cli_support import keyring_or_exit, migrated_database_url
 from equity_connect.config import get_settings
 from equity_connect.observability.logs import configure_logging
 from equity_connect.web.app import create_app
@@ -20,9 +20,12 @@ def serve(
     """Serve the API (uploads, webhooks, broker API, dashboard)."""
     settings = get_settings()
     keyring_or_exit(settings)  # a clear message instead of a traceback from start-up
+    # A dead database or an old schema is said at start-up, in one sentence;
+    # once up, the API answers 503 while the database is away and recovers.
+    url = migrated_database_url(settings)
     configure_logging(settings.log_level)
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, conninfo=url),
         host=host or settings.host,
         port=port or settings.port,
         log_config=None,  # ours: JSON, and no raw-path access log (paths can hold tokens)
