@@ -6,6 +6,14 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from equity_connect.calls.message import (
+    CallContext,
+    call_context,
+    homeowner_turns,
+    outcome_data,
+    says_opt_out,
+    summary,
+)
 from equity_connect.config import Settings
 from equity_connect.consent import service as consent
 from equity_connect.db.pool import Conn
@@ -21,21 +29,19 @@ def _dict(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _find_lead(conn: Conn, cipher: PiiCipher, message: dict[str, Any]) -> list[dict[str, Any]]:
-    """The lead the call was about: the id we put in the call's metadata, else the number."""
-    for holder in (
-        _dict(_dict(message.get("call")).get("metadata")),
-        _dict(message.get("metadata")),
-    ):
-        raw = holder.get("lead_id")
-        if isinstance(raw, str):
-            try:
-                row = conn.execute(Q["lead_by_id"], {"id": uuid.UUID(raw)}).fetchone()
-            except ValueError:
-                row = None
-            if row is not None:
-                return [row]
-    number = _dict(message.get("customer")).get("number")
+def _find_lead(
+    conn: Conn, cipher: PiiCipher, message: dict[str, Any], context: CallContext
+) -> list[dict[str, Any]]:
+    """The lead the call was about: the id we put on the call, else the customer's number."""
+    if context.lead_id is not None:
+        try:
+            row = conn.execute(Q["lead_by_id"], {"id": uuid.UUID(context.lead_id)}).fetchone()
+        except ValueError:
+            row = None
+        if row is not None:
+            return [row]
+    customer = _dict(message.get("customer")) or _dict(_dict(message.get("call")).get("customer"))
+    number = customer.get("number")
     phone = to_e164(number) if isinstance(number, str) else None
     if phone is None:
         return []
@@ -45,21 +51,28 @@ def _find_lead(conn: Conn, cipher: PiiCipher, message: dict[str, Any]) -> list[d
 
 
 def outcome_of(message: dict[str, Any]) -> Classification:
-    """The call's outcome from ``analysis.structuredData`` (our assistant's schema:
-    ``do_not_call``, ``wrong_person``, ``interested``), else the classifier on the summary.
-    An opt-out anywhere wins."""
-    analysis = _dict(message.get("analysis"))
-    data = _dict(analysis.get("structuredData"))
-    summary = analysis.get("summary") if isinstance(analysis.get("summary"), str) else ""
-    from_summary = classify_reply(str(summary)) if summary else None
+    """The call's outcome.
+
+    Sources, all read from where VAPI puts them (see ``calls.message``):
+    ``analysis.structuredData`` and ``artifact.structuredOutputs`` (our assistant's
+    keys: ``do_not_call``, ``wrong_person``, ``interested``), the summary, and the
+    homeowner's own turns of the conversation. An opt-out anywhere wins; the
+    homeowner's turns are always checked for one, because a summary can leave it out.
+    """
+    data = outcome_data(message)
+    text = summary(message)
+    from_summary = classify_reply(text) if text.strip() else None
+    said = homeowner_turns(message)
+    from_turns = classify_reply(said) if said.strip() else None
 
     def labelled(intent: ReplyIntent, why: str) -> Classification:
         return Classification(intent=intent, confidence=1.0, reasons=[why], backend="provider")
 
-    if data.get("do_not_call") is True or data.get("unsubscribe") is True:
+    if says_opt_out(message):
         return labelled(ReplyIntent.UNSUBSCRIBE, "vapi:structured:do_not_call")
-    if from_summary is not None and from_summary.intent is ReplyIntent.UNSUBSCRIBE:
-        return from_summary
+    for verdict in (from_summary, from_turns):
+        if verdict is not None and verdict.intent is ReplyIntent.UNSUBSCRIBE:
+            return verdict
     if data.get("wrong_person") is True:
         return labelled(ReplyIntent.WRONG_CONTACT, "vapi:structured:wrong_person")
     if data.get("interested") is True:
@@ -68,6 +81,8 @@ def outcome_of(message: dict[str, Any]) -> Classification:
         return labelled(ReplyIntent.NOT_INTERESTED, "vapi:structured:not_interested")
     if from_summary is not None:
         return from_summary
+    if from_turns is not None:
+        return from_turns
     return labelled(ReplyIntent.AUTO_REPLY, f"vapi:ended:{message.get('endedReason')}")
 
 
@@ -82,12 +97,12 @@ def handle_vapi(
 ) -> tuple[str, uuid.UUID | None]:
     """Process one stored VAPI server message; returns (inbound status, lead id)."""
     message = _dict(payload.get("message"))
-    leads = _find_lead(conn, cipher, message)
+    context = call_context(message)
+    leads = _find_lead(conn, cipher, message, context)
     if not leads:
         return "ignored", None
     lead = leads[0]
-    call = _dict(message.get("call"))
-    call_id = call.get("id") if isinstance(call.get("id"), str) else None
+    call_id = context.call_id
     common = {
         "provider": "vapi",
         "lead_id": lead["id"],
@@ -113,15 +128,15 @@ def handle_vapi(
         at=datetime.now(UTC),
         correlation_id=str(event_id),
     )
-    data = _dict(_dict(message.get("analysis")).get("structuredData"))
-    token = _dict(call.get("metadata")).get("consent_token")
+    data = outcome_data(message)
+    token = context.consent_token
     # Consent counts only from the homeowner who wants the call (not from a
     # wrong person, nor alongside an opt-out).
     if data.get("consent") is True and result.intent in (
         ReplyIntent.INTERESTED,
         ReplyIntent.QUESTION,
     ):
-        if not isinstance(token, str):
+        if token is None:
             event(conn, "consent", "missing_token", **common)
         else:
             try:
