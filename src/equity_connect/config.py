@@ -109,6 +109,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
 
+    # VAPI (calls/): the assistant an assistant-request is answered with (unset:
+    # such requests get a 422); see docs/providers/vapi.md.
+    vapi_assistant_id: str | None = None
+
     @field_validator("jwt_secret")
     @classmethod
     def _jwt_secret_long_enough(cls, value: str | None) -> str | None:

@@ -15,6 +15,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from equity_connect.calls import answers as vapi_answers
 from equity_connect.inbound.service import Stored, body_id, store
 from equity_connect.replies.schemas import InboundProvider
 from equity_connect.security import signatures
@@ -50,6 +51,7 @@ async def _receive(
     provider: InboundProvider,
     verify: Any,
     identify: Any,
+    answer: Any = None,
 ) -> JSONResponse:
     state = state_of(request)
     headers = {k.lower(): v for k, v in request.headers.items()}
@@ -59,6 +61,9 @@ async def _receive(
         verify(state, headers, body)
         data = _parse(body)
         external_id, event_type = identify(data, body)
+        # A message the provider waits on gets its answer (decided before storing,
+        # so a refusal stores nothing); every other one the stored acknowledgement.
+        reply = answer(state, data) if answer is not None else None
     except signatures.SignatureError as exc:
         await record_rejection(state, request, kind, exc.code, {})
         raise
@@ -78,6 +83,8 @@ async def _receive(
             )
 
     stored = await anyio.to_thread.run_sync(save)
+    if reply is not None:
+        return JSONResponse(reply)
     return JSONResponse(
         {
             "status": "duplicate" if stored.duplicate else "stored",
@@ -146,6 +153,11 @@ def _identify_vapi(data: dict[str, Any], body: bytes) -> tuple[str, str]:
     if not isinstance(call_id, str) or not call_id:
         return f"{event_type}:{body_id(body)}", event_type
     suffix = f":{message.get('status')}" if event_type == "status-update" else ""
+    if event_type == "tool-calls":  # several per call: one per tool call batch
+        calls = message.get("toolCallList")
+        first = calls[0] if isinstance(calls, list) and calls else None
+        tool_call_id = first.get("id") if isinstance(first, dict) else None
+        suffix = f":{tool_call_id}" if isinstance(tool_call_id, str) else f":{body_id(body)}"
     return f"{event_type}:{call_id}{suffix}", event_type
 
 
@@ -173,10 +185,26 @@ async def instantly_webhook(request: Request) -> JSONResponse:
     )
 
 
-@router.post("/vapi", responses=_RESPONSES)
+def _answer_vapi(state: AppState, data: dict[str, Any]) -> dict[str, Any] | None:
+    return vapi_answers.answer(state.settings, data["message"])
+
+
+_VAPI_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **_RESPONSES,
+    200: {
+        "description": "Stored; or, for assistant-request, tool-calls, "
+        "transfer-destination-request and knowledge-base-request, the answer VAPI expects "
+        '(`{"assistantId": …}`, `{"results": [{"toolCallId": …, "error": …}]}`, …)'
+    },
+    422: {"description": "assistant-request while EC_VAPI_ASSISTANT_ID is not set"},
+}
+
+
+@router.post("/vapi", responses=_VAPI_RESPONSES)
 async def vapi_webhook(request: Request) -> JSONResponse:
-    """VAPI server messages (end-of-call-report, status-update, …)."""
-    return await _receive(request, InboundProvider.VAPI, _verify_vapi, _identify_vapi)
+    """VAPI server messages (end-of-call-report, status-update, assistant-request, tool-calls…);
+    see docs/providers/vapi.md for what is read and answered."""
+    return await _receive(request, InboundProvider.VAPI, _verify_vapi, _identify_vapi, _answer_vapi)
 
 
 @router.post("/calcom", responses=_RESPONSES)
