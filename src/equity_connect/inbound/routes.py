@@ -16,6 +16,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from equity_connect.calls import answers as vapi_answers
+from equity_connect.calls import credentials as vapi_credential_settings
+from equity_connect.config import Settings
 from equity_connect.inbound.service import Stored, body_id, store
 from equity_connect.replies.schemas import InboundProvider
 from equity_connect.security import signatures
@@ -117,29 +119,42 @@ def _identify_instantly(data: dict[str, Any], body: bytes) -> tuple[str, str]:
     return f"{event_type}:{ref}", event_type
 
 
-def vapi_auth(state: AppState) -> signatures.VapiAuth:
-    """The VAPI credential type the settings name."""
+# The settings a VAPI credential depends on; their values key the parsed credentials.
+_VAPI_AUTH_SETTINGS = tuple(
+    name
+    for name in Settings.model_fields
+    if name.startswith("vapi_") and name != "vapi_assistant_id"
+)
+_vapi_credential_cache: dict[tuple[object, ...], list[signatures.VapiCredential]] = {}
+
+
+def vapi_credentials(state: AppState) -> list[signatures.VapiCredential]:
+    """The VAPI credentials the settings configure (several at once during a rotation).
+
+    Parsed once per distinct configuration, not per request; ``create_app``
+    parses them at start-up so a configuration error stops the server there.
+    """
     s = state.settings
-    if s.vapi_auth == "bearer":
-        return signatures.VAPI_BEARER
-    if s.vapi_auth == "hmac":
-        return signatures.VapiHmacSettings(
-            signature_header=s.vapi_hmac_signature_header,
-            timestamp_header=s.vapi_hmac_timestamp_header,
-            payload_format=s.vapi_hmac_payload_format,
-            signature_prefix=s.vapi_hmac_prefix,
-        )
-    return signatures.VAPI_LEGACY_SECRET
+    key = tuple(getattr(s, name) for name in _VAPI_AUTH_SETTINGS)
+    found = _vapi_credential_cache.get(key)
+    if found is None:
+        found = vapi_credential_settings.vapi_credentials(s)
+        if len(_vapi_credential_cache) > 16:  # tests build many apps; keep it bounded
+            _vapi_credential_cache.clear()
+        _vapi_credential_cache[key] = found
+    return found
 
 
 def _verify_vapi(state: AppState, headers: dict[str, str], body: bytes) -> None:
-    signatures.verify_vapi(
-        _secrets(state.settings.vapi_secrets),
+    # {url} in an HMAC payload format is the URL VAPI posted to: our public one.
+    url = f"{state.settings.public_base_url.rstrip('/')}{router.prefix}/vapi"
+    signatures.verify_vapi_credentials(
+        vapi_credentials(state),
         headers,
         body,
-        auth=vapi_auth(state),
         now=time.time(),
         tolerance=state.settings.signature_tolerance_seconds,
+        url=url,
     )
 
 
