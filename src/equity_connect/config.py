@@ -124,6 +124,11 @@ class Settings(BaseSettings):
     vapi_hmac_include_timestamp: bool = True
     vapi_hmac_secret_is_base64: bool = False
     vapi_hmac_message_id_header: str = ""
+    # Outbound calls (POST /call): the private API key, the VAPI phone number calls
+    # come from, and the API's base URL (tests point it at a local fake).
+    vapi_api_key: str | None = None
+    vapi_phone_number_id: str | None = None
+    vapi_base_url: str = "https://api.vapi.ai"
 
     @field_validator("jwt_secret")
     @classmethod

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from equity_connect.calls.message import (
+    CONSENT_TOKEN_KEY,
+    LEAD_ID_KEY,
     CallContext,
     call_context,
     homeowner_turns,
@@ -16,6 +19,7 @@ from equity_connect.calls.message import (
 )
 from equity_connect.config import Settings
 from equity_connect.consent import service as consent
+from equity_connect.db import queries
 from equity_connect.db.pool import Conn
 from equity_connect.errors import DomainError
 from equity_connect.normalize.phone import to_e164
@@ -23,10 +27,64 @@ from equity_connect.replies.classify import classify_reply
 from equity_connect.replies.routing import Q, event, route
 from equity_connect.replies.schemas import Classification, ConsentMethod, ReplyIntent
 from equity_connect.security.crypto import PiiCipher
+from equity_connect.security.pii import lead_contact
+
+CALLS_Q = queries.load("equity_connect.calls")
 
 
 def _dict(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+@dataclass(frozen=True)
+class PreparedCall:
+    """VAPI's ``CreateCallDto`` for one lead, and the consent token it carries."""
+
+    body: dict[str, Any]
+    token_id: uuid.UUID
+
+    def __repr__(self) -> str:  # the body holds a phone number and a consent nonce
+        return f"PreparedCall(token_id={self.token_id})"
+
+
+def prepare_call(
+    conn: Conn, cipher: PiiCipher, settings: Settings, lead_id: uuid.UUID
+) -> PreparedCall:
+    """The body of VAPI's ``POST /call`` for calling this lead, with a new consent token.
+
+    VAPI's ``Call`` has no metadata of its own: the lead id and the consent nonce go
+    in ``assistantOverrides.metadata`` (VapiAI/server-sdk-python ``AssistantOverrides``),
+    which VAPI echoes on the call in every server message, and which
+    ``calls.message`` reads back. Refused (409) when the lead may not be called.
+    """
+    row = conn.execute(CALLS_Q["call_target"], {"id": lead_id}).fetchone()
+    if row is None:
+        raise DomainError(404, "lead_not_found", "no lead has this id")
+    if row["forbidden"]:
+        raise DomainError(
+            409, "lead_not_callable", "this lead opted out or is on a do-not-call list"
+        )
+    phone = lead_contact(cipher, row, "phone")
+    if phone is None:
+        raise DomainError(409, "lead_has_no_phone", "this lead has no phone number to call")
+    if not settings.vapi_assistant_id or not settings.vapi_phone_number_id:
+        raise DomainError(
+            409,
+            "vapi_not_configured",
+            "set EC_VAPI_ASSISTANT_ID and EC_VAPI_PHONE_NUMBER_ID to start VAPI calls",
+        )
+    token = consent.issue(
+        conn, lead_id, row["assigned_broker_id"], ttl_hours=settings.consent_ttl_hours
+    )
+    body = {
+        "assistantId": settings.vapi_assistant_id,
+        "phoneNumberId": settings.vapi_phone_number_id,
+        "customer": {"number": phone},
+        "assistantOverrides": {
+            "metadata": {LEAD_ID_KEY: str(lead_id), CONSENT_TOKEN_KEY: token.nonce}
+        },
+    }
+    return PreparedCall(body, token.token_id)
 
 
 def _find_lead(

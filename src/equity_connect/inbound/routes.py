@@ -123,7 +123,8 @@ def _identify_instantly(data: dict[str, Any], body: bytes) -> tuple[str, str]:
 _VAPI_AUTH_SETTINGS = tuple(
     name
     for name in Settings.model_fields
-    if name.startswith("vapi_") and name != "vapi_assistant_id"
+    if name in ("vapi_secrets", "vapi_auth", "vapi_credentials")
+    or name.startswith(("vapi_bearer_", "vapi_hmac_"))
 )
 _vapi_credential_cache: dict[tuple[object, ...], list[signatures.VapiCredential]] = {}
 
