@@ -53,8 +53,11 @@ def lead_state(url: str, lead: uuid.UUID) -> dict[str, Any]:
             "select campaign_status, consent, consent_method from leads where id = %s", [lead]
         ).fetchone()
         channels = conn.execute(
-            "select array_agg(distinct channel::text order by channel::text) as c "
-            "from suppressions where lead_id = %s",
+            # Suppressed as the feed sees it: the lead's values are in the set.
+            "select array_agg(distinct s.channel::text order by s.channel::text) as c "
+            "from leads l join suppressions s on (s.channel = 'email' and "
+            "s.value_index = l.email_index) or (s.channel = 'phone' and "
+            "s.value_index = l.phone_index) where l.id = %s",
             [lead],
         ).fetchone()
         events = conn.execute(
@@ -122,3 +125,40 @@ def test_the_lead_is_found_by_the_id_we_put_on_the_call(
     run_jobs()
     assert lead_state(fresh_database_url, lead)["events"] == ["call:ringing"]
     assert lead_state(fresh_database_url, other)["events"] == []
+
+
+def test_an_opt_out_on_a_call_covers_every_lead_with_that_number(
+    client: TestClient, fresh_database_url: str, cipher: PiiCipher, run_jobs: Any
+) -> None:
+    _, lead, _ = seed(fresh_database_url, cipher)
+    with connect(fresh_database_url) as conn:  # the same owner's other property
+        other = make_lead(
+            conn,
+            None,
+            cipher=cipher,
+            email="ada.second@example.com",
+            phone=PHONE,
+            campaign_status="active",
+        )
+        conn.commit()
+    post(client, body("end_of_call_report_structured_outputs_dnc.json", lead_id=str(lead)))
+    run_jobs()
+    for each in (lead, other):
+        state = lead_state(fresh_database_url, each)
+        assert state["campaign_status"] == "unsubscribed"
+        assert state["suppressed"] == ["email", "phone"]
+
+
+def test_an_opt_out_from_a_number_we_do_not_know_is_still_honoured(
+    client: TestClient, fresh_database_url: str, cipher: PiiCipher, run_jobs: Any
+) -> None:
+    stranger = "+14155550123"
+    content = body("end_of_call_report_transcript_dnc.json", lead_id=str(uuid.uuid4()))
+    post(client, content.replace(PHONE.encode(), stranger.encode()))
+    run_jobs()
+    with connect(fresh_database_url) as conn:
+        rows = conn.execute("select channel::text, value_index, reason::text from suppressions")
+        found = [(r["channel"], bytes(r["value_index"]), r["reason"]) for r in rows]
+        status = conn.execute("select status::text from inbound_events").fetchone()
+    assert found == [("phone", cipher.blind_index("phone", stranger), "unsubscribed")]
+    assert status == {"status": "processed"}

@@ -17,6 +17,7 @@ from equity_connect.calls.message import (
     says_opt_out,
     summary,
 )
+from equity_connect.campaign.suppression import suppress_value
 from equity_connect.config import Settings
 from equity_connect.consent import service as consent
 from equity_connect.db import queries
@@ -87,6 +88,21 @@ def prepare_call(
     return PreparedCall(body, token.token_id)
 
 
+def _customer_phone(message: dict[str, Any]) -> str | None:
+    """The homeowner's number in E.164: ``message.customer``, else ``call.customer``."""
+    customer = _dict(message.get("customer")) or _dict(_dict(message.get("call")).get("customer"))
+    number = customer.get("number")
+    return to_e164(number) if isinstance(number, str) else None
+
+
+def _leads_by_phone(conn: Conn, cipher: PiiCipher, phone: str | None) -> list[dict[str, Any]]:
+    if phone is None:
+        return []
+    return conn.execute(
+        Q["leads_by_phone"], {"index": cipher.blind_index("phone", phone)}
+    ).fetchall()
+
+
 def _find_lead(
     conn: Conn, cipher: PiiCipher, message: dict[str, Any], context: CallContext
 ) -> list[dict[str, Any]]:
@@ -98,14 +114,7 @@ def _find_lead(
             row = None
         if row is not None:
             return [row]
-    customer = _dict(message.get("customer")) or _dict(_dict(message.get("call")).get("customer"))
-    number = customer.get("number")
-    phone = to_e164(number) if isinstance(number, str) else None
-    if phone is None:
-        return []
-    return conn.execute(
-        Q["leads_by_phone"], {"index": cipher.blind_index("phone", phone)}
-    ).fetchall()
+    return _leads_by_phone(conn, cipher, _customer_phone(message))
 
 
 def outcome_of(message: dict[str, Any]) -> Classification:
@@ -157,7 +166,36 @@ def handle_vapi(
     message = _dict(payload.get("message"))
     context = call_context(message)
     leads = _find_lead(conn, cipher, message, context)
+    result = outcome_of(message) if event_type == "end-of-call-report" else None
+    opted_out = result is not None and result.intent is ReplyIntent.UNSUBSCRIBE
+    phone = _customer_phone(message)
+    if opted_out and phone is not None:
+        # An opt-out is the person's, for the number they were called on: every
+        # lead with that number opts out, and the number itself is suppressed
+        # even when it matches no lead (an inbound call from an unknown number).
+        known = {lead["id"] for lead in leads}
+        leads += [r for r in _leads_by_phone(conn, cipher, phone) if r["id"] not in known]
+        suppress_value(
+            conn,
+            cipher,
+            "phone",
+            phone,
+            reason="unsubscribed",
+            source="vapi:call",
+            lead_id=leads[0]["id"] if leads else None,
+        )
     if not leads:
+        if opted_out and phone is not None:
+            event(
+                conn,
+                "replied",
+                "unsubscribe",
+                provider="vapi",
+                lead_id=None,
+                broker_id=None,
+                correlation_id=str(event_id),
+            )
+            return "processed", None
         return "ignored", None
     lead = leads[0]
     call_id = context.call_id
@@ -175,7 +213,7 @@ def handle_vapi(
     # Counted once per call: the event is stored once per call id.
     conn.execute(Q["record_call"], {"lead_id": lead["id"], "call_id": call_id})
     event(conn, "call", "ended", ended_reason=str(message.get("endedReason")), **common)
-    result = outcome_of(message)
+    assert result is not None  # an end-of-call report
     route(
         conn,
         cipher,
