@@ -112,3 +112,22 @@ def test_any_json_in_the_known_places_is_read_without_error(junk: object) -> Non
     }
     call_context(m)
     outcome_of(m)
+
+
+@given(
+    st.lists(
+        st.sampled_from(
+            ["Stop calling me.", "Say remove me from your list to opt out.", "Do not call."]
+        )
+        | st.text(max_size=40),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_what_the_assistant_says_never_opts_the_homeowner_out(bot_turns: list[str]) -> None:
+    m = message("end_of_call_report_bot_mentions_opt_out.json")
+    art = m["artifact"]
+    assert isinstance(art, dict)
+    user = {"role": "user", "message": "How does a reverse mortgage work for someone my age?"}
+    art["messages"] = [{"role": "bot", "message": t} for t in bot_turns] + [user]
+    assert outcome_of(m).intent is ReplyIntent.QUESTION
