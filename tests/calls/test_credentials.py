@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import hmac
+import json
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from equity_connect.calls.credentials import parse_credentials, vapi_credentials
 from equity_connect.config import Settings
@@ -63,3 +69,53 @@ def test_the_older_variables_still_give_one_credential_per_type() -> None:
     assert vapi_credentials(Settings()) == []
     with pytest.raises(ValueError, match="EC_VAPI_AUTH"):
         vapi_credentials(Settings(vapi_secrets="a", vapi_auth="hmac,basic"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    algorithm=st.sampled_from(["sha256", "sha512", "sha1"]),
+    encoding=st.sampled_from(["hex", "base64"]),
+    prefix=st.sampled_from(["", "sha256=", "v1,"]),
+    include_timestamp=st.booleans(),
+    key=st.binary(min_size=1, max_size=64),
+    as_base64=st.booleans(),
+    content=st.binary(max_size=200),
+)
+def test_any_hmac_credential_verifies_what_vapi_would_sign(
+    algorithm: str,
+    encoding: str,
+    prefix: str,
+    include_timestamp: bool,
+    key: bytes,
+    as_base64: bool,
+    content: bytes,
+) -> None:
+    secret = base64.b64encode(key).decode() if as_base64 else key.hex()
+    hmac_key = key if as_base64 else key.hex().encode()
+    (credential,) = parse_credentials(
+        json.dumps(
+            [
+                {
+                    "type": "hmac",
+                    "secretKey": secret,
+                    "secretIsBase64": as_base64,
+                    "algorithm": algorithm,
+                    "signatureEncoding": encoding,
+                    "signaturePrefix": prefix,
+                    "includeTimestamp": include_timestamp,
+                }
+            ]
+        )
+    )
+    now = 1_764_583_200
+    ts = str(now)
+    signed = (ts.encode() + b"." + content) if include_timestamp else content
+    digest = hmac.new(hmac_key, signed, algorithm).digest()
+    value = digest.hex() if encoding == "hex" else base64.b64encode(digest).decode()
+    headers = {"x-signature": prefix + value}
+    if include_timestamp:
+        headers["x-timestamp"] = ts
+    signatures.verify_vapi_credentials([credential], headers, content, now=now)
+    with pytest.raises(signatures.SignatureError) as err:
+        signatures.verify_vapi_credentials([credential], headers, content + b"!", now=now)
+    assert err.value.status == 401
