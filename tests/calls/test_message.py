@@ -131,3 +131,11 @@ def test_what_the_assistant_says_never_opts_the_homeowner_out(bot_turns: list[st
     user = {"role": "user", "message": "How does a reverse mortgage work for someone my age?"}
     art["messages"] = [{"role": "bot", "message": t} for t in bot_turns] + [user]
     assert outcome_of(m).intent is ReplyIntent.QUESTION
+
+
+@pytest.mark.parametrize("name", ["do_not_call", "doNotCall", "Do Not Call", "do-not-call", "DNC"])
+def test_opt_out_keys_in_any_case_style(name: str) -> None:
+    as_data = {"analysis": {"structuredData": {name: True}}}
+    as_output = {"artifact": {"structuredOutputs": {"id-1": {"name": name, "result": True}}}}
+    as_object = {"artifact": {"structuredOutputs": {"id-1": {"name": "x", "result": {name: True}}}}}
+    assert says_opt_out(as_data) and says_opt_out(as_output) and says_opt_out(as_object)

@@ -77,8 +77,10 @@ def call_context(message: dict[str, Any]) -> CallContext:
 
 
 def _key(name: str) -> str:
-    """A structured output's name as a data key: "Do Not Call" → "do_not_call"."""
-    return re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")
+    """A field or output name as a data key: "Do Not Call", "doNotCall", "do-not-call"
+    → "do_not_call" (schemas are written in every case style)."""
+    split = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name)
+    return re.sub(r"[^0-9a-z]+", "_", split.lower()).strip("_")
 
 
 def artifact(message: dict[str, Any]) -> dict[str, Any]:
