@@ -29,7 +29,7 @@ from vapi.types import (
     ServerMessageResponseTransferDestinationRequest,
 )
 
-from equity_connect.calls.answers import answer
+from equity_connect.calls.answers import answer, assistant_for_caller
 from equity_connect.calls.client import SimulatedVapi, VapiClient
 from equity_connect.calls.service import prepare_call
 from equity_connect.config import Settings
@@ -138,3 +138,14 @@ def test_our_create_call_body_is_what_vapis_sdk_sends(conn: Conn, cipher: PiiCip
     assert ours_sent.json() == sdk_sent.json()
     assert ours_sent.headers["authorization"] == sdk_sent.headers["authorization"]
     conforms(Call, created)
+
+
+def test_the_answer_to_a_known_caller_is_vapis_response_type(conn: Conn, cipher: PiiCipher) -> None:
+    settings = Settings(vapi_assistant_id="asst-1")
+    lead = make_lead(conn, make_broker(conn), cipher=cipher, phone="+12135550147")
+    reply = assistant_for_caller(conn, cipher, settings, load("assistant_request.json")["message"])
+    parsed = conforms(ServerMessageResponseAssistantRequest, reply)
+    assert isinstance(parsed, ServerMessageResponseAssistantRequest)
+    assert parsed.assistant_overrides is not None
+    assert parsed.assistant_overrides.metadata is not None
+    assert parsed.assistant_overrides.metadata["lead_id"] == str(lead)

@@ -8,11 +8,14 @@ from fastapi.testclient import TestClient
 
 from equity_connect.config import Settings
 from equity_connect.db.pool import connect
+from equity_connect.security.crypto import PiiCipher
 from equity_connect.web.app import create_app
 from tests.calls.vapi_fixtures import body
+from tests.factories import make_broker, make_lead
 from tests.inbound.conftest import VAPI_SECRET
 
 HEADERS = {"X-Vapi-Secret": VAPI_SECRET}
+PHONE = "+12135550147"  # the fixtures' customer.number
 
 
 def stored(url: str) -> list[str]:
@@ -73,3 +76,44 @@ def test_other_waiting_messages_and_reports(client: TestClient) -> None:
     report = body("end_of_call_report_transcript_dnc.json", lead_id="x")
     r = client.post("/v1/webhooks/vapi", content=report, headers=HEADERS)
     assert r.json()["status"] == "stored"
+
+
+def test_a_known_caller_gets_its_lead_and_a_consent_token_on_the_call(
+    settings: Settings, fresh_database_url: str, cipher: PiiCipher, run_jobs: Any
+) -> None:
+    with connect(fresh_database_url) as conn:
+        broker = make_broker(conn)
+        lead = make_lead(conn, broker, cipher=cipher, phone=PHONE, campaign_status="active")
+        opted_out = make_lead(
+            conn, broker, cipher=cipher, phone="+12135550199", campaign_status="unsubscribed"
+        )
+        conn.commit()
+    configured = settings.model_copy(update={"vapi_assistant_id": "asst-equity-review"})
+    with TestClient(create_app(configured, conninfo=fresh_database_url)) as c:
+        r = c.post("/v1/webhooks/vapi", content=body("assistant_request.json"), headers=HEADERS)
+        assert r.status_code == 200
+        reply = r.json()
+        assert reply["assistantId"] == "asst-equity-review"
+        metadata = reply["assistantOverrides"]["metadata"]
+        assert metadata["lead_id"] == str(lead)
+        # The call then ends with a report carrying what we answered: consent records.
+        report = body(
+            "end_of_call_report_consent.json",
+            lead_id=metadata["lead_id"],
+            consent_token=metadata["consent_token"],
+        )
+        assert c.post("/v1/webhooks/vapi", content=report, headers=HEADERS).status_code == 200
+        run_jobs()
+        # An opted-out caller is still recognised, but is offered no consent token.
+        other = body("assistant_request.json").replace(PHONE.encode(), b"+12135550199")
+        other = other.replace(b"c7a09", b"c7a10")  # another call
+        again = c.post("/v1/webhooks/vapi", content=other, headers=HEADERS).json()
+        assert again["assistantOverrides"]["metadata"] == {"lead_id": str(opted_out)}
+        stranger = body("assistant_request.json").replace(PHONE.encode(), b"+14155550123")
+        stranger = stranger.replace(b"c7a09", b"c7a11")
+        assert c.post("/v1/webhooks/vapi", content=stranger, headers=HEADERS).json() == {
+            "assistantId": "asst-equity-review"
+        }
+    with connect(fresh_database_url) as conn:
+        row = conn.execute("select consent_method::text from leads where id = %s", [lead])
+        assert row.fetchone() == {"consent_method": "voice_call"}

@@ -11,8 +11,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from equity_connect.calls.message import CONSENT_TOKEN_KEY, LEAD_ID_KEY
 from equity_connect.config import Settings
+from equity_connect.consent import service as consent
+from equity_connect.db import queries
+from equity_connect.db.pool import Conn
 from equity_connect.errors import DomainError
+from equity_connect.normalize.phone import to_e164
+from equity_connect.security.crypto import PiiCipher
+
+Q = queries.load("equity_connect.calls")
 
 ANSWERED_TYPES = frozenset(
     {"assistant-request", "tool-calls", "transfer-destination-request", "knowledge-base-request"}
@@ -81,3 +89,34 @@ def answer(settings: Settings, message: dict[str, Any]) -> dict[str, Any] | None
     if kind == "knowledge-base-request":
         return {"documents": []}
     return None
+
+
+def assistant_for_caller(
+    conn: Conn, cipher: PiiCipher, settings: Settings, message: dict[str, Any]
+) -> dict[str, Any]:
+    """``assistant-request`` for an inbound call, with the caller's lead on the call.
+
+    When ``customer.number`` is a lead's, the answer carries ``assistantOverrides.metadata``
+    with its ``lead_id`` and, unless the lead may not be contacted, a fresh
+    ``consent_token``, exactly as an outbound call does (``calls.service.prepare_call``),
+    so the end-of-call report can record voice consent. One indexed read and at
+    most one insert: well inside VAPI's 7.5 s.
+    """
+    reply = answer(settings, message)
+    assert reply is not None  # an assistant-request always has an answer or raises
+    number = _dict(message.get("customer")).get("number") or _dict(
+        _dict(message.get("call")).get("customer")
+    ).get("number")
+    phone = to_e164(number) if isinstance(number, str) else None
+    if phone is None:
+        return reply
+    lead = conn.execute(Q["caller_lead"], {"index": cipher.blind_index("phone", phone)}).fetchone()
+    if lead is None:
+        return reply
+    metadata: dict[str, str] = {LEAD_ID_KEY: str(lead["id"])}
+    if not lead["forbidden"]:
+        token = consent.issue(
+            conn, lead["id"], lead["assigned_broker_id"], ttl_hours=settings.consent_ttl_hours
+        )
+        metadata[CONSENT_TOKEN_KEY] = token.nonce
+    return {**reply, "assistantOverrides": {"metadata": metadata}}

@@ -16,3 +16,20 @@ select l.id, l.assigned_broker_id, l.phone_ciphertext,
         )) as forbidden
 from leads l
 where l.id = %(id)s
+
+-- name: caller_lead
+-- The lead an inbound caller's number belongs to (the most recently fed one, as
+-- replies/queries.sql leads_by_phone orders them), and whether it may be contacted.
+select l.id, l.assigned_broker_id,
+       (l.campaign_status in ('unsubscribed', 'do_not_contact')
+        or l.phone_dnc
+        or exists (
+          select 1 from suppressions s
+          where (s.channel = 'phone' and s.value_index = l.phone_index)
+             or (s.channel = 'email' and s.value_index = l.email_index
+                 and s.reason <> 'bounced')
+        )) as forbidden
+from leads l
+where l.phone_index = %(index)s
+order by l.added_to_campaign_at desc nulls last, l.id
+limit 1

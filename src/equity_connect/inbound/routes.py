@@ -65,7 +65,7 @@ async def _receive(
         external_id, event_type = identify(data, body)
         # A message the provider waits on gets its answer (decided before storing,
         # so a refusal stores nothing); every other one the stored acknowledgement.
-        reply = answer(state, data) if answer is not None else None
+        reply = await anyio.to_thread.run_sync(answer, state, data) if answer else None
     except signatures.SignatureError as exc:
         await record_rejection(state, request, kind, exc.code, {})
         raise
@@ -202,7 +202,14 @@ async def instantly_webhook(request: Request) -> JSONResponse:
 
 
 def _answer_vapi(state: AppState, data: dict[str, Any]) -> dict[str, Any] | None:
-    return vapi_answers.answer(state.settings, data["message"])
+    # Runs in a worker thread: an assistant-request reads (and may write) the database.
+    message: dict[str, Any] = data["message"]
+    if message.get("type") == "assistant-request" and state.settings.vapi_assistant_id:
+        with state.pool.connection() as conn:
+            return vapi_answers.assistant_for_caller(
+                conn, PiiCipher(state.keyring), state.settings, message
+            )
+    return vapi_answers.answer(state.settings, message)
 
 
 _VAPI_RESPONSES: dict[int | str, dict[str, Any]] = {
