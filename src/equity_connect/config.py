@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     instantly_webhook_secrets: str | None = None
     instantly_webhook_header: str = "X-Webhook-Secret"
     vapi_secrets: str | None = None
-    vapi_auth: str = "secret"  # secret (X-Vapi-Secret) | bearer | hmac
+    vapi_auth: str = "secret"  # secret (X-Vapi-Secret), bearer, hmac; comma-separated
     vapi_hmac_signature_header: str = "x-signature"
     vapi_hmac_timestamp_header: str = "x-timestamp"
     vapi_hmac_payload_format: str = "{timestamp}.{body}"
@@ -149,6 +149,27 @@ class Settings(BaseSettings):
     worker_backoff_cap_seconds: float = 5.0  # longest pause between tries while the DB is away
     # A request whose body stalls this long between two chunks is answered 408.
     request_body_timeout_seconds: float = 30.0
+
+    # VAPI (calls/): the assistant an assistant-request is answered with (unset:
+    # such requests get a 422); see docs/providers/vapi.md.
+    vapi_assistant_id: str | None = None
+    # Several VAPI credentials at once (rotation): a JSON list of VAPI's own
+    # credential settings (see calls/credentials.py), accepted with EC_VAPI_SECRETS.
+    vapi_credentials: str | None = None
+    # How the EC_VAPI_SECRETS are sent for each type EC_VAPI_AUTH lists
+    # (now a comma-separated list: secret,bearer,hmac). Defaults are VAPI's.
+    vapi_bearer_header: str = "Authorization"
+    vapi_bearer_prefix_enabled: bool = True
+    vapi_hmac_algorithm: str = "sha256"  # sha256 | sha512 | sha1
+    vapi_hmac_signature_encoding: str = "hex"  # hex | base64
+    vapi_hmac_include_timestamp: bool = True
+    vapi_hmac_secret_is_base64: bool = False
+    vapi_hmac_message_id_header: str = ""
+    # Outbound calls (POST /call): the private API key, the VAPI phone number calls
+    # come from, and the API's base URL (tests point it at a local fake).
+    vapi_api_key: str | None = None
+    vapi_phone_number_id: str | None = None
+    vapi_base_url: str = "https://api.vapi.ai"
 
     @field_validator("jwt_secret")
     @classmethod

@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
@@ -41,10 +42,16 @@ def demo_env(
 
 
 @pytest.mark.slow
-def test_demo_runs_every_stage_and_logs_no_pii(demo_env: Path) -> None:
+def test_demo_runs_every_stage_and_logs_no_pii(demo_env: Path, fresh_database_url: str) -> None:
     funnel = {r["stage"]: r["leads"] for r in run_demo(rows=400, serve=False)}
     assert list(funnel) == ["upload", "dedupe", "verified", "fed", "replied", "booked"]
     assert all(n > 0 for n in funnel.values()), funnel
+    # The simulated calls come back in VAPI's shape and record voice consent.
+    with psycopg.connect(fresh_database_url) as conn:
+        voice = conn.execute(
+            "select count(*) from consent_records where method = 'voice_call'"
+        ).fetchone()
+    assert voice is not None and voice[0] > 0
     # Re-running is safe: the same bytes and deliveries change nothing.
     again = {r["stage"]: r["leads"] for r in run_demo(rows=400, serve=False)}
     assert again == funnel

@@ -211,7 +211,17 @@ def call_report(
     message = {
         "type": "end-of-call-report",
         "endedReason": "customer-ended-call",
-        "call": {"id": call_id, "metadata": {"lead_id": str(lead), "consent_token": token.nonce}},
+        # VAPI's Call has no metadata: what we set when starting the call comes back
+        # in call.assistantOverrides (server SDK types Call, AssistantOverrides).
+        "call": {
+            "id": call_id,
+            "orgId": "org-1",
+            "createdAt": "2026-12-01T10:00:00.000Z",
+            "updatedAt": "2026-12-01T10:03:00.000Z",
+            "assistantOverrides": {
+                "metadata": {"lead_id": str(lead), "consent_token": token.nonce}
+            },
+        },
         "customer": {"number": "+12135550147"},
         "artifact": {},
         "analysis": {"summary": summary, "structuredData": structured},

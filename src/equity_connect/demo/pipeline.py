@@ -29,6 +29,8 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
+from equity_connect.calls.client import SimulatedVapi
+from equity_connect.calls.service import prepare_call
 from equity_connect.campaign.runs import feed_run, refresh_run
 from equity_connect.campaign.schedule import BUSINESS_TZ
 from equity_connect.config import Settings, get_settings
@@ -36,6 +38,7 @@ from equity_connect.db import migrate
 from equity_connect.db.pool import Conn, open_pool
 from equity_connect.db.url import resolve_database_url, resolve_owner_url
 from equity_connect.demo.data import generate
+from equity_connect.errors import DomainError
 from equity_connect.jobs.catalog import registry
 from equity_connect.jobs.worker import run_pending
 from equity_connect.observability.logs import configure_logging
@@ -111,6 +114,8 @@ def demo_settings(base: Settings) -> tuple[Settings, dict[str, str]]:
         "instantly_webhook_secrets": base.instantly_webhook_secrets or secret["instantly"],
         "calcom_secrets": base.calcom_secrets or secret["calcom"],
         "vapi_secrets": base.vapi_secrets or secret["vapi"],
+        "vapi_assistant_id": base.vapi_assistant_id or "simulated-assistant",
+        "vapi_phone_number_id": base.vapi_phone_number_id or "simulated-phone-number",
         "skiptrace_providers": base.skiptrace_providers or "simulator",
         "campaign_provider": base.campaign_provider or "simulator",
         "port": port,
@@ -206,8 +211,47 @@ def _upload(base: str, secret: str, body: bytes) -> dict[str, Any]:
     return result
 
 
-def _simulate_answers(conn: Conn, cipher: PiiCipher, base: str, secret: dict[str, str]) -> int:
+def _simulate_call(
+    conn: Conn,
+    cipher: PiiCipher,
+    settings: Settings,
+    vapi: SimulatedVapi,
+    *,
+    base: str,
+    secret: dict[str, str],
+    lead_id: uuid.UUID,
+) -> None:
+    """The voice assistant calls the homeowner, who agrees to be contacted.
+
+    The call is started the way a real one is (``prepare_call``: a consent token in
+    ``assistantOverrides.metadata``), and the simulated VAPI reports it in VAPI's shape.
+    """
+    try:
+        prepared = prepare_call(conn, cipher, settings, lead_id)
+    except DomainError:  # not callable (opted out, no phone): no call, as in production
+        return
+    # The call id is fixed per lead so a re-run's report is a duplicate delivery.
+    started = vapi.create_call(prepared.body, call_id=f"demo-call-{lead_id}")
+    report = vapi.end_of_call_report(
+        started.call_id,
+        assistant_said="May a broker call you about your home's equity?",
+        homeowner_said="Yes, I'm interested. You can call me.",
+        summary="The homeowner asked for a call back and agreed to be contacted.",
+        structured_data={"interested": True, "consent": True},
+    )
+    r = httpx.post(
+        f"{base}/v1/webhooks/vapi",
+        content=json.dumps(report).encode(),
+        headers={"X-Vapi-Secret": secret["vapi"]},
+    )
+    r.raise_for_status()
+
+
+def _simulate_answers(
+    conn: Conn, cipher: PiiCipher, settings: Settings, base: str, secret: dict[str, str]
+) -> int:
     """Homeowners of fed leads answer by email (and a few by phone), through the webhooks."""
+    vapi = SimulatedVapi()
     fed = conn.execute(
         # Fed leads in id order: the same homeowners answer on every run (and
         # their deliveries are then duplicates), whatever their status now.
@@ -237,26 +281,9 @@ def _simulate_answers(conn: Conn, cipher: PiiCipher, base: str, secret: dict[str
         r.raise_for_status()
         sent += 1
         if n % 8 == 0:  # and some are reached by the voice assistant too
-            call = {
-                "message": {
-                    "type": "end-of-call-report",
-                    "endedReason": "customer-ended-call",
-                    "call": {
-                        "id": f"demo-call-{lead['id']}",
-                        "metadata": {"lead_id": str(lead["id"])},
-                    },
-                    "artifact": {},
-                    "analysis": {
-                        "summary": "The homeowner asked for a call back.",
-                        "structuredData": {"interested": True},
-                    },
-                }
-            }
-            body = json.dumps(call).encode()
-            r = httpx.post(
-                f"{base}/v1/webhooks/vapi", content=body, headers={"X-Vapi-Secret": secret["vapi"]}
+            _simulate_call(
+                conn, cipher, settings, vapi, base=base, secret=secret, lead_id=lead["id"]
             )
-            r.raise_for_status()
     return sent
 
 
@@ -371,7 +398,7 @@ def run_demo(*, rows: int = 2000, serve: bool = True) -> list[dict[str, Any]]:
         feed_run(pool, settings, today)
         console.print(f"feed and push to the (simulated) campaign: {jobs()} jobs")
         with pool.connection() as conn:
-            answered = _simulate_answers(conn, cipher, base, secret)
+            answered = _simulate_answers(conn, cipher, settings, base, secret)
         console.print(f"{answered} homeowner replies received; routing: {jobs()} jobs")
         booked = _book(base, secret, _consent_links(outbox, seen_mail))
         console.print(f"{booked} consents and bookings; processing: {jobs()} jobs")

@@ -14,6 +14,9 @@ import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from equity_connect.calls import answers as vapi_answers
+from equity_connect.calls import credentials as vapi_credential_settings
+from equity_connect.config import Settings
 from equity_connect.inbound.decode import decode_body
 from equity_connect.inbound.service import MAX_EVENT_TYPE_CHARS, Stored, body_id, store
 from equity_connect.replies.schemas import InboundProvider
@@ -41,6 +44,7 @@ async def _receive(
     provider: InboundProvider,
     verify: Any,
     identify: Any,
+    answer: Any = None,
 ) -> JSONResponse:
     state = state_of(request)
     headers = {k.lower(): v for k, v in request.headers.items()}
@@ -51,6 +55,9 @@ async def _receive(
         # Off the event loop: a large body takes a while to check and parse.
         data = await anyio.to_thread.run_sync(decode_body, body)
         external_id, event_type = identify(data, body)
+        # A message the provider waits on gets its answer (decided before storing,
+        # so a refusal stores nothing); every other one the stored acknowledgement.
+        reply = await anyio.to_thread.run_sync(answer, state, data) if answer else None
     except signatures.SignatureError as exc:
         await record_rejection(state, request, kind, exc.code, {})
         raise
@@ -70,6 +77,8 @@ async def _receive(
             )
 
     stored = await anyio.to_thread.run_sync(save)
+    if reply is not None:
+        return JSONResponse(reply)
     return JSONResponse(
         {
             "status": "duplicate" if stored.duplicate else "stored",
@@ -102,29 +111,43 @@ def _identify_instantly(data: dict[str, Any], body: bytes) -> tuple[str, str]:
     return f"{event_type}:{ref}", event_type
 
 
-def vapi_auth(state: AppState) -> signatures.VapiAuth:
-    """The VAPI credential type the settings name."""
+# The settings a VAPI credential depends on; their values key the parsed credentials.
+_VAPI_AUTH_SETTINGS = tuple(
+    name
+    for name in Settings.model_fields
+    if name in ("vapi_secrets", "vapi_auth", "vapi_credentials")
+    or name.startswith(("vapi_bearer_", "vapi_hmac_"))
+)
+_vapi_credential_cache: dict[tuple[object, ...], list[signatures.VapiCredential]] = {}
+
+
+def vapi_credentials(state: AppState) -> list[signatures.VapiCredential]:
+    """The VAPI credentials the settings configure (several at once during a rotation).
+
+    Parsed once per distinct configuration, not per request; ``create_app``
+    parses them at start-up so a configuration error stops the server there.
+    """
     s = state.settings
-    if s.vapi_auth == "bearer":
-        return signatures.VAPI_BEARER
-    if s.vapi_auth == "hmac":
-        return signatures.VapiHmacSettings(
-            signature_header=s.vapi_hmac_signature_header,
-            timestamp_header=s.vapi_hmac_timestamp_header,
-            payload_format=s.vapi_hmac_payload_format,
-            signature_prefix=s.vapi_hmac_prefix,
-        )
-    return signatures.VAPI_LEGACY_SECRET
+    key = tuple(getattr(s, name) for name in _VAPI_AUTH_SETTINGS)
+    found = _vapi_credential_cache.get(key)
+    if found is None:
+        found = vapi_credential_settings.vapi_credentials(s)
+        if len(_vapi_credential_cache) > 16:  # tests build many apps; keep it bounded
+            _vapi_credential_cache.clear()
+        _vapi_credential_cache[key] = found
+    return found
 
 
 def _verify_vapi(state: AppState, headers: dict[str, str], body: bytes) -> None:
-    signatures.verify_vapi(
-        _secrets(state.settings.vapi_secrets),
+    # {url} in an HMAC payload format is the URL VAPI posted to: our public one.
+    url = f"{state.settings.public_base_url.rstrip('/')}{router.prefix}/vapi"
+    signatures.verify_vapi_credentials(
+        vapi_credentials(state),
         headers,
         body,
-        auth=vapi_auth(state),
         now=time.time(),
         tolerance=state.settings.signature_tolerance_seconds,
+        url=url,
     )
 
 
@@ -138,6 +161,11 @@ def _identify_vapi(data: dict[str, Any], body: bytes) -> tuple[str, str]:
     if not isinstance(call_id, str) or not call_id:
         return f"{event_type}:{body_id(body)}", event_type
     suffix = f":{message.get('status')}" if event_type == "status-update" else ""
+    if event_type == "tool-calls":  # several per call: one per tool call batch
+        calls = message.get("toolCallList")
+        first = calls[0] if isinstance(calls, list) and calls else None
+        tool_call_id = first.get("id") if isinstance(first, dict) else None
+        suffix = f":{tool_call_id}" if isinstance(tool_call_id, str) else f":{body_id(body)}"
     return f"{event_type}:{call_id}{suffix}", event_type
 
 
@@ -167,10 +195,33 @@ async def instantly_webhook(request: Request) -> JSONResponse:
     )
 
 
-@router.post("/vapi", responses=_RESPONSES)
+def _answer_vapi(state: AppState, data: dict[str, Any]) -> dict[str, Any] | None:
+    # Runs in a worker thread: an assistant-request reads (and may write) the database.
+    message: dict[str, Any] = data["message"]
+    if message.get("type") == "assistant-request" and state.settings.vapi_assistant_id:
+        with state.pool.connection() as conn:
+            return vapi_answers.assistant_for_caller(
+                conn, PiiCipher(state.keyring), state.settings, message
+            )
+    return vapi_answers.answer(state.settings, message)
+
+
+_VAPI_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **_RESPONSES,
+    200: {
+        "description": "Stored; or, for assistant-request, tool-calls, "
+        "transfer-destination-request and knowledge-base-request, the answer VAPI expects "
+        '(`{"assistantId": …}`, `{"results": [{"toolCallId": …, "error": …}]}`, …)'
+    },
+    422: {"description": "assistant-request while EC_VAPI_ASSISTANT_ID is not set"},
+}
+
+
+@router.post("/vapi", responses=_VAPI_RESPONSES)
 async def vapi_webhook(request: Request) -> JSONResponse:
-    """VAPI server messages (end-of-call-report, status-update, …)."""
-    return await _receive(request, InboundProvider.VAPI, _verify_vapi, _identify_vapi)
+    """VAPI server messages (end-of-call-report, status-update, assistant-request, tool-calls…);
+    see docs/providers/vapi.md for what is read and answered."""
+    return await _receive(request, InboundProvider.VAPI, _verify_vapi, _identify_vapi, _answer_vapi)
 
 
 @router.post("/calcom", responses=_RESPONSES)

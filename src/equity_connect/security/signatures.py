@@ -33,6 +33,7 @@ __all__ = [
     "SignatureError",
     "SignatureErrorCode",
     "VapiAuth",
+    "VapiCredential",
     "VapiHmacSettings",
     "VapiTokenSettings",
     "parse_literal_secrets",
@@ -49,6 +50,7 @@ __all__ = [
     "verify_shared_secret",
     "verify_standard",
     "verify_vapi",
+    "verify_vapi_credentials",
 ]
 
 DEFAULT_TOLERANCE: Final = 300
@@ -582,7 +584,7 @@ VAPI_BEARER: Final = VapiTokenSettings()
 VAPI_LEGACY_SECRET: Final = VapiTokenSettings(header_name="X-Vapi-Secret", prefix="")
 
 _VAPI_PLACEHOLDER_RE: Final = re.compile(r"\{([^{}]*)\}")
-_VAPI_PLACEHOLDERS: Final = frozenset({"timestamp", "body", "method", "url"})
+_VAPI_PLACEHOLDERS: Final = frozenset({"timestamp", "body", "method", "url", "svix-id"})
 _VAPI_ALGORITHMS: Final = frozenset({"sha256", "sha512", "sha1"})
 _VAPI_DIGEST_SIZE: Final = {"sha256": 32, "sha512": 64, "sha1": 20}
 
@@ -591,9 +593,10 @@ _VAPI_DIGEST_SIZE: Final = {"sha256": 32, "sha512": 64, "sha1": 20}
 class VapiHmacSettings:
     """VAPI's HMAC credential (`HMACAuthenticationPlan`), mirrored field by field.
 
-    `payload_format` may use `{timestamp}`, `{body}`, `{method}` and `{url}`.
-    The HMAC key is the bytes given to `verify_vapi`; decode a base64 secret
-    before passing it (VAPI's `secretIsBase64`).
+    `payload_format` may use `{timestamp}`, `{body}`, `{method}`, `{url}` and
+    `{svix-id}` (the value of `message_id_header`). The HMAC key is the bytes
+    given to `verify_vapi`; decode a base64 secret before passing it (VAPI's
+    `secretIsBase64`, see `VapiCredential`).
     """
 
     algorithm: Literal["sha256", "sha512", "sha1"] = "sha256"
@@ -603,6 +606,7 @@ class VapiHmacSettings:
     signature_encoding: Literal["hex", "base64"] = "hex"
     signature_prefix: str = ""
     include_timestamp: bool = True
+    message_id_header: str = ""
 
     def __post_init__(self) -> None:
         # Fail at configuration time, not on the first real call.
@@ -619,15 +623,29 @@ class VapiHmacSettings:
             raise ValueError("payload_format must include {body}")
         if "timestamp" in names and not self.include_timestamp:
             raise ValueError("payload_format uses {timestamp} but include_timestamp is False")
+        if "svix-id" in names and not self.message_id_header:
+            raise ValueError("payload_format uses {svix-id} but no message_id_header is set")
 
 
 VapiAuth = VapiTokenSettings | VapiHmacSettings
 
 
 def _vapi_payload(
-    settings: VapiHmacSettings, *, timestamp: str, body: bytes, method: str, url: str
+    settings: VapiHmacSettings,
+    *,
+    timestamp: str,
+    body: bytes,
+    method: str,
+    url: str,
+    message_id: str = "",
 ) -> bytes:
-    values = {"timestamp": _b(timestamp), "body": body, "method": _b(method), "url": _b(url)}
+    values = {
+        "timestamp": _b(timestamp),
+        "body": body,
+        "method": _b(method),
+        "url": _b(url),
+        "svix-id": _b(message_id),
+    }
     out = bytearray()
     pos = 0
     for m in _VAPI_PLACEHOLDER_RE.finditer(settings.payload_format):
@@ -646,23 +664,29 @@ def sign_vapi_hmac(
     timestamp: str = "",
     method: str = "POST",
     url: str = "",
+    message_id: str = "",
 ) -> dict[str, str]:
     """Return the headers VAPI would send for `body` under `settings`.
 
     `timestamp` is the header value as sent (seconds or milliseconds); it is
-    required when `settings.include_timestamp` is true.
+    required when `settings.include_timestamp` is true. `message_id` fills
+    `{svix-id}` and is sent in `settings.message_id_header`.
     """
     if settings.include_timestamp and not timestamp:
         raise ValueError("timestamp is required when include_timestamp is true")
     digest = _hmac(
         secret,
-        _vapi_payload(settings, timestamp=timestamp, body=body, method=method, url=url),
+        _vapi_payload(
+            settings, timestamp=timestamp, body=body, method=method, url=url, message_id=message_id
+        ),
         settings.algorithm,
     )
     encoded = digest.hex() if settings.signature_encoding == "hex" else _b64(digest)
     headers = {settings.signature_header: settings.signature_prefix + encoded}
     if settings.include_timestamp:
         headers[settings.timestamp_header] = timestamp
+    if settings.message_id_header:
+        headers[settings.message_id_header] = message_id
     return headers
 
 
@@ -711,8 +735,13 @@ def _verify_vapi_hmac(
 
     if settings.include_timestamp:
         _check_window(_vapi_timestamp_seconds(raw_ts), now, tolerance, settings.timestamp_header)
+    message_id = ""
+    if "{svix-id}" in settings.payload_format:
+        message_id = _require_header(headers, settings.message_id_header)
 
-    payload = _vapi_payload(settings, timestamp=raw_ts, body=body, method=method, url=url)
+    payload = _vapi_payload(
+        settings, timestamp=raw_ts, body=body, method=method, url=url, message_id=message_id
+    )
     expected = [_hmac(key, payload, settings.algorithm) for key in keys]
     if not _any_match(expected, [received]):
         raise _unauthorized("bad_signature", f"{settings.signature_header} does not match")
@@ -749,3 +778,63 @@ def verify_vapi(
     if not token:
         raise _bad_request("malformed_header", f"{auth.header_name} has no token")
     _verify_token(secrets, token, auth.header_name)
+
+
+@dataclass(frozen=True, slots=True)
+class VapiCredential:
+    """One VAPI credential: how it is sent (`auth`) and the secrets it may carry."""
+
+    auth: VapiAuth
+    secrets: tuple[bytes, ...]
+
+
+def verify_vapi_credentials(
+    credentials: Sequence[VapiCredential],
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    now: float,
+    tolerance: int = DEFAULT_TOLERANCE,
+    method: str = "POST",
+    url: str = "",
+) -> VapiCredential:
+    """Accept a request that any one of `credentials` verifies; return that credential.
+
+    Several at once let a rotation overlap (e.g. the legacy `X-Vapi-Secret`
+    and its Bearer replacement, or an old and a new HMAC secret). When none
+    verifies, the answer is the most telling failure: a header that is present
+    but does not authenticate (401) before a header that is missing (400).
+    """
+    if not credentials:
+        raise _unauthorized("no_secret_configured", "no VAPI credential is configured")
+    failures: list[SignatureError] = []
+    for credential in credentials:
+        try:
+            verify_vapi(
+                credential.secrets,
+                headers,
+                body,
+                auth=credential.auth,
+                now=now,
+                tolerance=tolerance,
+                method=method,
+                url=url,
+            )
+        except SignatureError as exc:
+            failures.append(exc)
+            continue
+        return credential
+    if len(failures) == 1:
+        raise failures[0]
+    telling = [f for f in failures if f.code != "missing_header"]
+    if telling:
+        raise max(telling, key=lambda f: f.status)
+    expected = sorted(
+        {
+            c.auth.signature_header if isinstance(c.auth, VapiHmacSettings) else c.auth.header_name
+            for c in credentials
+        }
+    )
+    raise _bad_request(
+        "missing_header", f"none of the VAPI credential headers is present ({', '.join(expected)})"
+    )

@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from equity_connect.auth.client import jwks_client_for
 from equity_connect.brokers.routes import router as brokers_router
+from equity_connect.calls.credentials import vapi_credentials
 from equity_connect.config import Settings, get_settings
 from equity_connect.consent.routes import router as consent_router
 from equity_connect.db.pool import open_pool
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None, *, conninfo: str | None = None)
     """Build the API. Keys are loaded at start-up, so a missing key fails fast."""
     settings = settings or get_settings()
     keyring = load_keyring(settings)
+    vapi_credentials(settings)  # a malformed VAPI credential fails start-up, not each call
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
