@@ -54,6 +54,7 @@ class RetryLater(Exception):
         super().__init__(reason)
         self.delay_seconds = delay_seconds
 
+
 class WorkerGaveUp(Exception):
     """The database stayed away past the worker's limit; the message says what to do."""
 
