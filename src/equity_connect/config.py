@@ -151,7 +151,7 @@ class Settings(BaseSettings):
     request_body_timeout_seconds: float = 30.0
 
     # VAPI (calls/): the assistant an assistant-request is answered with (unset:
-    # such requests get a 422); see docs/providers/vapi.md.
+    # such requests get a 422); see docs/providers.md (VAPI).
     vapi_assistant_id: str | None = None
     # Several VAPI credentials at once (rotation): a JSON list of VAPI's own
     # credential settings (see calls/credentials.py), accepted with EC_VAPI_SECRETS.

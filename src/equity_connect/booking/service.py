@@ -18,7 +18,7 @@ once. Three rules make the outcome the same whatever the order:
   ``cancelled``; a late or replayed event never brings it back. A lead is
   converted while it has an ``accepted`` booking, and only then.
 
-Which uid is which, from cal.com's source (see docs/providers/calcom.md): in
+Which uid is which, from cal.com's source (see docs/providers.md (Cal.com)): in
 ``BOOKING_RESCHEDULED``, ``uid`` is the *new* booking (``evt.uid`` is set from
 the booking just created) and ``rescheduleUid`` the *old* one it replaces (the
 request's ``rescheduleUid``; the new booking's ``fromReschedule``). Cal.com

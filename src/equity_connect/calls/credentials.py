@@ -83,7 +83,7 @@ _CREDENTIALS: TypeAdapter[list[Credential]] = TypeAdapter(list[Credential])
 def _payload_format(configured: str, include_timestamp: bool) -> str:
     # VAPI's default format signs "{timestamp}.{body}"; with includeTimestamp off
     # and the format left at that default we take it that only the body is signed
-    # (VAPI does not say; docs/providers/vapi.md marks this UNVERIFIED).
+    # (VAPI does not say; docs/providers.md (VAPI) marks this UNVERIFIED).
     if not include_timestamp and configured == "{timestamp}.{body}":
         return "{body}"
     return configured

@@ -220,7 +220,7 @@ _VAPI_RESPONSES: dict[int | str, dict[str, Any]] = {
 @router.post("/vapi", responses=_VAPI_RESPONSES)
 async def vapi_webhook(request: Request) -> JSONResponse:
     """VAPI server messages (end-of-call-report, status-update, assistant-request, tool-calls…);
-    see docs/providers/vapi.md for what is read and answered."""
+    see docs/providers.md (VAPI) for what is read and answered."""
     return await _receive(request, InboundProvider.VAPI, _verify_vapi, _identify_vapi, _answer_vapi)
 
 
