@@ -92,8 +92,8 @@ def migrated_database_url(settings: Settings | None = None) -> str:
         # e.g. the embedded cluster's ec_app before the first migrate created it
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise fail(
-            f"cannot connect to the database ({reason}): check DATABASE_URL, "
-            "and run `equity-connect db migrate` once (it creates the application's role)"
+            f"cannot reach the database ({reason}): {DATABASE_HINT}; if it is, "
+            "run `equity-connect db migrate` once (it creates the application's role)"
         ) from exc
     pending = [s.migration.filename for s in states if s.applied_at is None]
     changed = [s.migration.filename for s in states if s.tampered]
