@@ -446,6 +446,8 @@ def run_pending(
         concurrency=concurrency,
         poll_seconds=0.05,
         services=services,
+        max_db_outage_seconds=settings.worker_max_db_outage_seconds,
+        backoff_cap_seconds=settings.worker_backoff_cap_seconds,
     )
     worker.run(threading.Event(), until_idle=True, idle_horizon=idle_horizon)
     if worker.fatal is not None:

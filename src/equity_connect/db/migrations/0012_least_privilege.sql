@@ -18,7 +18,7 @@ alter default privileges in schema public revoke all on tables from anon, authen
 alter default privileges in schema public revoke all on sequences from anon, authenticated;
 alter default privileges in schema public revoke all on functions from anon, authenticated;
 
--- What the defaults already granted on 0001-0013's objects.
+-- What the defaults already granted on the objects of the migrations before this one.
 revoke all on all tables in schema public from anon;
 revoke all on all sequences in schema public from anon, authenticated;
 revoke all on all functions in schema public from anon;

@@ -23,12 +23,12 @@ alter table public.leads_staging add column if not exists raw_extra_ciphertext b
 -- Leads ingested before this migration still hold their unknown columns in
 -- clear in leads.raw. SQL cannot encrypt them (the keys never reach the
 -- database), so this migration leaves them in place and the application
--- moves them: `equity-connect ingest encrypt-extras` encrypts each lead's
+-- moves them: `equity-connect uploads encrypt-extras` encrypts each lead's
 -- clear raw into raw_extra_ciphertext and empties raw, in batches, and is
 -- safe to re-run. New ingests never write raw.
 comment on column public.leads.raw is
   'Legacy: unknown CSV columns in clear, from before 0013. Emptied by '
-  '`equity-connect ingest encrypt-extras`; new ingests write raw_extra_ciphertext.';
+  '`equity-connect uploads encrypt-extras`; new ingests write raw_extra_ciphertext.';
 comment on column public.leads.raw_extra_ciphertext is
   'The JSON of the lead''s unknown CSV columns (vendor free text), AES-256-GCM envelope, '
   'AAD leads.raw_extra.<id>.';
