@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from equity_connect.calls.ended import ended_outcome
 from equity_connect.config import Settings
 from equity_connect.consent import service as consent
 from equity_connect.db.pool import Conn
@@ -47,11 +48,12 @@ def _find_lead(conn: Conn, cipher: PiiCipher, message: dict[str, Any]) -> list[d
 def outcome_of(message: dict[str, Any]) -> Classification:
     """The call's outcome from ``analysis.structuredData`` (our assistant's schema:
     ``do_not_call``, ``wrong_person``, ``interested``), else the classifier on the summary.
-    An opt-out anywhere wins."""
+    An opt-out anywhere wins; then an ``endedReason`` that says nobody answered
+    (``calls.ended``) decides before the call's content is read."""
     analysis = _dict(message.get("analysis"))
     data = _dict(analysis.get("structuredData"))
     summary = analysis.get("summary") if isinstance(analysis.get("summary"), str) else ""
-    from_summary = classify_reply(str(summary)) if summary else None
+    from_summary = classify_reply(str(summary), channel="call") if summary else None
 
     def labelled(intent: ReplyIntent, why: str) -> Classification:
         return Classification(intent=intent, confidence=1.0, reasons=[why], backend="provider")
@@ -60,6 +62,10 @@ def outcome_of(message: dict[str, Any]) -> Classification:
         return labelled(ReplyIntent.UNSUBSCRIBE, "vapi:structured:do_not_call")
     if from_summary is not None and from_summary.intent is ReplyIntent.UNSUBSCRIBE:
         return from_summary
+    # After the opt-out checks, before anything reads the call's content.
+    ended = ended_outcome(message.get("endedReason"))
+    if ended is not None:
+        return ended
     if data.get("wrong_person") is True:
         return labelled(ReplyIntent.WRONG_CONTACT, "vapi:structured:wrong_person")
     if data.get("interested") is True:
