@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -108,6 +109,10 @@ class Settings(BaseSettings):
     # API server
     host: str = "127.0.0.1"
     port: int = 8000
+
+    # Reply classifier (replies/model.py): "model" = opt-out guard + learned model, falling
+    # back to the rules with a warning where the model cannot load; "rules" = guard + rules.
+    reply_classifier: Literal["model", "rules"] = "model"
 
     @field_validator("jwt_secret")
     @classmethod

