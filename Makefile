@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test check bench install clean
+.PHONY: run test check bench install clean head head-check
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -35,3 +35,11 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache
+
+## head: retrain the reply classifier's head from data/replies/*.jsonl
+head: $(STAMP)
+	$(BIN)/python -m equity_connect.replies.train
+
+## head-check: fail when the committed head is stale (also a test)
+head-check: $(STAMP)
+	$(BIN)/python -m equity_connect.replies.train --check

@@ -10,6 +10,8 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from typing import Literal
+
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -170,6 +172,10 @@ class Settings(BaseSettings):
     vapi_api_key: str | None = None
     vapi_phone_number_id: str | None = None
     vapi_base_url: str = "https://api.vapi.ai"
+
+    # Reply classifier (replies/model.py): "model" = opt-out guard + learned model, falling
+    # back to the rules with a warning where the model cannot load; "rules" = guard + rules.
+    reply_classifier: Literal["model", "rules"] = "model"
 
     @field_validator("jwt_secret")
     @classmethod

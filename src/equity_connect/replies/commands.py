@@ -27,7 +27,12 @@ def _out(result: Classification) -> str:
 
 def classify_reply_cmd(
     jsonl: Annotated[
-        bool, typer.Option("--jsonl", help='One {"text": …} per line in, one result per line out')
+        bool,
+        typer.Option(
+            "--jsonl",
+            help='One {"text", "subject"?, "channel"?: "email"|"call"} per line in, '
+            "one result per line out",
+        ),
     ] = False,
 ) -> None:
     """Classify a reply read from stdin; prints {"intent", "confidence", "phone", "consent"}."""
@@ -38,12 +43,25 @@ def classify_reply_cmd(
     for n, line in enumerate(sys.stdin, start=1):
         if not line.strip():
             continue
-        try:
-            item = json.loads(line)
-            text = item["text"] if isinstance(item, dict) else None
-        except json.JSONDecodeError as exc:
-            raise typer.BadParameter(f"line {n}: not JSON ({exc.msg})") from exc
-        if not isinstance(text, str):
-            raise typer.BadParameter(f'line {n}: needs a "text" string')
-        subject = item.get("subject") if isinstance(item.get("subject"), str) else None
-        print(_out(classify_reply(text, subject, llm=llm)), flush=True)
+        text, subject, channel = _item(n, line)
+        print(_out(classify_reply(text, subject, llm=llm, channel=channel)), flush=True)
+
+
+_CHANNELS = ("email", "call")
+
+
+def _item(n: int, line: str) -> tuple[str, str | None, str]:
+    """(text, subject, channel) of one ``--jsonl`` line, or a one-sentence error."""
+    try:
+        item = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise typer.BadParameter(f"line {n}: not JSON ({exc.msg})") from exc
+    if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+        raise typer.BadParameter(f'line {n}: needs an object with a "text" string')
+    subject = item.get("subject")
+    if subject is not None and not isinstance(subject, str):
+        raise typer.BadParameter(f'line {n}: "subject" must be a string or absent')
+    channel = item.get("channel", "email")
+    if channel not in _CHANNELS:
+        raise typer.BadParameter(f'line {n}: "channel" must be "email" or "call", not {channel!r}')
+    return item["text"], subject, channel
