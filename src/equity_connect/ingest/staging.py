@@ -277,7 +277,7 @@ class _Offsets(NamedTuple):
 _START = _Offsets()
 
 # Reasons that name a place in the input, which a block only knows relatively.
-_PLACE_IN_REASON = re.compile(r"(starting at line |byte offset )(\d+)")
+_PLACE_IN_REASON = re.compile(r"(starting at line |ran to line |byte offset )(\d+)")
 
 
 def _renumbered(reject: CsvReject, at: _Offsets) -> CsvReject:
@@ -286,7 +286,7 @@ def _renumbered(reject: CsvReject, at: _Offsets) -> CsvReject:
         return reject
 
     def shift(match: re.Match[str]) -> str:
-        base = at.line if match.group(1).startswith("starting") else at.byte
+        base = at.byte if match.group(1).startswith("byte") else at.line
         return f"{match.group(1)}{int(match.group(2)) + base}"
 
     return replace(
