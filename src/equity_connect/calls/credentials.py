@@ -130,7 +130,8 @@ _LEGACY_TYPES = frozenset({"secret", "bearer", "hmac"})
 
 
 def _legacy(settings: Settings) -> list[signatures.VapiCredential]:
-    secrets = tuple(signatures.parse_secrets(settings.vapi_secrets or ""))
+    # VAPI sends (or keys its HMAC with) the secret as typed; secretIsBase64 is its own setting.
+    secrets = tuple(signatures.parse_plain_secrets(settings.vapi_secrets or ""))
     if not secrets:
         return []
     kinds = [k.strip().lower() for k in settings.vapi_auth.split(",") if k.strip()]

@@ -89,7 +89,8 @@ async def _receive(
 
 
 def _secrets(value: str | None) -> list[bytes]:
-    return signatures.parse_secrets(value or "")
+    # Instantly sends the header value exactly as typed in the subscription.
+    return signatures.parse_plain_secrets(value or "")
 
 
 def _verify_instantly(state: AppState, headers: dict[str, str], body: bytes) -> None:

@@ -37,6 +37,7 @@ __all__ = [
     "VapiHmacSettings",
     "VapiTokenSettings",
     "parse_literal_secrets",
+    "parse_plain_secrets",
     "parse_secret",
     "parse_secrets",
     "sign_calcom",
@@ -283,6 +284,17 @@ def parse_secrets(csv: str) -> list[bytes]:
     convention) but does not affect verification.
     """
     return [parse_secret(part.strip()) for part in csv.split(",") if part.strip()]
+
+
+def parse_plain_secrets(csv: str) -> list[bytes]:
+    """A comma-separated list of secrets, each used as its UTF-8 bytes.
+
+    For header tokens a provider sends back exactly as configured (Instantly's
+    subscription headers, VAPI's inline secret and Bearer token): the Standard
+    Webhooks ``whsec_`` rule belongs to uploads only, and decoding such a token
+    would make every delivery fail.
+    """
+    return [part.strip().encode("utf-8") for part in csv.split(",") if part.strip()]
 
 
 def parse_literal_secrets(value: str) -> list[bytes]:
