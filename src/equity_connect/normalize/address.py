@@ -129,6 +129,7 @@ def addr_hash(addr: NormalizedAddress) -> bytes:
     City and state are left out: ZIP5 already places the address, and vendors misspell or
     abbreviate cities (``LOS ANGELES``/``LA``), which would split one home into two.
     """
+    parts: tuple[str, ...]
     if not addr.zip5:
         # Placed without a ZIP (place_without_zip): city and state stand in
         # for it. Another namespace, so it never equals a ZIP-placed hash.
