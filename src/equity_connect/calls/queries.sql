@@ -1,19 +1,11 @@
 -- Outbound calls through VAPI.
 
 -- name: call_target
--- The lead to call, and whether any rule forbids calling it: an opt-out or
--- wrong-contact status, the national DNC flag, its number in the suppression
--- set for any reason, or its e-mail there for an opt-out (an opt-out covers
--- every channel; a bounced e-mail says nothing about the phone).
+-- The lead to call, and whether any rule forbids calling it (the one rule,
+-- ec_internal.phone_contact_forbidden: migration 0022 says what it covers).
 select l.id, l.assigned_broker_id, l.phone_ciphertext,
-       (l.campaign_status in ('unsubscribed', 'do_not_contact')
-        or l.phone_dnc
-        or exists (
-          select 1 from suppressions s
-          where (s.channel = 'phone' and s.value_index = l.phone_index)
-             or (s.channel = 'email' and s.value_index = l.email_index
-                 and s.reason <> 'bounced')
-        )) as forbidden
+       ec_internal.phone_contact_forbidden(
+         l.campaign_status, l.phone_dnc, l.phone_index, l.email_index) as forbidden
 from leads l
 where l.id = %(id)s
 
@@ -21,14 +13,8 @@ where l.id = %(id)s
 -- The lead an inbound caller's number belongs to (the most recently fed one, as
 -- replies/queries.sql leads_by_phone orders them), and whether it may be contacted.
 select l.id, l.assigned_broker_id,
-       (l.campaign_status in ('unsubscribed', 'do_not_contact')
-        or l.phone_dnc
-        or exists (
-          select 1 from suppressions s
-          where (s.channel = 'phone' and s.value_index = l.phone_index)
-             or (s.channel = 'email' and s.value_index = l.email_index
-                 and s.reason <> 'bounced')
-        )) as forbidden
+       ec_internal.phone_contact_forbidden(
+         l.campaign_status, l.phone_dnc, l.phone_index, l.email_index) as forbidden
 from leads l
 where l.phone_index = %(index)s
 order by l.added_to_campaign_at desc nulls last, l.id
