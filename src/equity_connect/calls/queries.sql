@@ -2,7 +2,7 @@
 
 -- name: call_target
 -- The lead to call, and whether any rule forbids calling it (the one rule,
--- ec_internal.phone_contact_forbidden: migration 0022 says what it covers).
+-- ec_internal.phone_contact_forbidden: migration 0015 says what it covers).
 select l.id, l.assigned_broker_id, l.phone_ciphertext,
        ec_internal.phone_contact_forbidden(
          l.campaign_status, l.phone_dnc, l.phone_index, l.email_index) as forbidden
