@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+
 import psycopg
 import pytest
 from psycopg_pool import ConnectionPool
@@ -13,9 +14,10 @@ from equity_connect.db.pool import Conn, open_pool
 from tests.conftest import create_database, drop_database
 from tests.events.helpers import FAST
 
-@pytest.fixture(scope="module")
+
+@pytest.fixture(scope="session")
 def events_db(server_url: str) -> Iterator[str]:
-    """One migrated database per test module; each test empties what it used."""
+    """One migrated database for the event tests that commit; each test empties it first."""
     name = f"ec_events_{uuid.uuid4().hex[:12]}"
     url = create_database(server_url, name)
     migrate.migrate(url)
