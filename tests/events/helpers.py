@@ -83,9 +83,7 @@ def rows(pool: ConnectionPool[Conn], sql: Any, params: Any = None) -> list[dict[
         return conn.execute(sql, params).fetchall()
 
 
-def make_lead(
-    pool: ConnectionPool[Conn], keyring: Keyring, *, email: str, phone: str
-) -> uuid.UUID:
+def make_lead(pool: ConnectionPool[Conn], keyring: Keyring, *, email: str, phone: str) -> uuid.UUID:
     """A lead with encrypted contact details and a broker, committed."""
     with pool.connection() as conn:
         broker = make_broker(conn)

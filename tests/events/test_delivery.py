@@ -118,7 +118,9 @@ def test_attempts_run_out_and_replay_from_the_log_delivers(
         receiver.respond = lambda _r: Reply(200)
         endpoint = subscribe(pool, keyring, receiver.url, [EventType.DLQ_ADDED])
         add_dead_letter(pool)
-        run_worker(pool, keyring, settings=settings, idle_horizon=settings.events_backoff_cap_seconds)
+        run_worker(
+            pool, keyring, settings=settings, idle_horizon=settings.events_backoff_cap_seconds
+        )
         assert len(receiver.requests) == 2
         with pool.connection() as conn:
             [failed] = service.deliveries(conn, status="failed")  # type: ignore[arg-type]

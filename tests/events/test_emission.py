@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import psycopg
 import pytest
 
 from equity_connect.booking.service import handle_calcom
@@ -141,8 +142,12 @@ def test_consent_booking_and_cancellation(
     broker, lead = _lead(conn, cipher)
     token = consent.issue(conn, lead, broker, ttl_hours=1)
     redeemed = consent.redeem(
-        conn, token.nonce, method=ConsentMethod.WEB_CLICK, disclosure_version="v-test",
-        source_ip="203.0.113.9", user_agent="Mozilla/5.0",
+        conn,
+        token.nonce,
+        method=ConsentMethod.WEB_CLICK,
+        disclosure_version="v-test",
+        source_ip="203.0.113.9",
+        user_agent="Mozilla/5.0",
     )
     uid = f"uid{uuid.uuid4().hex[:19]}"
     created = calcom_event("booking_created", uid=uid, ec_ref=str(token.token_id))
@@ -220,3 +225,10 @@ def test_disabled_endpoint_and_unsubscribed_types_get_nothing(
     )
     rows = conn.execute("select endpoint_id from event_deliveries").fetchall()
     assert rows == [{"endpoint_id": only_dlq.endpoint.id}]
+
+
+def test_the_type_constraint_mirrors_the_enum(conn: Conn, cipher: PiiCipher) -> None:
+    made = service.subscribe(conn, cipher, FAST, "https://x.example.com/h", list(EventType))
+    assert made.endpoint.event_types == sorted(t.value for t in EventType)
+    with pytest.raises(psycopg.errors.CheckViolation):
+        conn.execute("update event_endpoints set event_types = array['lead.exploded']")

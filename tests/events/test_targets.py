@@ -13,9 +13,9 @@ from typing import Any
 
 import httpcore
 import pytest
+from httpcore._backends.sync import SyncBackend
 from hypothesis import given
 from hypothesis import strategies as st
-from httpcore._backends.sync import SyncBackend
 from psycopg_pool import ConnectionPool
 
 from equity_connect.db.pool import Conn

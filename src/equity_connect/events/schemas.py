@@ -80,8 +80,9 @@ class DeliveryOut(BaseModel):
 
 
 class AttemptOut(BaseModel):
-    """One line of the delivery log."""
+    """One line of the delivery log (``round`` counts replays: 0 is the first sending)."""
 
+    round: int
     attempt: int
     outcome: str
     status_code: int | None

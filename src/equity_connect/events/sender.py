@@ -298,6 +298,11 @@ def _record(
         )
     _log.info(
         "event delivery attempt",
-        extra={"delivery_id": d["id"], "outcome": outcome, "status": status_code, "ms": duration_ms},
+        extra={
+            "delivery_id": d["id"],
+            "outcome": outcome,
+            "status": status_code,
+            "ms": duration_ms,
+        },
     )
     return outcome

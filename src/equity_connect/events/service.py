@@ -99,7 +99,9 @@ def list_endpoints(conn: Conn, *, include_disabled: bool = True) -> list[Endpoin
 
 def set_enabled(conn: Conn, endpoint_id: uuid.UUID, *, enabled: bool) -> EndpointOut:
     """Enable or disable an endpoint; a disabled one gets no new events."""
-    row = conn.execute(Q["set_endpoint_enabled"], {"id": endpoint_id, "enabled": enabled}).fetchone()
+    row = conn.execute(
+        Q["set_endpoint_enabled"], {"id": endpoint_id, "enabled": enabled}
+    ).fetchone()
     if row is None:
         raise DomainError(404, "no_such_endpoint", f"no event endpoint {endpoint_id}")
     return EndpointOut(**row)

@@ -16,7 +16,7 @@ import secrets
 
 from equity_connect.security.signatures import parse_secret, sign_standard
 
-SECRET_PREFIX = "whsec_"
+SECRET_PREFIX = "whsec_"  # noqa: S105 - the scheme's prefix, not a secret
 _SECRET_BYTES = 32  # 256-bit HMAC key (Standard Webhooks asks for 24 to 64 bytes)
 
 

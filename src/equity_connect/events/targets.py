@@ -60,12 +60,15 @@ def address_refusal(ip: IpAddress, policy: TargetPolicy) -> str | None:
     if policy.allow_private:
         return None
     internal = (
-        ip.is_private or ip.is_link_local or (isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT)
+        ip.is_private
+        or ip.is_link_local
+        or (isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT)
     )
     if internal or not ip.is_global:
         return (
             f"address {ip} is internal (private, link-local or shared range): events go to "
-            "public addresses or loopback only; set EC_EVENTS_ALLOW_PRIVATE_TARGETS=true to allow it"
+            "public addresses or loopback only; "
+            "set EC_EVENTS_ALLOW_PRIVATE_TARGETS=true to allow it"
         )
     return None
 
