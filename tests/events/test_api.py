@@ -17,6 +17,7 @@ from equity_connect.db.pool import Conn
 from equity_connect.events.service import secret_aad
 from equity_connect.security.apikeys import generate_api_key
 from equity_connect.security.crypto import DecryptionError, Keyring, PiiCipher, generate_key
+from equity_connect.security.rotation import rotate
 from equity_connect.web.app import create_app
 from tests.events.helpers import FAST, add_dead_letter, rows, run_worker
 from tests.outbound.fakeserver import Reply, running_server
@@ -190,3 +191,22 @@ def test_cli_subscribe_list_deliveries_replay_disable(
         "order by id desc limit 3",
     )
     assert [a["action"] for a in actions] == ["events.disable", "events.replay", "events.subscribe"]
+
+
+def test_key_rotation_rewraps_endpoint_secrets(
+    client: TestClient, pool: ConnectionPool[Conn]
+) -> None:
+    manager = {"X-API-Key": _key(pool, ["events:manage"])}
+    made = client.post(
+        "/v1/ops/events/endpoints",
+        json={"url": "https://hooks.example.com/r", "event_types": ["dlq.added"]},
+        headers=manager,
+    ).json()
+    new_key = f"k2:{generate_key()}"
+    both = Keyring.from_values(f"{new_key},{KEYS['encryption_keys']}", KEYS["index_key"])
+    assert rotate(pool, PiiCipher(both)) >= 1
+    [row] = rows(pool, "select secret_ciphertext from event_endpoints")
+    only_new = PiiCipher(Keyring.from_values(new_key, KEYS["index_key"]))
+    blob = bytes(row["secret_ciphertext"])
+    assert only_new.key_id_of(blob) == "k2"
+    assert only_new.decrypt(blob, secret_aad(uuid.UUID(made["id"]))) == made["secret"]
