@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 
 import pytest
@@ -14,7 +13,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from equity_connect.db.pool import Conn
 from equity_connect.events import sender, service
 from equity_connect.events.schemas import EventType
-from equity_connect.security.crypto import Keyring
+from equity_connect.security.crypto import Keyring, generate_key
 from tests.events.helpers import (
     FAST,
     add_dead_letter,
@@ -148,7 +147,6 @@ def test_dead_endpoint_opens_the_breaker_and_does_not_slow_the_others(
     pool: ConnectionPool[Conn], keyring: Keyring
 ) -> None:
     """A receiver that hangs past the timeout costs its threshold of attempts, then none."""
-    hung = threading.Event()
     events = 6
     with running_server() as dead, running_server() as healthy:
         dead.respond = lambda _r: Reply(200, delay=5.0)  # answers after our 0.5 s timeout
@@ -160,14 +158,15 @@ def test_dead_endpoint_opens_the_breaker_and_does_not_slow_the_others(
         started = time.monotonic()
         run_worker(pool, keyring)
         elapsed = time.monotonic() - started
-        hung.set()
         dead_requests = len(dead.requests)
         assert len(healthy.requests) == events
-    # Without the breaker the dead endpoint would hold a thread 0.5 s per event
-    # (6 × 0.5 s over 2 threads ≥ 1.5 s); with it, threshold 2 → 2 attempts at
-    # most (plus one in flight on the other thread when it opened).
+    # Without the breaker every event would cost the dead endpoint a timeout
+    # (0.5 s) on each of its attempts; with it, threshold 2 → 2 attempts (plus
+    # at most one in flight on the other thread when it opened), and the
+    # whole run, healthy deliveries included, takes less than one timeout per
+    # event would.
     assert dead_requests <= FAST.events_breaker_threshold + 1
-    assert elapsed < 1.5
+    assert elapsed < events * FAST.events_timeout_seconds
     states = rows(
         pool,
         "select e.url, d.status, count(*) as n from event_deliveries d "
@@ -236,3 +235,18 @@ def test_no_pii_by_default_and_audited_pii_where_allowed(
     )
     assert audits == [{"action": "events.pii_sent", "endpoint": str(pii.endpoint.id)}]
     assert json.loads(plain_body)["id"] == pii_payload["id"]
+
+
+def test_a_secret_that_no_longer_decrypts_fails_the_delivery_at_once(
+    pool: ConnectionPool[Conn], keyring: Keyring
+) -> None:
+    with running_server() as receiver:
+        receiver.respond = lambda _r: Reply(200)
+        subscribe(pool, keyring, receiver.url, [EventType.DLQ_ADDED])
+        add_dead_letter(pool)
+        [d] = rows(pool, "select id from event_deliveries")
+        other = Keyring.from_values(f"k9:{generate_key()}", generate_key())
+        assert sender.deliver(pool, FAST, other, d["id"]) == "failed"
+        assert receiver.requests == []  # nothing unsigned or mis-signed went out
+    [state] = rows(pool, "select status, last_error from event_deliveries")
+    assert state["status"] == "failed" and "does not decrypt" in state["last_error"]

@@ -45,7 +45,7 @@ from equity_connect.events.targets import TargetPolicy, guarded_client
 from equity_connect.jobs import service as jobs
 from equity_connect.jobs.worker import RetryLater
 from equity_connect.outbound.retry import backoff_delay, parse_retry_after
-from equity_connect.security.crypto import Keyring, PiiCipher
+from equity_connect.security.crypto import DecryptionError, Keyring, PiiCipher
 from equity_connect.security.pii import lead_contact
 from equity_connect.web.audit import audit
 from equity_connect.web.auth import Principal
@@ -189,15 +189,26 @@ def deliver(
             contact = _contact(conn, cipher, d["lead_id"])
     body = body_of(d, contact)
     msg_id = webhook_id(d["event_id"])
+    try:
+        secret = endpoint_secret(cipher, d["endpoint_id"], d["secret_ciphertext"])
+    except DecryptionError:
+        # Retrying cannot help until the key is configured again: fail it, replayable.
+        return _record(
+            pool,
+            settings,
+            d,
+            status_code=None,
+            error="the endpoint's secret does not decrypt (its key is not configured)",
+            retry_after=None,
+            duration_ms=0.0,
+            pii_sent=False,
+            rng=rng,
+            final=True,
+        )
     headers = {
         "content-type": "application/json",
         "user-agent": USER_AGENT,
-        **signed_headers(
-            endpoint_secret(cipher, d["endpoint_id"], d["secret_ciphertext"]),
-            msg_id,
-            int(time.time()),
-            body,
-        ),
+        **signed_headers(secret, msg_id, int(time.time()), body),
     }
     status_code: int | None = None
     retry_after: float | None = None
@@ -242,6 +253,7 @@ def _record(
     duration_ms: float,
     pii_sent: bool,
     rng: random.Random,
+    final: bool = False,
 ) -> str:
     """Step 3: the attempt's log line, the delivery's new state and the breaker's."""
     attempt = int(d["attempts"])
@@ -268,7 +280,7 @@ def _record(
                     "cooldown": settings.events_breaker_cooldown_seconds,
                 },
             )
-            if attempt < settings.events_max_attempts:
+            if attempt < settings.events_max_attempts and not final:
                 outcome = "retry"
                 delay = retry_delay(settings, attempt, retry_after, rng)
                 row = conn.execute(
