@@ -9,6 +9,7 @@ from equity_connect.campaign.commands import feed_cmd, feed_skipped_cmd, schedul
 from equity_connect.cli_support import ExplainingGroup
 from equity_connect.db.commands import app as db_app
 from equity_connect.demo import run_demo
+from equity_connect.events.commands import app as events_app
 from equity_connect.ingest.commands import ingest_cmd, upload_cmd, uploads_app
 from equity_connect.jobs.commands import dlq_app, run_jobs, worker
 from equity_connect.replies.commands import classify_reply_cmd
@@ -40,6 +41,7 @@ app.add_typer(apikeys_app, name="apikeys")
 app.command("token")(token)
 app.command("export")(export)
 app.add_typer(keys_app, name="keys")
+app.add_typer(events_app, name="events")
 
 
 @app.command("demo")

@@ -176,6 +176,21 @@ class Settings(BaseSettings):
     # back to the rules with a warning where the model cannot load; "rules" = guard + rules.
     reply_classifier: Literal["model", "rules"] = "model"
 
+    # Signed outbound events (events/): one HTTP attempt per job, with this
+    # timeout; failed attempts retry after base·2ⁿ s (full jitter, capped) up
+    # to max attempts; Retry-After on 429/503 is honoured (up to the cap). After
+    # breaker_threshold consecutive failures an endpoint's breaker opens for
+    # the cool-down: its deliveries wait, without a request, and then one probe.
+    events_timeout_seconds: float = 10.0
+    events_max_attempts: int = Field(default=8, ge=1)
+    events_backoff_base_seconds: float = Field(default=5.0, ge=0)
+    events_backoff_cap_seconds: float = Field(default=3600.0, ge=0)
+    events_breaker_threshold: int = Field(default=5, ge=1)
+    events_breaker_cooldown_seconds: float = Field(default=300.0, ge=0)
+    # Endpoint URLs are https, or http to loopback; these widen that (SSRF guard).
+    events_allow_http: bool = False
+    events_allow_private_targets: bool = False
+
     @field_validator("jwt_secret")
     @classmethod
     def _jwt_secret_long_enough(cls, value: str | None) -> str | None:

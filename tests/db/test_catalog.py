@@ -8,6 +8,7 @@ import pytest
 
 from equity_connect.campaign.schemas import CampaignStatus, FeedBatchStatus, SuppressionReason
 from equity_connect.db.pool import Conn
+from equity_connect.events.schemas import DeliveryStatus
 from equity_connect.ingest.schemas import MatchKey, SignatureScheme, UploadRowStatus, UploadStatus
 from equity_connect.jobs.schemas import DlqStatus, JobStatus
 from equity_connect.replies.schemas import (
@@ -35,6 +36,7 @@ ENUMS: dict[str, type[StrEnum]] = {
     "consent_method": ConsentMethod,
     "booking_status": BookingStatus,
     "notification_status": NotificationStatus,
+    "event_delivery_status": DeliveryStatus,
 }
 
 # The migration ledger holds no lead data and is written before any role exists.

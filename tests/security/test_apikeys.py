@@ -151,6 +151,7 @@ def test_scope_values() -> None:
         "leads:write",
         "dlq:replay",
         "exports:read",
+        "events:manage",
         "admin",
     ]
 

@@ -63,6 +63,7 @@ class Scope(StrEnum):
     LEADS_WRITE = "leads:write"
     DLQ_REPLAY = "dlq:replay"
     EXPORTS_READ = "exports:read"
+    EVENTS_MANAGE = "events:manage"  # outbound event endpoints and their delivery log
     ADMIN = "admin"
 
 

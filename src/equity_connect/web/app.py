@@ -17,6 +17,7 @@ from equity_connect.calls.credentials import vapi_credentials
 from equity_connect.config import Settings, get_settings
 from equity_connect.consent.routes import router as consent_router
 from equity_connect.db.pool import open_pool
+from equity_connect.events.routes import router as events_router
 from equity_connect.inbound.routes import router as inbound_router
 from equity_connect.ingest.routes import router as ingest_router
 from equity_connect.observability.health import readiness
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None, *, conninfo: str | None = None)
     app.include_router(consent_router)
     app.include_router(brokers_router)
     app.include_router(dashboard_router)
+    app.include_router(events_router)
 
     # Added before the http middlewares, so it sits inside them, next to the
     # routes: its BodyTimeout reaches the route (and the 408 handler) as

@@ -1,0 +1,1 @@
+"""Signed outbound events: subscriptions, deliveries signed per Standard Webhooks, replay."""
