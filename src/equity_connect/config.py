@@ -176,6 +176,20 @@ class Settings(BaseSettings):
     # back to the rules with a warning where the model cannot load; "rules" = guard + rules.
     reply_classifier: Literal["model", "rules"] = "model"
 
+    # Texts (sms/, docs/providers.md (SignalWire)): "signalwire" sends through the
+    # Compatibility API; "simulator" writes to the outbox folder; unset queues no texts.
+    sms_provider: Literal["", "signalwire", "simulator"] = ""
+    signalwire_space_url: str | None = None  # https://<space>.signalwire.com
+    signalwire_project_id: str | None = None
+    signalwire_api_token: str | None = None
+    signalwire_from_number: str | None = None  # one of the project's numbers, E.164
+    # The project's Signing Key(s) (dashboard, API credentials), comma-separated during a
+    # reset; they verify X-SignalWire-Signature on POST /v1/webhooks/signalwire.
+    signalwire_signing_keys: str | None = None
+    sms_timeout_seconds: float = 15.0
+    brokerage_name: str = "Equity Connect"
+    brokerage_contact: str = ""  # phone or email a HELP reply gives
+
     @field_validator("jwt_secret")
     @classmethod
     def _jwt_secret_long_enough(cls, value: str | None) -> str | None:

@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from equity_connect.replies.schemas import Classification, ReplyIntent
-from equity_connect.replies.text import ReplyParts, split_reply
+from equity_connect.replies.text import WHOLE_TEXT_CHANNELS, ReplyParts, split_reply
 
 __all__ = [
     "ARTIFACT",
@@ -104,7 +104,7 @@ def model_input(text: str, subject: str | None = None, channel: str = "email") -
     For an email, the body above any quote (no signature, no footer) and a subject only
     when the homeowner wrote it (ours is "Re: ..."). A call's text is read as it is.
     """
-    if channel == "call":
+    if channel in WHOLE_TEXT_CHANNELS:
         body = text.strip()
     else:
         body = split_reply(text).body
@@ -214,7 +214,11 @@ class LearnedClassifier:
         from equity_connect.replies.classify import phone_and_consent  # noqa: PLC0415
 
         source = model_input(text, subject, channel)
-        parts = split_reply(text) if channel != "call" else ReplyParts(text.strip(), "", ())
+        parts = (
+            split_reply(text)
+            if channel not in WHOLE_TEXT_CHANNELS
+            else ReplyParts(text.strip(), "", ())
+        )
         reasons = [f"strip:{step}" for step in parts.removed]
         if not source:
             return Classification(
