@@ -208,7 +208,13 @@ def handle_signalwire(
         if result.intent is ReplyIntent.UNSUBSCRIBE:
             # An opt-out in words counts for the number it came from, lead or not.
             suppress_value(
-                conn, cipher, "phone", phone, reason="unsubscribed", source="signalwire:reply"
+                conn,
+                cipher,
+                "phone",
+                phone,
+                reason="unsubscribed",
+                source="signalwire:reply",
+                lead_id=leads[0]["id"] if leads else None,
             )
     if not leads:
         if result.intent is ReplyIntent.UNSUBSCRIBE:
