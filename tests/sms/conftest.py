@@ -15,12 +15,14 @@ from fastapi.testclient import TestClient
 from psycopg_pool import ConnectionPool
 
 from equity_connect.config import Settings
+from equity_connect.db import migrate
 from equity_connect.db.pool import Conn, connect, open_pool
 from equity_connect.jobs.catalog import registry
 from equity_connect.jobs.worker import run_pending
 from equity_connect.security.crypto import Keyring, PiiCipher, generate_key
 from equity_connect.security.signatures import sign_signalwire
 from equity_connect.sms.client import SimulatedSignalWire
+from tests.conftest import create_database, drop_database
 from tests.factories import make_broker, make_lead
 
 SIGNING_KEY = "PSKtest-signing-key-for-equity-connect"
@@ -52,6 +54,29 @@ def signed_post(
         content=body,
         headers={header: sig, "content-type": "application/x-www-form-urlencoded"},
     )
+
+
+@pytest.fixture(scope="module")
+def sms_database(server_url: str) -> Iterator[str]:
+    """One migrated database per module (migrating one per test would dominate the run)."""
+    name = f"ec_sms_{uuid.uuid4().hex[:12]}"
+    url = create_database(server_url, name)
+    migrate.migrate(url)
+    yield url
+    drop_database(server_url, name)
+
+
+@pytest.fixture
+def fresh_database_url(sms_database: str) -> str:
+    """The module's database, emptied of everything a test here writes."""
+    with connect(sms_database) as conn:
+        conn.execute(
+            "truncate leads, brokers, jobs, pipeline_dlq, inbound_events, suppressions, "
+            "sms_numbers, sms_messages, sms_opt_outs, pipeline_events, consent_tokens, "
+            "security_events, feed_days cascade"
+        )
+        conn.commit()
+    return sms_database
 
 
 @pytest.fixture
