@@ -104,7 +104,7 @@ def model_input(text: str, subject: str | None = None, channel: str = "email") -
     For an email, the body above any quote (no signature, no footer) and a subject only
     when the homeowner wrote it (ours is "Re: ..."). A call's text is read as it is.
     """
-    if channel in WHOLE_TEXT_CHANNELS:
+    if channel == "call":
         body = text.strip()
     else:
         body = split_reply(text).body
@@ -213,7 +213,8 @@ class LearnedClassifier:
         """Classify one reply or call text (see module doc)."""
         from equity_connect.replies.classify import phone_and_consent  # noqa: PLC0415
 
-        source = model_input(text, subject, channel)
+        # A text is read whole, as a call is (model_input's source is part of the head's hash).
+        source = model_input(text, subject, "call" if channel in WHOLE_TEXT_CHANNELS else channel)
         parts = (
             split_reply(text)
             if channel not in WHOLE_TEXT_CHANNELS
