@@ -316,3 +316,55 @@ def test_the_job_sends_through_signalwire_as_documented(
             "select outcome from pipeline_events where stage = 'texted' and lead_id = %s", [lead_id]
         ).fetchall()
     assert [e["outcome"] for e in events] == ["sent"]
+
+
+def test_booking_confirmation_is_one_line_and_never_after_the_appointment(
+    fresh_database_url: str,
+    cipher: PiiCipher,
+    settings: Settings,
+    outbox: SimulatedSignalWire,
+    send: Callable[..., texts.Outcome],
+) -> None:
+    lead_id = seed_lead(fresh_database_url, cipher)
+    confirmed(fresh_database_url, cipher, lead_id)
+    ids = []
+    with connect(fresh_database_url) as conn:
+        for uid, start in (("bk-soon", IN_HOURS + timedelta(days=1)), ("bk-past", IN_HOURS)):
+            conn.execute(
+                "insert into bookings (lead_id, broker_id, calcom_uid, status, start_time) "
+                "select id, assigned_broker_id, %s, 'accepted', %s from leads where id = %s",
+                [uid, start, lead_id],
+            )
+            ids.append(
+                texts.queue_text(
+                    conn,
+                    settings,
+                    lead_id,
+                    texts.BOOKING_CONFIRMATION,
+                    f"booked:{uid}",
+                    booking_uid=uid,
+                )
+            )
+        conn.commit()
+    soon, past = ids
+    assert send(soon, IN_HOURS).status == "sent"
+    (text,) = outbox.sent
+    assert "booked with Alex Rivera on Wed Dec 02 at 10:00 AM PST" in text["body"]
+    assert "\n" not in text["body"]
+    outcome = send(past, IN_HOURS + timedelta(days=1))
+    assert (outcome.status, outcome.reason) == ("skipped", "booking_already_started")
+
+
+def test_one_consent_text_per_lead_and_day_however_many_interested_answers(
+    fresh_database_url: str, cipher: PiiCipher, settings: Settings
+) -> None:
+    lead_id = seed_lead(fresh_database_url, cipher)
+    with connect(fresh_database_url) as conn:
+        key = texts.consent_text_key(lead_id, IN_HOURS)
+        first = texts.queue_text(conn, settings, lead_id, texts.CONSENT_LINK, key)
+        again = texts.queue_text(conn, settings, lead_id, texts.CONSENT_LINK, key)
+        unset = texts.queue_text(
+            conn, settings.model_copy(update={"sms_provider": ""}), lead_id, texts.CONSENT_LINK, "k"
+        )
+        conn.rollback()
+    assert first is not None and again is None and unset is None

@@ -113,7 +113,11 @@ def route(
                 texts.confirm_number(conn, cipher, lead["id"], result.phone, source="reply_text")
             # The consent link and the broker's name by text too (its job checks every guard).
             texts.queue_text(
-                conn, settings, lead["id"], texts.CONSENT_LINK, f"consent:{correlation_id}"
+                conn,
+                settings,
+                lead["id"],
+                texts.CONSENT_LINK,
+                texts.consent_text_key(lead["id"], at),
             )
     for lead_id in ids:
         event(

@@ -110,3 +110,16 @@ order by added_to_campaign_at desc nulls last, id
 
 -- name: queued_texts
 select count(*) as n from sms_messages where status = 'queued'
+
+-- name: demo_text_summary
+-- The demo's one-line account of texts (no number, no text).
+select status, reason, count(*) as n from sms_messages group by status, reason order by status, reason
+
+-- name: demo_deferred_until
+-- The demo's clock jump: the latest time a text waits for.
+select max(not_before) as until from sms_messages where status = 'queued' and not_before is not null
+
+-- name: demo_run_deferred_now
+-- The demo only: make the waiting send jobs due now (their clock is moved instead).
+update jobs set run_at = now()
+where task = 'sms.send_text' and status = 'queued' and run_at > now()

@@ -87,6 +87,12 @@ def confirm_number(
     return True
 
 
+def consent_text_key(lead_id: uuid.UUID, at: datetime) -> str:
+    """The dedupe key of a consent-link text: one per lead and business day, however many
+    interested answers (a reply and a call) arrive that day."""
+    return f"consent:{lead_id}:{at.astimezone(BUSINESS_TZ).date().isoformat()}"
+
+
 def queue_text(
     conn: Conn,
     settings: Settings,
@@ -187,6 +193,13 @@ def _prepare(
         return Outcome("uncertain", "a previous run ended mid-send")
     if m["forbidden"]:
         return _skip(conn, message_id, "lead_opted_out_or_suppressed")
+    if m["kind"] == BOOKING_CONFIRMATION:
+        booking = conn.execute(Q["booking_for_text"], {"uid": m["booking_uid"]}).fetchone()
+        if booking is None:
+            return _skip(conn, message_id, "booking_not_found")
+        if booking["start_time"] is not None and booking["start_time"] <= now:
+            # Deferred past the appointment (calling hours, the daily limit): say nothing.
+            return _skip(conn, message_id, "booking_already_started")
     number = conn.execute(Q["textable_number"], {"lead_id": m["lead_id"]}).fetchone()
     if number is None:
         return _skip(conn, message_id, "no_confirmed_number")
