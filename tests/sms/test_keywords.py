@@ -81,7 +81,10 @@ _NOISE = st.text(alphabet=st.sampled_from(list(" \t\n.,!?¡¿-_*'\"()🛑🙏"))
 
 
 def _case_mix(word: str, flips: list[bool]) -> str:
-    return "".join(c.upper() if f else c.lower() for c, f in zip(word, flips + [False] * len(word)))
+    return "".join(
+        c.upper() if f else c.lower()
+        for c, f in zip(word, flips + [False] * len(word), strict=False)
+    )
 
 
 @given(
