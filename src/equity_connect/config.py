@@ -190,6 +190,19 @@ class Settings(BaseSettings):
     # Endpoint URLs are https, or http to loopback; these widen that (SSRF guard).
     events_allow_http: bool = False
     events_allow_private_targets: bool = False
+    # Texts (sms/, docs/providers.md (SignalWire)): "signalwire" sends through the
+    # Compatibility API; "simulator" writes to the outbox folder; unset queues no texts.
+    sms_provider: Literal["", "signalwire", "simulator"] = ""
+    signalwire_space_url: str | None = None  # https://<space>.signalwire.com
+    signalwire_project_id: str | None = None
+    signalwire_api_token: str | None = None
+    signalwire_from_number: str | None = None  # one of the project's numbers, E.164
+    # The project's Signing Key(s) (dashboard, API credentials), comma-separated during a
+    # reset; they verify X-SignalWire-Signature on POST /v1/webhooks/signalwire.
+    signalwire_signing_keys: str | None = None
+    sms_timeout_seconds: float = 15.0
+    brokerage_name: str = "Equity Connect"
+    brokerage_contact: str = ""  # phone or email a HELP reply gives
 
     @field_validator("jwt_secret")
     @classmethod

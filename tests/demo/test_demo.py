@@ -52,6 +52,11 @@ def test_demo_runs_every_stage_and_logs_no_pii(demo_env: Path, fresh_database_ur
             "select count(*) from consent_records where method = 'voice_call'"
         ).fetchone()
     assert voice is not None and voice[0] > 0
+    # Texts went out through the simulated SignalWire, inside calling hours only.
+    with psycopg.connect(fresh_database_url) as conn:
+        sent = conn.execute("select count(*) from sms_messages where status = 'sent'").fetchone()
+    assert sent is not None and sent[0] > 0
+    assert list((demo_env / "outbox" / "sms").glob("*.json"))
     # Re-running is safe: the same bytes and deliveries change nothing.
     again = {r["stage"]: r["leads"] for r in run_demo(rows=400, serve=False)}
     assert again == funnel

@@ -45,6 +45,7 @@ from equity_connect.notifications import service as notifications
 from equity_connect.replies.routing import Q as REPLIES_Q
 from equity_connect.replies.routing import event
 from equity_connect.security.crypto import PiiCipher
+from equity_connect.sms import service as texts
 
 Q = queries.load("equity_connect.booking")
 
@@ -209,6 +210,10 @@ def handle_calcom(
     if row is not None and row["created"]:
         outcome = "rescheduled" if rescheduled else "created"
         event(conn, "booked", outcome, **_common(lead_id, broker_id, event_id))
+        # A one-line confirmation by text (once per booking uid; guards at send time).
+        texts.queue_text(
+            conn, settings, lead_id, texts.BOOKING_CONFIRMATION, f"booked:{uid}", booking_uid=uid
+        )
     kind = "booking_rescheduled" if rescheduled else "booking_created"
     _notify(conn, broker_id, lead_id, kind, uid)
     return "processed", lead_id

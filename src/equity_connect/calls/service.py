@@ -30,6 +30,7 @@ from equity_connect.replies.routing import Q, event, route
 from equity_connect.replies.schemas import Classification, ConsentMethod, ReplyIntent
 from equity_connect.security.crypto import PiiCipher
 from equity_connect.security.pii import lead_contact
+from equity_connect.sms import service as texts
 
 CALLS_Q = queries.load("equity_connect.calls")
 
@@ -221,6 +222,10 @@ def handle_vapi(
     conn.execute(Q["record_call"], {"lead_id": lead["id"], "call_id": call_id})
     event(conn, "call", "ended", ended_reason=str(message.get("endedReason")), **common)
     assert result is not None  # an end-of-call report
+    if phone is not None and result.intent in (ReplyIntent.INTERESTED, ReplyIntent.QUESTION):
+        # They took the call on this number and want to hear more: a number they confirmed
+        # (no-answer and voicemail outcomes are auto replies, never here).
+        texts.confirm_number(conn, cipher, lead["id"], phone, source="call_answered")
     route(
         conn,
         cipher,

@@ -19,13 +19,16 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email import message_from_bytes
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import uvicorn
+from psycopg_pool import ConnectionPool
 from rich.console import Console
 from rich.table import Table
 
@@ -47,6 +50,8 @@ from equity_connect.security.apikeys import generate_api_key
 from equity_connect.security.crypto import PiiCipher
 from equity_connect.security.keys import ensure_dev_keys, load_keyring
 from equity_connect.security.pii import lead_contact
+from equity_connect.sms.client import SimulatedSignalWire
+from equity_connect.sms.service import Q as TEXTS_Q
 from equity_connect.web.app import create_app
 from equity_connect.web.auth import Q as AUTH_Q
 from equity_connect.web.auth import principal_from_api_key
@@ -75,12 +80,16 @@ def _demo_secrets(data_dir: Path) -> dict[str, str]:
     path = data_dir / "keys" / "demo_secrets.json"
     if path.exists():
         loaded: dict[str, str] = json.loads(path.read_text())
+        if "signalwire" not in loaded:  # a data folder from before texts
+            loaded["signalwire"] = "PSK" + secrets.token_urlsafe(24)
+            path.write_text(json.dumps(loaded))
         return loaded
     values = {
         "upload": "whsec_" + base64.b64encode(os.urandom(32)).decode(),
         "instantly": secrets.token_urlsafe(24),
         "calcom": secrets.token_urlsafe(24),
         "vapi": secrets.token_urlsafe(24),
+        "signalwire": "PSK" + secrets.token_urlsafe(24),
         "ops_api_key": "",
     }
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -118,6 +127,10 @@ def demo_settings(base: Settings) -> tuple[Settings, dict[str, str]]:
         "vapi_phone_number_id": base.vapi_phone_number_id or "simulated-phone-number",
         "skiptrace_providers": base.skiptrace_providers or "simulator",
         "campaign_provider": base.campaign_provider or "simulator",
+        "sms_provider": base.sms_provider or "simulator",
+        "signalwire_signing_keys": base.signalwire_signing_keys or secret["signalwire"],
+        "brokerage_name": base.brokerage_name,
+        "brokerage_contact": base.brokerage_contact or "Call (505) 555-0100",
         "port": port,
         "public_base_url": f"http://127.0.0.1:{port}",
     }
@@ -342,6 +355,76 @@ def _book(base: str, secret: dict[str, str], links: list[tuple[str, str]]) -> in
     return booked
 
 
+def _texts_sent(outbox: Path, since: set[str]) -> list[dict[str, str]]:
+    """The texts the simulated SignalWire sent since ``since`` (file names)."""
+    return [
+        json.loads(path.read_text())
+        for path in sorted(outbox.glob("*.json"))
+        if path.name not in since
+    ]
+
+
+def _simulate_texts(base: str, secret: dict[str, str], sent: list[dict[str, str]]) -> int:
+    """Each texted homeowner answers (a deterministic simulated reply: thanks, HELP, yes,
+    STOP), through the signed SignalWire webhook, as SignalWire would post it."""
+    simulator = SimulatedSignalWire(Path("."))
+    url = f"{base}/v1/webhooks/signalwire"
+    for text in sent:
+        params = list(simulator.homeowner_reply(text["to"]).items())
+        signature = signatures.sign_signalwire(secret["signalwire"].encode(), url, params)
+        httpx.post(
+            url,
+            content=urlencode(params),
+            headers={
+                "content-type": "application/x-www-form-urlencoded",
+                "X-SignalWire-Signature": signature,
+            },
+        ).raise_for_status()
+    return len(sent)
+
+
+def _text_summary(conn: Conn) -> str:
+    """How many texts were sent, deferred (outside calling hours) or skipped, and why."""
+    parts = []
+    for r in conn.execute(TEXTS_Q["demo_text_summary"]).fetchall():
+        why = f" ({r['reason']})" if r["reason"] else ""
+        parts.append(f"{r['n']} {r['status']}{why}")
+    return ", ".join(parts) or "none queued"
+
+
+def _texts_round(
+    pool: ConnectionPool[Conn],
+    *,
+    base: str,
+    secret: dict[str, str],
+    sms_outbox: Path,
+    seen: set[str],
+    jobs: Callable[[dict[str, Any] | None], int],
+) -> None:
+    """Show the texts the routing sent, and let their homeowners text back.
+
+    Texts outside calling hours wait for them. The demo does not wait: it moves the send
+    job's clock to the time the texts were deferred to and runs them then. The guards run
+    as always at that time (nothing is sent outside hours, even in the demo).
+    """
+    with pool.connection() as conn:
+        console.print(f"texts (simulated SignalWire): {_text_summary(conn)}")
+        row = conn.execute(TEXTS_Q["demo_deferred_until"]).fetchone()
+        until = row["until"] if row else None
+        if until is not None:
+            conn.execute(TEXTS_Q["demo_run_deferred_now"])
+    if until is not None:
+        console.print(f"  the demo moves the send job's clock to {until:%Y-%m-%d %H:%M %Z}")
+        jobs({"clock": lambda: until})
+    texted = _texts_sent(sms_outbox, seen)
+    for text in texted[:3]:
+        console.print(f"  text to …{text['to'][-4:]}: {text['body']}", markup=False)
+    answers = _simulate_texts(base, secret, texted)
+    console.print(f"{answers} homeowners texted back; routing: {jobs(None)} jobs")
+    with pool.connection() as conn:
+        console.print(f"texts now: {_text_summary(conn)}")
+
+
 def print_funnel(conn: Conn) -> list[dict[str, Any]]:
     """The funnel table, with each stage's share of the previous one."""
     rows = conn.execute("select stage, leads from funnel() order by stage_order").fetchall()
@@ -374,9 +457,15 @@ def run_demo(*, rows: int = 2000, serve: bool = True) -> list[dict[str, Any]]:
     seen_mail = {p.name for p in outbox.glob("*.eml")} if outbox.exists() else set()
     with open_pool(settings.model_copy(update={"pool_max_size": 6}), conninfo=url) as pool:
 
-        def jobs() -> int:
+        def jobs(services: dict[str, Any] | None = None) -> int:
             return run_pending(
-                pool, registry, settings=settings, keyring=keyring, concurrency=2, idle_horizon=3
+                pool,
+                registry,
+                settings=settings,
+                keyring=keyring,
+                concurrency=2,
+                idle_horizon=3,
+                services=services,
             )
 
         with pool.connection() as conn:
@@ -399,9 +488,16 @@ def run_demo(*, rows: int = 2000, serve: bool = True) -> list[dict[str, Any]]:
         console.print(f"feed and push to the (simulated) campaign: {jobs()} jobs")
         with pool.connection() as conn:
             answered = _simulate_answers(conn, cipher, settings, base, secret)
+        sms_outbox = outbox / "sms"
+        seen_texts = {p.name for p in sms_outbox.glob("*.json")} if sms_outbox.exists() else set()
         console.print(f"{answered} homeowner replies received; routing: {jobs()} jobs")
+        _texts_round(
+            pool, base=base, secret=secret, sms_outbox=sms_outbox, seen=seen_texts, jobs=jobs
+        )
         booked = _book(base, secret, _consent_links(outbox, seen_mail))
         console.print(f"{booked} consents and bookings; processing: {jobs()} jobs")
+        with pool.connection() as conn:
+            console.print(f"texts after bookings: {_text_summary(conn)}")
         with pool.connection() as conn:
             funnel = print_funnel(conn)
     console.print(f"\n[bold]dashboard at {base}/dashboard[/bold]")

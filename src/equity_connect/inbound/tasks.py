@@ -27,6 +27,7 @@ from equity_connect.replies.llm import LlmClassifier
 from equity_connect.replies.schemas import InboundProvider
 from equity_connect.replies.service import handle_instantly
 from equity_connect.security.crypto import PiiCipher
+from equity_connect.sms.inbound import decode_form, handle_signalwire
 
 
 def llm_for(settings: Settings) -> LlmClassifier | None:
@@ -94,7 +95,10 @@ def _process_event(ctx: TaskContext, event_id: uuid.UUID) -> None:
             return
         provider = InboundProvider(ev["provider"])
         body = cipher.decrypt(ev["payload_ciphertext"], payload_aad(provider, ev["external_id"]))
-        payload = decode_body(body.encode("utf-8"))
+        if provider is InboundProvider.SIGNALWIRE:  # a form, not JSON
+            payload: dict[str, Any] = dict(decode_form(body.encode("utf-8")))
+        else:
+            payload = decode_body(body.encode("utf-8"))
         if provider is InboundProvider.INSTANTLY:
             status, lead_id = handle_instantly(
                 conn,
@@ -108,6 +112,10 @@ def _process_event(ctx: TaskContext, event_id: uuid.UUID) -> None:
             )
         elif provider is InboundProvider.VAPI:
             status, lead_id = handle_vapi(
+                conn, cipher, ctx.settings, ev["event_type"], payload, event_id=event_id
+            )
+        elif provider is InboundProvider.SIGNALWIRE:
+            status, lead_id = handle_signalwire(
                 conn, cipher, ctx.settings, ev["event_type"], payload, event_id=event_id
             )
         else:

@@ -6,7 +6,8 @@ import equity_connect.campaign.tasks
 import equity_connect.events.tasks
 import equity_connect.inbound.tasks
 import equity_connect.notifications.tasks
-import equity_connect.skiptrace.tasks  # noqa: F401 - registers skip-trace tasks
+import equity_connect.skiptrace.tasks
+import equity_connect.sms.tasks  # noqa: F401 - registers the text sending task
 from equity_connect.jobs.registry import registry
 
 __all__ = ["registry"]

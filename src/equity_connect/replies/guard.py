@@ -32,7 +32,7 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from equity_connect.replies.text import fold, split_reply
+from equity_connect.replies.text import WHOLE_TEXT_CHANNELS, fold, split_reply
 
 __all__ = [
     "RULES",
@@ -462,7 +462,7 @@ def guard_reply(text: str, subject: str | None = None, channel: str = "email") -
     """The guard over a whole reply; ``channel`` "call" reads the text as it is (the
     homeowner's turns or a summary: the email clean-up would cut a transcript at its
     first "Hello,")."""
-    if channel == "call":
+    if channel in WHOLE_TEXT_CHANNELS:
         return [f"unsubscribe:{name}" for name in guard_text(text)]
     parts = split_reply(text)
     return guard_reasons(parts.body, parts.signature, subject)

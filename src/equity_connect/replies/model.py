@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from equity_connect.replies.schemas import Classification, ReplyIntent
-from equity_connect.replies.text import ReplyParts, split_reply
+from equity_connect.replies.text import WHOLE_TEXT_CHANNELS, ReplyParts, split_reply
 
 __all__ = [
     "ARTIFACT",
@@ -213,8 +213,13 @@ class LearnedClassifier:
         """Classify one reply or call text (see module doc)."""
         from equity_connect.replies.classify import phone_and_consent  # noqa: PLC0415
 
-        source = model_input(text, subject, channel)
-        parts = split_reply(text) if channel != "call" else ReplyParts(text.strip(), "", ())
+        # A text is read whole, as a call is (model_input's source is part of the head's hash).
+        source = model_input(text, subject, "call" if channel in WHOLE_TEXT_CHANNELS else channel)
+        parts = (
+            split_reply(text)
+            if channel not in WHOLE_TEXT_CHANNELS
+            else ReplyParts(text.strip(), "", ())
+        )
         reasons = [f"strip:{step}" for step in parts.removed]
         if not source:
             return Classification(

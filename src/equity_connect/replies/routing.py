@@ -5,7 +5,8 @@
 - auto_reply → an event, nothing else
 - not_interested → paused
 - question → replied, broker notified
-- interested → replied, broker notified, consent token and booking link issued
+- interested → replied, broker notified, consent token and booking link issued, and the
+  consent link queued by text (sms/: sent only to a number the homeowner gave or confirmed)
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from equity_connect.db.pool import Conn
 from equity_connect.notifications import service as notifications
 from equity_connect.replies.schemas import Classification, ReplyIntent
 from equity_connect.security.crypto import PiiCipher
+from equity_connect.sms import service as texts
 
 Q = queries.load("equity_connect.replies")
 
@@ -107,6 +109,16 @@ def route(
             notifications.queue(conn, broker, lead["id"], kind, f"{kind}:{correlation_id}")
         if intent is ReplyIntent.INTERESTED:
             links = _offer_booking(conn, settings, lead["id"], broker)
+            if result.phone:  # "call me at …": a number the homeowner gave
+                texts.confirm_number(conn, cipher, lead["id"], result.phone, source="reply_text")
+            # The consent link and the broker's name by text too (its job checks every guard).
+            texts.queue_text(
+                conn,
+                settings,
+                lead["id"],
+                texts.CONSENT_LINK,
+                texts.consent_text_key(lead["id"], at),
+            )
     for lead_id in ids:
         event(
             conn,

@@ -14,6 +14,7 @@ class InboundProvider(StrEnum):
     INSTANTLY = "instantly"
     VAPI = "vapi"
     CALCOM = "calcom"
+    SIGNALWIRE = "signalwire"
 
 
 class InboundStatus(StrEnum):

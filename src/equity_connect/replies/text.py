@@ -17,7 +17,19 @@ from typing import Final
 
 from equity_connect.normalize.phone import to_e164
 
-__all__ = ["ReplyParts", "find_phone", "fold", "split_reply", "strip_reply"]
+__all__ = [
+    "WHOLE_TEXT_CHANNELS",
+    "ReplyParts",
+    "find_phone",
+    "fold",
+    "split_reply",
+    "strip_reply",
+]
+
+# Channels whose text is the homeowner's own words as they are: a call's turns or summary,
+# a text message. They have no quotes, signatures or footers to cut, and the email clean-up
+# would cut a transcript at its first "Hello,".
+WHOLE_TEXT_CHANNELS: Final = frozenset({"call", "sms"})
 
 
 @dataclass(frozen=True, slots=True)

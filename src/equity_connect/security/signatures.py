@@ -22,11 +22,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Final, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 __all__ = [
     "CALCOM_SIGNATURE_HEADER",
     "GITHUB_SIGNATURE_HEADER",
     "SHARED_SECRET_HEADER",
+    "SIGNALWIRE_SIGNATURE_HEADERS",
     "VAPI_BEARER",
     "VAPI_LEGACY_SECRET",
     "Body",
@@ -43,12 +45,14 @@ __all__ = [
     "sign_calcom",
     "sign_github",
     "sign_plan",
+    "sign_signalwire",
     "sign_standard",
     "sign_vapi_hmac",
     "verify_calcom",
     "verify_github",
     "verify_plan",
     "verify_shared_secret",
+    "verify_signalwire",
     "verify_standard",
     "verify_vapi",
     "verify_vapi_credentials",
@@ -850,3 +854,91 @@ def verify_vapi_credentials(
     raise _bad_request(
         "missing_header", f"none of the VAPI credential headers is present ({', '.join(expected)})"
     )
+
+
+# --------------------------------------------------------------------------
+# SignalWire (Compatibility API / cXML webhooks; Twilio's scheme)
+# --------------------------------------------------------------------------
+
+#: Where SignalWire puts its signature: its own header, or Twilio's on the
+#: Compatibility (cXML) surface (signalwire-python ``core/security``).
+SIGNALWIRE_SIGNATURE_HEADERS: Final = ("X-SignalWire-Signature", "X-Twilio-Signature")
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+
+
+def _signalwire_form_message(url: str, params: Sequence[tuple[str, str]]) -> bytes:
+    # Scheme B: the URL, then every parameter as name + value, sorted by name
+    # (stable: a repeated name keeps the order it was sent in).
+    ordered = sorted(params, key=lambda kv: kv[0])
+    return _b(url + "".join(k + v for k, v in ordered))
+
+
+def sign_signalwire(key: bytes, url: str, params: Sequence[tuple[str, str]]) -> str:
+    """The ``X-SignalWire-Signature`` of a form-encoded (cXML) webhook: base64 HMAC-SHA1
+    of the URL followed by the sorted parameters (Twilio's scheme, which SignalWire's
+    Compatibility API uses)."""
+    return base64.b64encode(_hmac(key, _signalwire_form_message(url, params), "sha1")).decode()
+
+
+def _url_variants(url: str) -> list[str]:
+    """The URL as given, and with the default port added or removed: senders differ on
+    whether ``:443`` is part of what they signed (SignalWire's and Twilio's validators
+    try both)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if not host:
+        return [url]
+    netloc_host = f"[{host}]" if ":" in host else host
+    default = _DEFAULT_PORTS.get(parts.scheme.lower())
+    if default is None:
+        return [url]
+    try:
+        port = parts.port
+    except ValueError:
+        return [url]
+    userinfo = parts.netloc.rpartition("@")[0]
+    prefix = f"{userinfo}@" if userinfo else ""
+    if port is None:
+        other = parts._replace(netloc=f"{prefix}{netloc_host}:{default}")
+    elif port == default:
+        other = parts._replace(netloc=f"{prefix}{netloc_host}")
+    else:
+        return [url]
+    return [url, urlunsplit(other)]
+
+
+def verify_signalwire(
+    secrets: Sequence[bytes],
+    headers: Mapping[str, str],
+    url: str,
+    body: bytes,
+    params: Sequence[tuple[str, str]],
+) -> None:
+    """Verify a SignalWire webhook against the URL it was sent to (our public one).
+
+    Accepted: Scheme B (``base64(HMAC-SHA1(key, url + sorted name+value pairs))``, the
+    cXML/Compatibility form scheme) and Scheme A (``hex(HMAC-SHA1(key, url + raw body))``,
+    SignalWire's scheme for JSON/RELAY callbacks, accepted for the same body as the
+    SDK's validator does), each for the URL with and without its default port. The key
+    is the project's Signing Key. There is no timestamp: replays are absorbed by storing
+    each ``MessageSid`` once.
+
+    A missing signature is a 401 here, not a 400: an unsigned request is simply
+    unauthenticated, and SignalWire always signs.
+    """
+    keys = _usable_secrets(secrets)
+    raw = next(
+        (v.strip() for name in SIGNALWIRE_SIGNATURE_HEADERS if (v := _header(headers, name))),
+        "",
+    )
+    if not raw:
+        raise _unauthorized("missing_header", "X-SignalWire-Signature is missing")
+    received = _b(raw)
+    expected: list[bytes] = []
+    for candidate in _url_variants(url):
+        form = _signalwire_form_message(candidate, params)
+        for key in keys:
+            expected.append(base64.b64encode(_hmac(key, form, "sha1")))
+            expected.append(_hmac(key, _b(candidate) + body, "sha1").hex().encode())
+    if not _any_match(expected, [received]):
+        raise _unauthorized("bad_signature", "X-SignalWire-Signature does not match")

@@ -24,6 +24,7 @@ from equity_connect.observability.health import readiness
 from equity_connect.observability.logs import request_context
 from equity_connect.observability.metrics import Metrics
 from equity_connect.security.keys import load_keyring
+from equity_connect.sms.routes import router as sms_router
 from equity_connect.web.dashboard import router as dashboard_router
 from equity_connect.web.errors import install_error_handlers
 from equity_connect.web.guards import write_rejections
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None, *, conninfo: str | None = None)
     install_error_handlers(app)
     app.include_router(ingest_router)
     app.include_router(inbound_router)
+    app.include_router(sms_router)
     app.include_router(consent_router)
     app.include_router(brokers_router)
     app.include_router(dashboard_router)

@@ -1,0 +1,1 @@
+"""Texts: SignalWire outbound sends with their guards, inbound messages and carrier keywords."""
