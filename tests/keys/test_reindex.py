@@ -16,7 +16,7 @@ from equity_connect.security.crypto import (
     aad_for,
     generate_key,
 )
-from equity_connect.security.reindex import ReindexError, reindex
+from equity_connect.keys.reindex import ReindexError, reindex
 from tests.factories import make_broker, make_lead
 
 ENC = f"k1:{generate_key()}"

@@ -16,7 +16,7 @@ from equity_connect.security.crypto import (
     aad_for,
     generate_key,
 )
-from equity_connect.security.rotation import key_usage, rotate
+from equity_connect.keys.rotation import key_usage, rotate
 
 OLD, NEW, INDEX = generate_key(), generate_key(), generate_key()
 

@@ -13,8 +13,8 @@ from equity_connect.cli_support import fail, keyring_or_exit, migrated_database_
 from equity_connect.config import get_settings
 from equity_connect.db.pool import connect, open_pool
 from equity_connect.security.crypto import PiiCipher
-from equity_connect.security.reindex import ReindexError, reindex
-from equity_connect.security.rotation import key_usage, rotate
+from equity_connect.keys.reindex import ReindexError, reindex
+from equity_connect.keys.rotation import key_usage, rotate
 
 app = typer.Typer(help="PII key rotation.", no_args_is_help=True)
 _console = Console()
