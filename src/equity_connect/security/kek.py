@@ -98,6 +98,8 @@ class EnvKeks:
         if aes is None:
             raise DecryptionError(f"key {kid!r} is not configured (revoked or never known)")
         try:
-            return aes.decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], _DEK_AAD + kid.encode())
+            return aes.decrypt(
+                wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], _DEK_AAD + kid.encode()
+            )
         except InvalidTag as exc:
             raise DecryptionError(f"data key does not unwrap under key {kid!r}") from exc
