@@ -27,12 +27,12 @@ from psycopg.rows import dict_row
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the local KMS server lives with the test fixtures
-import ingest as ingest_bench  # noqa: E402
 from _db import bench_database  # noqa: E402
+from tests.fixtures.kms import REGION, LocalKms, local_kms  # noqa: E402
 
+import ingest as ingest_bench  # noqa: E402
 from equity_connect.security.aws_kms import AwsKmsKeks  # noqa: E402
 from equity_connect.security.crypto import Keyring, PiiCipher, aad_for  # noqa: E402
-from tests.fixtures.kms import REGION, LocalKms, local_kms  # noqa: E402
 
 
 def key() -> str:
@@ -107,7 +107,9 @@ def main() -> None:
         f"({', '.join(f'{k}={v}' for k, v in sorted(ingest_calls.items()) if k != 'CreateKey')})"
     )
     print(f"  ratio kms/env = {kms_s / env_s:.2f}x")
-    print(f"  read back {read:,} e-mails with an empty cache: {read_s:.2f}s, {read_calls} KMS calls")
+    print(
+        f"  read back {read:,} e-mails with an empty cache: {read_s:.2f}s, {read_calls} KMS calls"
+    )
 
 
 if __name__ == "__main__":

@@ -95,7 +95,9 @@ def test_env_k1_values_rotate_onto_kms_and_stay_readable(
     with connect(fresh_database_url) as conn:
         assert set(key_usage(conn)) == {"kms1"}
         leads = conn.execute("select id, email_ciphertext from leads").fetchall()
-    emails = {cipher.decrypt(r["email_ciphertext"], aad_for("leads", "email", r["id"])) for r in leads}
+    emails = {
+        cipher.decrypt(r["email_ciphertext"], aad_for("leads", "email", r["id"])) for r in leads
+    }
     assert emails == {f"owner{n}@example.com" for n in range(350)}
 
 

@@ -24,7 +24,7 @@ def load_keyring(settings: Settings) -> Keyring:
     if not settings.aws_kms_key_id:
         raise KeyConfigError("EC_KMS_PROVIDER=aws needs EC_AWS_KMS_KEY_ID (a key id, ARN or alias)")
     # Imported here: boto3 takes a while to import and only KMS deployments need it.
-    from equity_connect.security.aws_kms import AwsKmsKeks
+    from equity_connect.security.aws_kms import AwsKmsKeks  # noqa: PLC0415
 
     kms = AwsKmsKeks(
         kid=settings.aws_kms_kid,
