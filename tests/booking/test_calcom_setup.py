@@ -274,3 +274,33 @@ def test_the_stored_secret_verifies_the_fakes_signed_test_delivery(
     fake.webhooks[hook_id]["secret"] = "not-the-stored-secret-" + "x" * 20
     forged = fake.ping(hook_id)
     assert forged.status_code == 401 and forged.json()["error"] == "bad_signature"
+
+
+def test_a_lost_or_changed_secret_is_set_again(
+    cal_env: pytest.MonkeyPatch,
+    brokers: dict[str, uuid.UUID],
+    fake: FakeCalcom,
+    fresh_database_url: str,
+) -> None:
+    run_setup()
+    ada = fake.users["cal_live_ada"].id
+    [hook] = [w for w in fake.webhooks.values() if w["userId"] == ada]
+    hook["secret"] = "changed-in-the-cal-com-ui"
+    report = actions(run_setup())
+    key = ("ada@brokers.example.test", "webhook https://ec.example.test/v1/webhooks/calcom")
+    assert report[key] == "update"
+    with connect(fresh_database_url) as conn:
+        cipher = PiiCipher(Keyring.from_values(KEYS, INDEX))
+        row = conn.execute(
+            "select secret_ciphertext from calcom_webhooks where broker_id = %s", [brokers["ada"]]
+        ).fetchone()
+        stored = cipher.decrypt(
+            row["secret_ciphertext"], aad_for("calcom_webhooks", "secret", brokers["ada"])
+        )
+        assert hook["secret"] == stored  # ours again, the same webhook
+        conn.execute("delete from calcom_webhooks where broker_id = %s", [brokers["ada"]])
+        conn.commit()
+    report = actions(run_setup())  # our copy lost: a new secret, set on the same webhook
+    assert report[key] == "update"
+    assert len([w for w in fake.webhooks.values() if w["userId"] == ada]) == 1
+    assert hook["secret"] != stored

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 import uuid
 from collections.abc import Iterator
 
 import pytest
+from fastapi.testclient import TestClient
 
 from equity_connect.config import Settings
+from equity_connect.db.pool import connect
 from equity_connect.security.aws_kms import AwsKmsKeks
 from equity_connect.security.crypto import (
     DecryptionError,
@@ -19,6 +22,7 @@ from equity_connect.security.crypto import (
     generate_key,
 )
 from equity_connect.security.keys import load_keyring
+from equity_connect.web.app import create_app
 from tests.fixtures.kms import REGION, LocalKms, local_kms
 
 INDEX = generate_key()
@@ -160,3 +164,28 @@ def test_settings_select_the_provider(kms: LocalKms) -> None:
         Settings(index_key=INDEX, encryption_keys=f"k1:{generate_key()}", kms_provider="env")
     )
     assert env_only.kms is None and env_only.active_kid == "k1"
+
+
+def test_the_api_answers_503_and_stores_nothing_while_kms_is_gone(fresh_database_url: str) -> None:
+    with local_kms() as gone:
+        settings = Settings(
+            index_key=INDEX,
+            encryption_keys=None,
+            kms_provider="aws",
+            aws_kms_key_id=gone.key_id,
+            aws_region=REGION,
+            aws_kms_endpoint_url=gone.endpoint_url,
+            instantly_webhook_secrets="instantly-test-secret",
+        )
+        gone.server.stop()
+        with TestClient(create_app(settings, conninfo=fresh_database_url)) as client:
+            answer = client.post(
+                "/v1/webhooks/instantly",
+                content=json.dumps({"event_type": "reply_received", "email_id": "e-1"}),
+                headers={"X-Webhook-Secret": "instantly-test-secret"},
+            )
+    assert answer.status_code == 503, answer.text
+    assert answer.json()["error"] == "key_service_unavailable"
+    assert answer.json()["detail"].startswith("AWS KMS cannot be used for GenerateDataKey")
+    with connect(fresh_database_url) as conn:
+        assert conn.execute("select count(*) as n from inbound_events").fetchone()["n"] == 0
