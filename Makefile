@@ -21,7 +21,7 @@ run: $(STAMP)
 
 ## test: the whole suite against the embedded database (or $$DATABASE_URL)
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 ## check: lint and type-check the source
 check: $(STAMP)

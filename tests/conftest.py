@@ -2,8 +2,9 @@
 
 The server is the one every command uses: ``DATABASE_URL`` when set (CI's
 system PostgreSQL), otherwise the embedded cluster in ``.data/pg``. Each test
-session creates its own throwaway database on it and migrates it, so runs
-never see each other's data and the developer's demo data is untouched.
+session (each pytest-xdist worker is one) creates its own throwaway database
+on it and migrates it, so runs never see each other's data and the
+developer's demo data is untouched.
 """
 
 from __future__ import annotations

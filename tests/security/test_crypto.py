@@ -153,6 +153,8 @@ def test_hmac_index_resists_the_enumeration_that_breaks_plain_sha256(keyring: Ke
         ("k1:{k},k1:{k}", generate_key(), "appears twice"),
         ("k1:{k}", "c2hvcnQ=", "at least 32 bytes"),
     ],
+    # Ids name the case, not the random keys: parallel workers must collect the same tests.
+    ids=["empty", "no-kid", "bad-kid", "not-base64", "short-key", "twice", "short-index"],
 )
 def test_bad_key_configuration_is_a_clear_error(enc: str, idx: str, message: str) -> None:
     key = generate_key()

@@ -12,6 +12,7 @@ import uuid
 from equity_connect.ingest.csv_reader import CsvRecord, CsvReject
 from equity_connect.ingest.rejects import raw_aad
 from equity_connect.normalize import addr_hash, normalize_apn, parse_address
+from equity_connect.normalize.address import place_without_zip
 from equity_connect.normalize.email import validate_email
 from equity_connect.normalize.phone import validate_phone
 from equity_connect.security.crypto import PiiCipher, aad_for
@@ -63,6 +64,12 @@ def stage_record(record: CsvRecord, lead_id: str, cipher: PiiCipher) -> str | Cs
     address, address_reason = parse_address(
         record.property_address, record.property_city, record.property_state, record.property_zip
     )
+    if address is None and address_reason == "missing_zip":
+        address = place_without_zip(
+            record.property_address, record.property_city, record.property_state
+        )
+        if address is not None:
+            notes.append("no ZIP: the property is placed by street, city and state")
     apn_normalized = normalize_apn(record.apn)
     county = record.county_fips
     # An APN identifies a parcel only within its county.
@@ -107,7 +114,7 @@ def stage_record(record: CsvRecord, lead_id: str, cipher: PiiCipher) -> str | Cs
         street, unit = address.delivery_line, address.unit
         city = address.city or record.property_city
         state = address.state or record.property_state
-        zip5: str | None = address.zip5
+        zip5: str | None = address.zip5 or None
         hashed: bytes | None = addr_hash(address)
     else:
         street, unit, city = record.property_address, None, record.property_city

@@ -22,6 +22,7 @@ hence :func:`addr_hash`, keeps only the identifier for those. Other designators 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections.abc import Iterable
@@ -128,8 +129,41 @@ def addr_hash(addr: NormalizedAddress) -> bytes:
     City and state are left out: ZIP5 already places the address, and vendors misspell or
     abbreviate cities (``LOS ANGELES``/``LA``), which would split one home into two.
     """
-    canonical = _SEP.join((_HASH_VERSION, addr.street_line, addr.unit_key or "", addr.zip5))
-    return hashlib.sha256(canonical.encode("utf-8")).digest()
+    parts: tuple[str, ...]
+    if not addr.zip5:
+        # Placed without a ZIP (place_without_zip): city and state stand in
+        # for it. Another namespace, so it never equals a ZIP-placed hash.
+        parts = (
+            _HASH_VERSION,
+            addr.street_line,
+            addr.unit_key or "",
+            "",
+            addr.city or "",
+            addr.state or "",
+        )
+    else:
+        parts = (_HASH_VERSION, addr.street_line, addr.unit_key or "", addr.zip5)
+    return hashlib.sha256(_SEP.join(parts).encode("utf-8")).digest()
+
+
+def place_without_zip(
+    street: str | None, city: str | None, state: str | None
+) -> NormalizedAddress | None:
+    """A property address with street, city and state but no ZIP (``zip5 == ""``).
+
+    Vendor lists often drop the ZIP; street + city + state still place the
+    property, so it becomes its identity instead of the row being refused.
+    None when the street, the city or the state is missing.
+    """
+    city_n, state_n = _city_cached(city), _state_cached(state)
+    if not city_n or not state_n:
+        return None
+    # parse_address needs a ZIP to place an address; a stand-in lets the
+    # street be normalized exactly as every other row's, then it is dropped.
+    parsed, _ = parse_address(street, city, state, "00000")
+    if parsed is None:
+        return None
+    return dataclasses.replace(parsed, zip5="")
 
 
 # --- fast path -----------------------------------------------------------------------------
