@@ -304,3 +304,24 @@ def test_a_lost_or_changed_secret_is_set_again(
     assert report[key] == "update"
     assert len([w for w in fake.webhooks.values() if w["userId"] == ada]) == 1
     assert hook["secret"] != stored
+
+
+def test_the_demo_simulator_sets_every_broker_up_idempotently(
+    cal_env: pytest.MonkeyPatch,
+    brokers: dict[str, uuid.UUID],
+    fake: FakeCalcom,
+    fresh_database_url: str,
+) -> None:
+    cal_env.delenv("EC_CALCOM_API_KEYS")
+    first = run_setup("--simulate")
+    assert {r["action"] for r in first} == {"create", "update"}  # all three brokers, no skip
+    again = run_setup("--simulate")
+    assert {r["action"] for r in again} == {"unchanged"}
+    assert fake.requests == []  # no network
+    with connect(fresh_database_url) as conn:
+        links = [
+            r["calcom_event_url"] for r in conn.execute("select calcom_event_url from brokers")
+        ]
+    assert len(links) == 3 and all(
+        u.startswith("https://book.example.test/sim-") and u.endswith("/equity-call") for u in links
+    )

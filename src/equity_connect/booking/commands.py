@@ -11,7 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from equity_connect.booking.client import CalcomApi, CalcomApiError
-from equity_connect.booking.setup import SetupConfigError, setup
+from equity_connect.booking.setup import CalcomAccount, Q, SetupConfigError, setup
+from equity_connect.booking.simulated import SimulatedCalcom
 from equity_connect.cli_support import fail, keyring_or_exit, migrated_database_url
 from equity_connect.config import get_settings
 from equity_connect.db.pool import connect
@@ -27,6 +28,12 @@ def calcom_setup(
         bool, typer.Option("--dry-run", help="Show what would change; change nothing")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="The report as JSON lines")] = False,
+    simulate: Annotated[
+        bool,
+        typer.Option(
+            "--simulate", help="Demo only: every broker gets a SimulatedCalcom account, no network"
+        ),
+    ] = False,
 ) -> None:
     """Create or update each broker's event types (equity-call, follow-up, doc-review),
     booking link and booking webhook; report what was created, changed or left alone.
@@ -37,12 +44,20 @@ def calcom_setup(
     settings = get_settings()
     cipher = PiiCipher(keyring_or_exit(settings))
 
-    def api_for(key: str) -> CalcomApi:
+    def api_for(key: str) -> CalcomAccount:
+        if simulate:
+            return SimulatedCalcom(key)
         return CalcomApi(settings.calcom_api_base_url, key, timeout=settings.calcom_timeout_seconds)
 
     with connect(migrated_database_url(settings)) as conn:
+        keys = None
+        if simulate:  # one deterministic account per broker, keyed by its e-mail
+            emails = [str(r["email"]).lower() for r in conn.execute(Q["setup_brokers"])]
+            keys = {e: f"simulated:{e}" for e in emails}
         try:
-            changes = setup(conn, cipher, settings, api_for, dry_run=dry_run, commit=conn.commit)
+            changes = setup(
+                conn, cipher, settings, api_for, dry_run=dry_run, commit=conn.commit, keys=keys
+            )
         except (SetupConfigError, CalcomApiError) as exc:
             conn.rollback()
             raise fail(str(exc)) from None

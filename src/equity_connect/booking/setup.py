@@ -34,9 +34,9 @@ import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
-from equity_connect.booking.client import CalcomApi, CalcomApiError, Webhook
+from equity_connect.booking.client import CalcomApiError, EventType, Me, Webhook
 from equity_connect.config import Settings
 from equity_connect.db import queries
 from equity_connect.db.pool import Conn
@@ -55,6 +55,23 @@ PLAN_EVENT_TYPES: dict[str, tuple[str, str]] = {
 BOOKING_SLUG = "equity-call"
 
 Action = Literal["create", "update", "unchanged", "skip"]
+
+
+class CalcomAccount(Protocol):
+    """One broker's Cal.com account: the real API v2 client, or ``SimulatedCalcom``."""
+
+    def close(self) -> None: ...
+    def me(self) -> Me: ...
+    def event_type(self, username: str, slug: str) -> EventType | None: ...
+    def create_event_type(
+        self, slug: str, title: str, minutes: int, description: str
+    ) -> EventType: ...
+    def set_length(self, event_type_id: int, minutes: int) -> EventType: ...
+    def webhooks(self) -> list[Webhook]: ...
+    def create_webhook(self, url: str, triggers: list[str], secret: str) -> Webhook: ...
+    def update_webhook(
+        self, webhook_id: str, url: str, triggers: list[str], secret: str
+    ) -> Webhook: ...
 
 
 class SetupConfigError(Exception):
@@ -153,7 +170,7 @@ def setup_broker(
     settings: Settings,
     *,
     broker: dict[str, object],
-    api: CalcomApi,
+    api: CalcomAccount,
     specs: list[EventTypeSpec],
     dry_run: bool,
 ) -> list[Change]:
@@ -225,7 +242,7 @@ def _webhook(
     broker_id: uuid.UUID,
     user_id: int,
     label: str,
-    api: CalcomApi,
+    api: CalcomAccount,
     dry_run: bool,
 ) -> Change:
     url = subscriber_url(settings)
@@ -272,10 +289,11 @@ def setup(
     conn: Conn,
     cipher: PiiCipher,
     settings: Settings,
-    api_for: Callable[[str], CalcomApi],
+    api_for: Callable[[str], CalcomAccount],
     *,
     dry_run: bool = False,
     commit: Callable[[], None] = lambda: None,
+    keys: dict[str, str] | None = None,
 ) -> list[Change]:
     """Every active broker, in e-mail order; ``commit`` runs after each broker's changes.
 
@@ -284,7 +302,7 @@ def setup(
     committed (running again resumes).
     """
     specs = event_type_specs(settings)
-    keys = api_keys(settings)
+    keys = api_keys(settings) if keys is None else keys
     changes: list[Change] = []
     for broker in conn.execute(Q["setup_brokers"]).fetchall():
         key = keys.get(str(broker["email"]).lower())
