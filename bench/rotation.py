@@ -19,9 +19,9 @@ from _db import bench_database
 
 from equity_connect.config import Settings
 from equity_connect.db.pool import open_pool
+from equity_connect.keys.reindex import reindex
+from equity_connect.keys.rotation import key_usage, rotate
 from equity_connect.security.crypto import Keyring, PiiCipher, aad_for
-from equity_connect.security.reindex import reindex
-from equity_connect.security.rotation import key_usage, rotate
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from equity_connect.booking.commands import app as calcom_app
 from equity_connect.brokers.commands import apikeys_app, brokers_app, export, token
 from equity_connect.campaign.commands import feed_cmd, feed_skipped_cmd, schedule_app
 from equity_connect.cli_support import ExplainingGroup
@@ -12,8 +13,8 @@ from equity_connect.demo import run_demo
 from equity_connect.events.commands import app as events_app
 from equity_connect.ingest.commands import ingest_cmd, upload_cmd, uploads_app
 from equity_connect.jobs.commands import dlq_app, run_jobs, worker
+from equity_connect.keys.commands import app as keys_app
 from equity_connect.replies.commands import classify_reply_cmd
-from equity_connect.security.commands import app as keys_app
 from equity_connect.verification.commands import app as verification_app
 from equity_connect.web.commands import serve
 
@@ -42,6 +43,7 @@ app.command("token")(token)
 app.command("export")(export)
 app.add_typer(keys_app, name="keys")
 app.add_typer(events_app, name="events")
+app.add_typer(calcom_app, name="calcom")
 
 
 @app.command("demo")

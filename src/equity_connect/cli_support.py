@@ -18,7 +18,7 @@ from equity_connect.db import migrate
 from equity_connect.db.faults import describe_connection_error, is_connection_lost
 from equity_connect.db.url import DatabaseUrlError, resolve_database_url
 from equity_connect.jobs.worker import WorkerGaveUp
-from equity_connect.security.crypto import KeyConfigError, Keyring
+from equity_connect.security.crypto import KeyConfigError, Keyring, KeyServiceError
 from equity_connect.security.keys import load_keyring
 from equity_connect.web.auth import Principal
 
@@ -42,7 +42,7 @@ DATABASE_HINT = "check that PostgreSQL is running and that DATABASE_URL points a
 
 def explain(exc: BaseException) -> str | None:
     """One sentence for an expected failure (what failed, what to do), or None for a bug."""
-    if isinstance(exc, DatabaseUrlError | WorkerGaveUp):
+    if isinstance(exc, DatabaseUrlError | WorkerGaveUp | KeyServiceError):
         return str(exc)
     if isinstance(exc, PoolTimeout):
         return f"no database connection could be had in time: {DATABASE_HINT}"

@@ -203,6 +203,23 @@ class Settings(BaseSettings):
     sms_timeout_seconds: float = 15.0
     brokerage_name: str = "Equity Connect"
     brokerage_contact: str = ""  # phone or email a HELP reply gives
+    # Key-encryption keys (security/kek.py): "env" = EC_ENCRYPTION_KEYS only; "aws" =
+    # AWS KMS holds the active KEK (EC_ENCRYPTION_KEYS, if set, only read older values
+    # until `keys rotate`). Credentials come from boto3's usual chain, never from here.
+    kms_provider: Literal["env", "aws"] = "env"
+    aws_kms_key_id: str | None = None  # key id, ARN or alias/...
+    aws_kms_kid: str = "kms1"  # the key id our ciphertexts name the KMS key by
+    aws_region: str | None = None
+    aws_kms_endpoint_url: str | None = None  # a VPC endpoint, or a local KMS in tests
+    kms_cache_max_keys: int = Field(default=1000, ge=1)  # unwrapped data keys kept
+    kms_cache_ttl_seconds: float = Field(default=300.0, gt=0)  # and for how long
+    # Cal.com set-up (booking/calcom_setup.py): API v2, one API key per broker (a JSON
+    # object: broker e-mail -> that broker's Cal.com API key), event types and minutes.
+    calcom_api_base_url: str = "https://api.cal.com"
+    calcom_api_keys: str | None = None
+    calcom_booking_base_url: str = "https://cal.com"  # or the custom booking domain
+    calcom_event_durations: str = "equity-call=30,follow-up=15,doc-review=45"
+    calcom_timeout_seconds: float = Field(default=10.0, gt=0)
 
     @field_validator("jwt_secret")
     @classmethod

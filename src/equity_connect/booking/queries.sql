@@ -62,3 +62,42 @@ where id = %(lead_id)s and campaign_status not in ('unsubscribed', 'do_not_conta
 update leads set campaign_status = 'replied'
 where id = %(lead_id)s and campaign_status = 'converted'
   and not exists (select 1 from bookings b where b.lead_id = %(lead_id)s and b.status = 'accepted')
+
+-- name: setup_brokers
+-- Active brokers, for `calcom setup` (each needs its own Cal.com API key).
+select id, name, email, calcom_event_url from brokers where active order by lower(email)
+
+-- name: calcom_webhook_of
+select broker_id, calcom_user_id, webhook_id, subscriber_url, secret_ciphertext
+from calcom_webhooks where broker_id = %(broker_id)s
+
+-- name: save_calcom_webhook
+-- The secret is saved before Cal.com is told it, so an interrupted set-up
+-- resumes with the same secret and every delivery signed with it verifies.
+insert into calcom_webhooks (broker_id, calcom_user_id, webhook_id, subscriber_url, secret_ciphertext)
+values (%(broker_id)s, %(calcom_user_id)s, %(webhook_id)s, %(subscriber_url)s, %(secret)s)
+on conflict (broker_id) do update set
+  calcom_user_id = excluded.calcom_user_id,
+  webhook_id = coalesce(excluded.webhook_id, calcom_webhooks.webhook_id),
+  subscriber_url = excluded.subscriber_url,
+  secret_ciphertext = excluded.secret_ciphertext
+
+-- name: calcom_webhook_secrets
+-- Every stored Cal.com webhook secret (encrypted), for the inbound verifier.
+select broker_id, secret_ciphertext from calcom_webhooks
+
+-- name: save_calcom_event_type
+insert into calcom_event_types (broker_id, slug, event_type_id, length_minutes, booking_url)
+values (%(broker_id)s, %(slug)s, %(event_type_id)s, %(length_minutes)s, %(booking_url)s)
+on conflict (broker_id, slug) do update set
+  event_type_id = excluded.event_type_id,
+  length_minutes = excluded.length_minutes,
+  booking_url = excluded.booking_url
+where (calcom_event_types.event_type_id, calcom_event_types.length_minutes,
+       calcom_event_types.booking_url)
+  is distinct from (excluded.event_type_id, excluded.length_minutes, excluded.booking_url)
+
+-- name: set_broker_booking_link
+-- The consent page's booking link: the broker's equity-call event type.
+update brokers set calcom_event_url = %(url)s
+where id = %(broker_id)s and calcom_event_url is distinct from %(url)s

@@ -6,13 +6,20 @@ the key to the server inside SQL text, where ``log_statement``,
 leave the process; the database only ever sees ciphertext and blind indexes.
 
 Envelope: a random data key (DEK) encrypts values; the DEK is wrapped by a
-key-encryption key (KEK) from the environment, named by a key id. Every
+key-encryption key (KEK) named by a key id, held by a provider (``kek.py``):
+the environment/key files, or AWS KMS (``aws_kms.py``). Every
 ciphertext carries its wrapped DEK and the KEK's id, so it is self-contained
 and rotating the KEK means re-wrapping 60 bytes per value, never touching the
 data. One DEK serves a bounded batch of values (``data_key_uses``), not one
 value each: wrapping costs an AES-GCM operation, and a per-value DEK doubled
 the cost of a million-row ingest for no gain in safety (random 96-bit nonces
 stay far below the 2^32-messages-per-key bound).
+
+Format: v1 (env keys) ``01 | kid length | kid | wrapped DEK (60 bytes) | nonce
+| ciphertext+tag``; v2 (a provider whose wrapped DEK has its own length, KMS)
+``02 | kid length | kid | wrapped length (2 bytes) | wrapped DEK | nonce |
+ciphertext+tag``. Both start with the kid at the same place, which is what
+rotation's SQL reads.
 
 Associated data binds a ciphertext to its place (table, column, row id): a
 ciphertext moved to another row or column fails to decrypt.
@@ -40,23 +47,35 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-KEY_BYTES = 32
+from equity_connect.security.kek import (
+    KEY_BYTES,
+    DecryptionError,
+    EnvKeks,
+    KekProvider,
+    KeyConfigError,
+    KeyServiceError,
+)
+
+__all__ = [
+    "KEY_BYTES",
+    "DecryptionError",
+    "KeyConfigError",
+    "KeyServiceError",
+    "Keyring",
+    "PiiCipher",
+    "aad_for",
+    "generate_key",
+    "parse_encryption_keys",
+]
+
 _NONCE_BYTES = 12
 _TAG_BYTES = 16
 _WRAPPED_DEK_BYTES = _NONCE_BYTES + KEY_BYTES + _TAG_BYTES
 _FORMAT_V1 = 1
+_FORMAT_V2 = 2
 _KID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
-_DEK_AAD = b"equity-connect/dek/v1|"
 _DATA_AAD = b"equity-connect/pii/v1|"
 _INDEX_DOMAIN = b"equity-connect/blind-index/v1|"
-
-
-class KeyConfigError(Exception):
-    """The key configuration is missing or malformed. Never carries key material."""
-
-
-class DecryptionError(Exception):
-    """A ciphertext could not be decrypted: wrong place, tampered, or its key is gone."""
 
 
 def _b64decode(value: str, what: str) -> bytes:
@@ -91,25 +110,48 @@ def parse_encryption_keys(spec: str, source: str = "EC_ENCRYPTION_KEYS") -> dict
 
 @dataclass(frozen=True)
 class Keyring:
-    """The KEKs (first one active) and the blind-index key."""
+    """The KEKs and the blind-index key.
+
+    ``keys`` are the env/file KEKs; ``kms`` an optional provider (AWS KMS)
+    whose KEKs never enter this process. ``active_kid`` names the KEK new
+    values are wrapped under: the first env key, or the KMS key when one is
+    configured (the env keys then only read what they wrapped, until
+    ``keys rotate`` has re-wrapped it under KMS).
+    """
 
     keys: Mapping[str, bytes]
     active_kid: str
     index_key: bytes = field(repr=False)
+    kms: KekProvider | None = None
 
     def __repr__(self) -> str:  # never print key bytes, even by accident in a traceback
-        return f"Keyring(kids={list(self.keys)}, active={self.active_kid!r})"
+        return f"Keyring(kids={list(self.keys)}, active={self.active_kid!r}, kms={self.kms!r})"
+
+    def with_kms(self, kms: KekProvider, kid: str) -> Keyring:
+        """This keyring with ``kms`` as the active KEK provider (under key id ``kid``)."""
+        if not _KID.match(kid):
+            raise KeyConfigError("EC_AWS_KMS_KID must be 1-32 letters, digits, '_' or '-'")
+        if kid in self.keys:
+            raise KeyConfigError(f"the KMS key id {kid!r} is also an EC_ENCRYPTION_KEYS id")
+        return Keyring(keys=self.keys, active_kid=kid, index_key=self.index_key, kms=kms)
 
     @classmethod
-    def from_values(cls, encryption_keys: str, index_key: str) -> Keyring:
-        """Build from the env-var formats: ``kid:b64,...`` and a base64 index key."""
-        keys = parse_encryption_keys(encryption_keys)
+    def from_values(
+        cls, encryption_keys: str, index_key: str, *, keys_optional: bool = False
+    ) -> Keyring:
+        """Build from the env-var formats: ``kid:b64,...`` and a base64 index key.
+
+        ``keys_optional`` allows an empty ``encryption_keys``, for a keyring that
+        will get a KMS provider (``with_kms``); its ``active_kid`` is then empty.
+        """
+        empty = keys_optional and not encryption_keys.strip()
+        keys = {} if empty else parse_encryption_keys(encryption_keys)
         idx = _b64decode(index_key, "EC_INDEX_KEY")
         if len(idx) < KEY_BYTES:
             raise KeyConfigError(f"EC_INDEX_KEY must be at least {KEY_BYTES} bytes")
         if any(hmac.compare_digest(idx, k) for k in keys.values()):
             raise KeyConfigError("EC_INDEX_KEY must differ from every encryption key")
-        return cls(keys=keys, active_kid=next(iter(keys)), index_key=idx)
+        return cls(keys=keys, active_kid=next(iter(keys), ""), index_key=idx)
 
     @classmethod
     def from_sources(
@@ -119,11 +161,19 @@ class Keyring:
         encryption_keys_file: Path | None,
         index_key: str | None,
         index_key_file: Path | None,
+        encryption_keys_optional: bool = False,
     ) -> Keyring:
-        """Keys from values or files (the settings' four fields); a clear error if absent."""
-        enc = _value_or_file(encryption_keys, encryption_keys_file, "EC_ENCRYPTION_KEYS")
+        """Keys from values or files (the settings' four fields); a clear error if absent.
+
+        ``encryption_keys_optional``: a KMS holds the active KEK, so env keys are
+        needed only to read what they wrapped before.
+        """
+        if encryption_keys_optional and not (encryption_keys or encryption_keys_file):
+            enc = ""
+        else:
+            enc = _value_or_file(encryption_keys, encryption_keys_file, "EC_ENCRYPTION_KEYS")
         idx = _value_or_file(index_key, index_key_file, "EC_INDEX_KEY")
-        return cls.from_values(enc, idx)
+        return cls.from_values(enc, idx, keys_optional=encryption_keys_optional)
 
 
 def _value_or_file(value: str | None, path: Path | None, name: str) -> str:
@@ -159,13 +209,16 @@ class PiiCipher:
     """
 
     def __init__(self, keyring: Keyring, *, data_key_uses: int = 100_000) -> None:
+        if not keyring.active_kid:
+            raise KeyConfigError("no active PII key: set EC_ENCRYPTION_KEYS or EC_KMS_PROVIDER")
         self._keyring = keyring
-        self._kek = {kid: AESGCM(key) for kid, key in keyring.keys.items()}
+        self._env = EnvKeks(keyring.keys)
         self._data_key_uses = data_key_uses
         self._uses_left = 0
         self._header = b""
         self._dek: AESGCM | None = None
         self._unwrapped: OrderedDict[bytes, AESGCM] = OrderedDict()
+        self._rewrapped: OrderedDict[bytes, bytes] = OrderedDict()
 
     @property
     def keyring(self) -> Keyring:
@@ -177,29 +230,28 @@ class PiiCipher:
         """The key id new ciphertexts are wrapped under."""
         return self._keyring.active_kid
 
-    def _header_for(self, dek: bytes) -> bytes:
-        """Format byte, active key id and ``dek`` wrapped under that key."""
+    def _provider(self, kid: str) -> KekProvider:
+        kms = self._keyring.kms
+        if kms is not None and kms.holds(kid):
+            return kms
+        if self._env.holds(kid):
+            return self._env
+        raise DecryptionError(f"key {kid!r} is not configured (revoked or never known)")
+
+    def _header_for(self, wrapped: bytes) -> bytes:
+        """Format byte, active key id and the data key ``wrapped`` under that key."""
         kid = self._keyring.active_kid.encode()
-        wrap_nonce = os.urandom(_NONCE_BYTES)
-        wrapped = wrap_nonce + self._kek[self._keyring.active_kid].encrypt(
-            wrap_nonce, dek, _DEK_AAD + kid
-        )
-        return bytes([_FORMAT_V1, len(kid)]) + kid + wrapped
+        if self._keyring.kms is None or not self._keyring.kms.holds(self._keyring.active_kid):
+            return bytes([_FORMAT_V1, len(kid)]) + kid + wrapped
+        return bytes([_FORMAT_V2, len(kid)]) + kid + len(wrapped).to_bytes(2, "big") + wrapped
 
     def _raw_data_key(self, kid: str, wrapped: bytes) -> bytes:
-        kek = self._kek.get(kid)
-        if kek is None:
-            raise DecryptionError(f"key {kid!r} is not configured (revoked or never known)")
-        try:
-            return kek.decrypt(
-                wrapped[:_NONCE_BYTES], wrapped[_NONCE_BYTES:], _DEK_AAD + kid.encode()
-            )
-        except InvalidTag as exc:
-            raise DecryptionError(f"data key does not unwrap under key {kid!r}") from exc
+        return self._provider(kid).unwrap(kid, wrapped)
 
     def _new_data_key(self) -> AESGCM:
-        dek = AESGCM.generate_key(bit_length=256)
-        self._header = self._header_for(dek)
+        active = self._keyring.active_kid
+        dek, wrapped = self._provider(active).generate(active)
+        self._header = self._header_for(wrapped)
         self._dek = AESGCM(dek)
         self._uses_left = self._data_key_uses
         return self._dek
@@ -215,16 +267,22 @@ class PiiCipher:
 
     @staticmethod
     def _split(blob: bytes) -> tuple[str, bytes, bytes, bytes]:
-        """(kid, wrapped DEK, nonce, ciphertext) of a v1 blob."""
-        if len(blob) < 2 or blob[0] != _FORMAT_V1:
-            raise DecryptionError("not an Equity Connect v1 ciphertext")
+        """(kid, wrapped DEK, nonce, ciphertext) of a v1 or v2 blob."""
+        if len(blob) < 2 or blob[0] not in (_FORMAT_V1, _FORMAT_V2):
+            raise DecryptionError("not an Equity Connect v1/v2 ciphertext")
         kid_end = 2 + blob[1]
-        dek_end = kid_end + _WRAPPED_DEK_BYTES
+        if blob[0] == _FORMAT_V1:
+            dek_start, dek_end = kid_end, kid_end + _WRAPPED_DEK_BYTES
+        else:
+            if len(blob) < kid_end + 2:
+                raise DecryptionError("ciphertext is truncated")
+            dek_start = kid_end + 2
+            dek_end = dek_start + int.from_bytes(blob[kid_end:dek_start], "big")
         body = dek_end + _NONCE_BYTES
         if len(blob) < body + _TAG_BYTES:
             raise DecryptionError("ciphertext is truncated")
         kid = blob[2:kid_end].decode("ascii", errors="replace")
-        return kid, blob[kid_end:dek_end], blob[dek_end:body], blob[body:]
+        return kid, blob[dek_start:dek_end], blob[dek_end:body], blob[body:]
 
     def _unwrap(self, kid: str, wrapped: bytes) -> AESGCM:
         cache_key = kid.encode() + wrapped
@@ -257,12 +315,23 @@ class PiiCipher:
         """The same ciphertext with its data key re-wrapped under the active key.
 
         Key rotation: the data itself is not re-encrypted, so no associated
-        data is needed and the value never appears in clear.
+        data is needed and the value never appears in clear. Values written
+        together share a data key, so each distinct one is re-wrapped once
+        (one KMS ``Encrypt`` when rotating onto KMS), not once per value.
         """
         kid, wrapped, nonce, ciphertext = self._split(blob)
-        if kid == self._keyring.active_kid:
+        active = self._keyring.active_kid
+        if kid == active:
             return blob
-        return self._header_for(self._raw_data_key(kid, wrapped)) + nonce + ciphertext
+        cache_key = kid.encode() + b"|" + wrapped
+        header = self._rewrapped.get(cache_key)
+        if header is None:
+            dek = self._raw_data_key(kid, wrapped)
+            header = self._header_for(self._provider(active).wrap(active, dek))
+            self._rewrapped[cache_key] = header
+            if len(self._rewrapped) > 256:
+                self._rewrapped.popitem(last=False)
+        return header + nonce + ciphertext
 
     def blind_index(self, channel: str, normalized: str) -> bytes:
         """HMAC-SHA256 of a normalized value; ``channel`` keeps emails and phones apart."""

@@ -1,4 +1,4 @@
-"""Where PII keys come from: the environment or files, never the database."""
+"""Where PII keys come from: the environment, files or AWS KMS, never the database."""
 
 from __future__ import annotations
 
@@ -6,17 +6,35 @@ import os
 from pathlib import Path
 
 from equity_connect.config import Settings
-from equity_connect.security.crypto import Keyring, generate_key
+from equity_connect.security.crypto import KeyConfigError, Keyring, generate_key
 
 
 def load_keyring(settings: Settings) -> Keyring:
     """The configured keyring; raises ``KeyConfigError`` with the missing variable's name."""
-    return Keyring.from_sources(
+    aws = settings.kms_provider == "aws"
+    keyring = Keyring.from_sources(
         encryption_keys=settings.encryption_keys,
         encryption_keys_file=settings.encryption_keys_file,
         index_key=settings.index_key,
         index_key_file=settings.index_key_file,
+        encryption_keys_optional=aws,
     )
+    if not aws:
+        return keyring
+    if not settings.aws_kms_key_id:
+        raise KeyConfigError("EC_KMS_PROVIDER=aws needs EC_AWS_KMS_KEY_ID (a key id, ARN or alias)")
+    # Imported here: boto3 takes a while to import and only KMS deployments need it.
+    from equity_connect.security.aws_kms import AwsKmsKeks  # noqa: PLC0415
+
+    kms = AwsKmsKeks(
+        kid=settings.aws_kms_kid,
+        key_id=settings.aws_kms_key_id,
+        region=settings.aws_region,
+        endpoint_url=settings.aws_kms_endpoint_url,
+        cache_max_keys=settings.kms_cache_max_keys,
+        cache_ttl_seconds=settings.kms_cache_ttl_seconds,
+    )
+    return keyring.with_kms(kms, settings.aws_kms_kid)
 
 
 def ensure_dev_keys(data_dir: Path) -> tuple[Path, Path]:

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from equity_connect.db.faults import is_connection_lost
 from equity_connect.errors import DomainError
+from equity_connect.security.kek import KeyServiceError
 from equity_connect.security.signatures import SignatureError
 from equity_connect.web.timeouts import BodyTimeout
 
@@ -41,6 +42,15 @@ def install_error_handlers(app: FastAPI) -> None:
             code, detail = "database_busy", "the database did not answer in time; retry shortly"
         return JSONResponse(error_body(code, detail), status_code=503, headers={"Retry-After": "5"})
 
+    async def on_key_service_error(_: Request, exc: Exception) -> JSONResponse:
+        # The KMS is away: nothing is read or written in clear instead (fail closed),
+        # and the request can be retried once it is back.
+        return JSONResponse(
+            error_body("key_service_unavailable", str(exc)),
+            status_code=503,
+            headers={"Retry-After": "30"},
+        )
+
     async def on_body_timeout(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, BodyTimeout)  # registered for this type only
         return JSONResponse(
@@ -59,3 +69,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(psycopg.OperationalError, on_database_error)
     app.add_exception_handler(psycopg.InterfaceError, on_database_error)
     app.add_exception_handler(BodyTimeout, on_body_timeout)
+    app.add_exception_handler(KeyServiceError, on_key_service_error)

@@ -9,6 +9,7 @@ import pytest
 from equity_connect.campaign.service import feed
 from equity_connect.campaign.suppression import suppress_leads, suppress_value
 from equity_connect.db.pool import Conn
+from equity_connect.keys.reindex import ReindexError, reindex
 from equity_connect.security.crypto import (
     DecryptionError,
     Keyring,
@@ -16,7 +17,6 @@ from equity_connect.security.crypto import (
     aad_for,
     generate_key,
 )
-from equity_connect.security.reindex import ReindexError, reindex
 from tests.factories import make_broker, make_lead
 
 ENC = f"k1:{generate_key()}"

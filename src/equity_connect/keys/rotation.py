@@ -36,6 +36,7 @@ CIPHER_COLUMNS: tuple[CipherColumn, ...] = (
     CipherColumn("inbound_events", "payload_ciphertext", "id"),
     CipherColumn("skiptrace_requests", "response_ciphertext", "id"),
     CipherColumn("event_endpoints", "secret_ciphertext", "id"),
+    CipherColumn("calcom_webhooks", "secret_ciphertext", "broker_id"),
 )
 
 # The key id is bytes 3.. of a v1 blob; its length is byte 2 (see crypto.py).

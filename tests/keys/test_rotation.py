@@ -9,6 +9,7 @@ from psycopg_pool import ConnectionPool
 
 from equity_connect.config import Settings
 from equity_connect.db.pool import Conn, connect, open_pool
+from equity_connect.keys.rotation import key_usage, rotate
 from equity_connect.security.crypto import (
     DecryptionError,
     Keyring,
@@ -16,7 +17,6 @@ from equity_connect.security.crypto import (
     aad_for,
     generate_key,
 )
-from equity_connect.security.rotation import key_usage, rotate
 
 OLD, NEW, INDEX = generate_key(), generate_key(), generate_key()
 
