@@ -176,6 +176,16 @@ class Settings(BaseSettings):
     # back to the rules with a warning where the model cannot load; "rules" = guard + rules.
     reply_classifier: Literal["model", "rules"] = "model"
 
+    # Asynchronous uploads (ingest/uploads.py): POST /v1/uploads?wait=true answers with
+    # the report only for a body up to upload_wait_max_bytes, processed within
+    # upload_wait_seconds (else 202, as without wait). A processing upload renews its
+    # heartbeat every upload_heartbeat_seconds; one silent for upload_stale_seconds
+    # belongs to a dead process and the worker's sweeper marks it failed.
+    upload_wait_max_bytes: int = 8 * 1024 * 1024
+    upload_wait_seconds: float = 30.0
+    upload_heartbeat_seconds: float = 5.0
+    upload_stale_seconds: float = 60.0
+
     @field_validator("jwt_secret")
     @classmethod
     def _jwt_secret_long_enough(cls, value: str | None) -> str | None:

@@ -54,8 +54,14 @@ def plan_headers(secret: str, body: bytes, *, at: float | None = None) -> dict[s
     return signatures.sign_plan(signatures.parse_secret(secret), stamp, body)
 
 
-def post(client: TestClient, body: bytes, headers: dict[str, str]) -> object:
-    return client.post("/v1/uploads", content=body, headers={**headers, "content-type": "text/csv"})
+def post(client: TestClient, body: bytes, headers: dict[str, str], *, wait: bool = True) -> object:
+    """POST an upload; ``wait`` asks for the synchronous answer (``?wait=true``)."""
+    return client.post(
+        "/v1/uploads",
+        content=body,
+        headers={**headers, "content-type": "text/csv"},
+        params={"wait": "true"} if wait else {},
+    )
 
 
 def counts(url: str) -> tuple[int, int, int]:
@@ -76,7 +82,9 @@ def test_valid_signature_ingests(
     headers = standard_headers(secret, BODY) if scheme == "standard" else plan_headers(secret, BODY)
     response = post(client, BODY, headers)
     assert response.status_code == 201, response.text  # type: ignore[attr-defined]
-    report = response.json()  # type: ignore[attr-defined]
+    doc = response.json()  # type: ignore[attr-defined]
+    assert (doc["status"], doc["phase"], doc["percent"]) == ("completed", "completed", 100.0)
+    report = doc["report"]
     assert report["rows"] == 2 and report["inserted"] == 2
     assert report["sha256"] == hashlib.sha256(BODY).hexdigest()
     assert counts(fresh_database_url)[:2] == (1, 2)
@@ -194,7 +202,7 @@ def test_ten_concurrent_identical_uploads_create_one(
     lock = threading.Lock()
 
     def send() -> None:
-        response = post(client, BODY, standard_headers(NEW_SECRET, BODY))
+        response = post(client, BODY, standard_headers(NEW_SECRET, BODY), wait=False)
         with lock:
             results.append(response.status_code)  # type: ignore[attr-defined]
             ids.add(response.json()["upload_id"])  # type: ignore[attr-defined]
@@ -204,9 +212,14 @@ def test_ten_concurrent_identical_uploads_create_one(
         t.start()
     for t in threads:
         t.join()
-    assert sorted(results) == [200] * 9 + [201]
+    assert sorted(results) == [200] * 9 + [202]
     assert len(ids) == 1
-    assert counts(fresh_database_url)[:2] == (1, 2)
+    with psycopg.connect(fresh_database_url) as conn:
+        stored = conn.execute(
+            "select (select count(*) from uploads), (select count(*) from jobs "
+            "where task = 'ingest.process_upload'), (select count(*) from upload_bodies)"
+        ).fetchone()
+    assert stored == (1, 1, 1)  # one upload, one job, one stored chunk
 
 
 def test_unusable_file_is_422_with_reason(client: TestClient) -> None:
