@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -18,13 +19,13 @@ from psycopg_pool import ConnectionPool
 
 from equity_connect.config import Settings
 from equity_connect.db.pool import Conn, connect, open_pool
-from equity_connect.ingest.routes import status_signing_content
 from equity_connect.ingest.schemas import SignatureScheme
 from equity_connect.ingest.service import IngestLimits, UploadMeta
 from equity_connect.ingest.uploads import (
     accept_upload,
     process_upload,
     status_document,
+    status_signing_content,
     sweep_stale_uploads,
 )
 from equity_connect.security import signatures
@@ -75,7 +76,7 @@ def signed(body: bytes, *, secret: str = SECRET) -> dict[str, str]:
     return {"webhook-id": msg_id, "webhook-timestamp": str(ts), "webhook-signature": sig}
 
 
-def send(client: TestClient, body: bytes, **params: str) -> object:
+def send(client: TestClient, body: bytes, **params: str) -> Any:
     return client.post(
         "/v1/uploads",
         content=body,
@@ -84,7 +85,7 @@ def send(client: TestClient, body: bytes, **params: str) -> object:
     )
 
 
-def poll(client: TestClient, upload_id: str, *, secret: str = SECRET) -> object:
+def poll(client: TestClient, upload_id: str, *, secret: str = SECRET) -> Any:
     content = status_signing_content(uuid.UUID(upload_id))
     return client.get(f"/v1/uploads/{upload_id}", headers=signed(content, secret=secret))
 
@@ -106,10 +107,10 @@ def test_post_answers_202_with_a_location_and_the_worker_finishes_it(
     client: TestClient, pool: ConnectionPool[Conn], keyring: Keyring, fresh_database_url: str
 ) -> None:
     response = send(client, BODY)
-    assert response.status_code == 202, response.text  # type: ignore[attr-defined]
-    doc = response.json()  # type: ignore[attr-defined]
+    assert response.status_code == 202, response.text
+    doc = response.json()
     upload_id = doc["upload_id"]
-    assert response.headers["location"] == f"/v1/uploads/{upload_id}"  # type: ignore[attr-defined]
+    assert response.headers["location"] == f"/v1/uploads/{upload_id}"
     assert (doc["status"], doc["phase"], doc["percent"], doc["report"]) == (
         "received",
         "queued",
@@ -118,11 +119,11 @@ def test_post_answers_202_with_a_location_and_the_worker_finishes_it(
     )
     assert scalar(fresh_database_url, "select count(*) from leads") == 0  # nothing ingested yet
     waiting = poll(client, upload_id)
-    assert waiting.status_code == 200 and waiting.json()["phase"] == "queued"  # type: ignore[attr-defined]
+    assert waiting.status_code == 200 and waiting.json()["phase"] == "queued"
 
     assert process(pool, keyring, upload_id)
     assert not process(pool, keyring, upload_id)  # the job again (at-least-once): a no-op
-    done = poll(client, upload_id).json()  # type: ignore[attr-defined]
+    done = poll(client, upload_id).json()
     assert (done["status"], done["phase"], done["percent"]) == ("completed", "completed", 100.0)
     assert (done["rows_read"], done["rows_staged"]) == (2, 2)
     assert done["report"]["inserted"] == 2 and done["report"]["rows"] == 2
@@ -137,25 +138,25 @@ def test_post_answers_202_with_a_location_and_the_worker_finishes_it(
         == 1
     )
     again = send(client, BODY)
-    assert again.status_code == 200  # type: ignore[attr-defined]
-    assert again.json()["upload_id"] == upload_id and again.json()["duplicate_upload"]  # type: ignore[attr-defined]
+    assert again.status_code == 200
+    assert again.json()["upload_id"] == upload_id and again.json()["duplicate_upload"]
 
 
 def test_status_needs_the_upload_signature_or_an_ops_key(client: TestClient) -> None:
-    upload_id = send(client, BODY).json()["upload_id"]  # type: ignore[attr-defined]
+    upload_id = send(client, BODY).json()["upload_id"]
     assert client.get(f"/v1/uploads/{upload_id}").status_code == 401
-    assert poll(client, upload_id, secret="another-secret").status_code == 401  # type: ignore[attr-defined]
+    assert poll(client, upload_id, secret="another-secret").status_code == 401
     # A signature for one upload's status does not read another's.
     other = str(uuid.uuid4())
     headers = signed(status_signing_content(uuid.UUID(upload_id)))
     assert client.get(f"/v1/uploads/{other}", headers=headers).status_code == 401
-    assert poll(client, other).status_code == 404  # type: ignore[attr-defined]
+    assert poll(client, other).status_code == 404
 
 
 def test_the_waiting_body_is_encrypted_and_bound_to_its_place(
     client: TestClient, keyring: Keyring, fresh_database_url: str
 ) -> None:
-    upload_id = uuid.UUID(send(client, BODY).json()["upload_id"])  # type: ignore[attr-defined]
+    upload_id = uuid.UUID(send(client, BODY).json()["upload_id"])
     blob = scalar(fresh_database_url, "select ciphertext from upload_bodies where seq = 0")
     assert isinstance(blob, bytes)
     assert MARKER.encode() not in blob and b"3300000001" not in blob
@@ -172,20 +173,20 @@ def test_wait_true_answers_with_the_report_only_for_small_bodies(
     client: TestClient, fresh_database_url: str
 ) -> None:
     small = send(client, BODY, wait="true")
-    assert small.status_code == 201, small.text  # type: ignore[attr-defined]
-    assert small.json()["report"]["inserted"] == 2  # type: ignore[attr-defined]
+    assert small.status_code == 201, small.text
+    assert small.json()["report"]["inserted"] == 2
     rows = [row(mak=f"44{i:08d}", property_address=f"{i + 1} Pine St") for i in range(90)]
     large = csv_bytes(rows)
     assert len(large) > 4096  # over upload_wait_max_bytes: answered at once
     answer = send(client, large, wait="true")
-    assert answer.status_code == 202  # type: ignore[attr-defined]
-    assert answer.json()["phase"] == "queued"  # type: ignore[attr-defined]
+    assert answer.status_code == 202
+    assert answer.json()["phase"] == "queued"
 
 
 def test_a_stale_heartbeat_fails_the_upload_and_the_same_bytes_start_afresh(
     client: TestClient, pool: ConnectionPool[Conn], keyring: Keyring, fresh_database_url: str
 ) -> None:
-    first = send(client, BODY).json()["upload_id"]  # type: ignore[attr-defined]
+    first = send(client, BODY).json()["upload_id"]
     with psycopg.connect(fresh_database_url) as conn:  # a process took it, then went silent
         conn.execute(
             "update uploads set status = 'processing', phase = 'merging', "
@@ -196,35 +197,52 @@ def test_a_stale_heartbeat_fails_the_upload_and_the_same_bytes_start_afresh(
         assert sweep_stale_uploads(conn, stale_seconds=3600) == []  # not stale yet by this bound
         assert sweep_stale_uploads(conn, stale_seconds=60) == [uuid.UUID(first)]
         conn.commit()
-    failed = poll(client, first).json()  # type: ignore[attr-defined]
+    failed = poll(client, first).json()
     assert (failed["status"], failed["phase"]) == ("failed", "failed")
     assert "processing stopped while merging" in failed["error"]
     assert "send the same file again" in failed["error"]
     assert scalar(fresh_database_url, "select count(*) from upload_bodies") == 0
 
     resent = send(client, BODY)
-    assert resent.status_code == 202  # type: ignore[attr-defined]
-    second = resent.json()["upload_id"]  # type: ignore[attr-defined]
+    assert resent.status_code == 202
+    second = resent.json()["upload_id"]
     assert second != first
     assert process(pool, keyring, second)
-    assert poll(client, second).json()["status"] == "completed"  # type: ignore[attr-defined]
-    assert poll(client, first).json()["status"] == "failed"  # type: ignore[attr-defined]
+    assert poll(client, second).json()["status"] == "completed"
+    assert poll(client, first).json()["status"] == "failed"
 
 
-def test_an_upload_whose_job_died_is_failed(
-    client: TestClient, fresh_database_url: str
-) -> None:
-    upload_id = send(client, BODY).json()["upload_id"]  # type: ignore[attr-defined]
+def test_an_upload_whose_job_died_is_failed(client: TestClient, fresh_database_url: str) -> None:
+    upload_id = send(client, BODY).json()["upload_id"]
     with psycopg.connect(fresh_database_url) as conn:
         conn.execute("update jobs set status = 'dead' where task = 'ingest.process_upload'")
     with connect(fresh_database_url) as conn:
         assert sweep_stale_uploads(conn, stale_seconds=60) == [uuid.UUID(upload_id)]
         conn.commit()
-    assert "see the DLQ" in poll(client, upload_id).json()["error"]  # type: ignore[attr-defined]
+    assert "see the DLQ" in poll(client, upload_id).json()["error"]
 
 
-def _dbname(url: str) -> str:
-    return str(conninfo_to_dict(url)["dbname"])
+def worker_backends(url: str) -> object:
+    """The workers' backends in this test's database (a killed one lingers a moment)."""
+    return scalar(
+        url,
+        "select count(*) from pg_stat_activity where datname = %s "
+        "and application_name = 'equity-connect-worker'",
+        str(conninfo_to_dict(url)["dbname"]),
+    )
+
+
+def worker_env(url: str, settings: Settings) -> dict[str, str]:
+    """A worker process's environment: the keys the body was encrypted with, fast beats."""
+    env = process_env(
+        url,
+        EC_UPLOAD_HEARTBEAT_SECONDS="0.2",
+        EC_UPLOAD_STALE_SECONDS="1.5",
+        EC_JOB_LEASE_SECONDS="3",  # the sweeper runs on every worker heartbeat (1 s)
+    )
+    assert settings.encryption_keys and settings.index_key
+    env.update(EC_ENCRYPTION_KEYS=settings.encryption_keys, EC_INDEX_KEY=settings.index_key)
+    return env
 
 
 @pytest.mark.slow
@@ -239,15 +257,7 @@ def test_killing_the_worker_mid_ingest_leaves_a_failed_upload_and_a_resend_compl
     with connect(fresh_database_url) as conn:
         first = accept_upload(conn, cipher, [body], meta).upload_id
         conn.commit()
-    assert settings.encryption_keys and settings.index_key
-    env = process_env(
-        fresh_database_url,
-        EC_UPLOAD_HEARTBEAT_SECONDS="0.2",
-        EC_UPLOAD_STALE_SECONDS="1.5",
-        EC_JOB_LEASE_SECONDS="3",  # the sweeper runs on every worker heartbeat (1 s)
-    )
-    # The keys the body was encrypted with: the API's and the worker's are the same.
-    env.update(EC_ENCRYPTION_KEYS=settings.encryption_keys, EC_INDEX_KEY=settings.index_key)
+    env = worker_env(fresh_database_url, settings)
     args = [sys.executable, "-m", "equity_connect.cli", "worker", "--concurrency", "1"]
     blocker = psycopg.connect(fresh_database_url)
     procs: list[Proc] = []
@@ -261,32 +271,21 @@ def test_killing_the_worker_mid_ingest_leaves_a_failed_upload_and_a_resend_compl
             assert doomed.alive(), doomed.stderr
             with connect(fresh_database_url) as conn:
                 doc = status_document(conn, first)
-            return doc["phase"] == "merging" and doc["rows_staged"] == 300
+            return bool(doc["phase"] == "merging" and doc["rows_staged"] == 300)
 
         wait_until(merging, 60, "the worker to stage the upload and start merging")
         doomed.popen.kill()  # SIGKILL: no handler, no cleanup
         doomed.popen.wait(10)
         blocker.rollback()
 
-        def backend_gone() -> bool:
-            return (
-                scalar(
-                    fresh_database_url,
-                    "select count(*) from pg_stat_activity where datname = %s "
-                    "and application_name = 'equity-connect-worker'",
-                    _dbname(fresh_database_url),
-                )
-                == 0
-            )
-
-        wait_until(backend_gone, 30, "the killed worker's backend to end")
+        wait_until(lambda: worker_backends(fresh_database_url) == 0, 30, "its backend to end")
         survivor = Proc(args, env, tmp_path, "survivor")
         procs.append(survivor)
 
         def failed() -> bool:
             assert survivor.alive(), survivor.stderr
             with connect(fresh_database_url) as conn:
-                return status_document(conn, first)["status"] == "failed"
+                return bool(status_document(conn, first)["status"] == "failed")
 
         wait_until(failed, 60, "the sweeper to fail the upload whose worker died")
         with connect(fresh_database_url) as conn:
@@ -304,7 +303,7 @@ def test_killing_the_worker_mid_ingest_leaves_a_failed_upload_and_a_resend_compl
         def completed() -> bool:
             assert survivor.alive(), survivor.stderr
             with connect(fresh_database_url) as conn:
-                return status_document(conn, again.upload_id)["status"] == "completed"
+                return bool(status_document(conn, again.upload_id)["status"] == "completed")
 
         wait_until(completed, 60, "the re-sent upload to complete")
         assert scalar(fresh_database_url, "select count(*) from leads") == 300

@@ -21,10 +21,11 @@ from equity_connect.ingest.uploads import (
     accept_upload,
     process_upload,
     status_document,
+    status_signing_content,
 )
 from equity_connect.security import signatures
-from equity_connect.security.crypto import PiiCipher
 from equity_connect.security.apikeys import Scope
+from equity_connect.security.crypto import PiiCipher
 from equity_connect.web.auth import authenticate, require_ops
 from equity_connect.web.errors import DomainError, error_body
 from equity_connect.web.guards import record_rejection, too_large
@@ -219,11 +220,6 @@ def _authorize_status_read(request: Request, upload_id: uuid.UUID) -> None:
         )
         return
     require_ops(authenticate(request), Scope.LEADS_READ)
-
-
-def status_signing_content(upload_id: uuid.UUID) -> bytes:
-    """What an uploader signs to read an upload's status: the request line's target."""
-    return f"GET /v1/uploads/{upload_id}".encode()
 
 
 @router.get(

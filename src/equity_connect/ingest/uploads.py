@@ -70,17 +70,14 @@ def _rechunk(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
         yield bytes(pending)
 
 
-def store_body(
-    conn: Conn, cipher: PiiCipher, upload_id: uuid.UUID, chunks: Iterable[bytes]
-) -> int:
+def store_body(conn: Conn, cipher: PiiCipher, upload_id: uuid.UUID, chunks: Iterable[bytes]) -> int:
     """Store the body encrypted, in the caller's transaction; returns the chunk count."""
     seq = -1
     with conn.cursor() as cur:
         for seq, piece in enumerate(_rechunk(chunks, CHUNK_BYTES)):
             ciphertext = cipher.encrypt_bytes(piece, _chunk_aad(upload_id, seq))
-            cur.execute(
-                Q["store_body_chunk"], {"upload_id": upload_id, "seq": seq, "ciphertext": ciphertext}
-            )
+            params = {"upload_id": upload_id, "seq": seq, "ciphertext": ciphertext}
+            cur.execute(Q["store_body_chunk"], params)
     return seq + 1
 
 
@@ -102,6 +99,11 @@ def body_chunks(
                 progress.bytes_read += len(piece)
             yield piece
             seq += 1
+
+
+def status_signing_content(upload_id: uuid.UUID) -> bytes:
+    """What an uploader signs (Standard Webhooks) to read an upload's status."""
+    return f"GET /v1/uploads/{upload_id}".encode()
 
 
 @dataclass(frozen=True)
@@ -274,23 +276,26 @@ def process_upload(
         claimed["filename"],
     )
     progress = Progress()
-    conninfo = pool.conninfo
+    # The pool's own target (a callable one resolves per connection, as the pool's do).
+    conninfo = pool.conninfo if isinstance(pool.conninfo, str) else pool.conninfo()
     started = time.perf_counter()
     try:
-        with Heartbeat(conninfo, upload_id, processor, progress, heartbeat_seconds):
-            with pool.connection() as conn:
-                chunks = body_chunks(conninfo, cipher, upload_id, progress)
-                ingest_claimed(
-                    conn,
-                    cipher,
-                    chunks,
-                    upload_id,
-                    meta,
-                    limits=limits,
-                    tracker=progress,
-                    started=started,
-                )
-                conn.execute(Q["drop_body"], {"upload_id": upload_id})
+        with (
+            Heartbeat(conninfo, upload_id, processor, progress, heartbeat_seconds),
+            pool.connection() as conn,
+        ):
+            chunks = body_chunks(conninfo, cipher, upload_id, progress)
+            ingest_claimed(
+                conn,
+                cipher,
+                chunks,
+                upload_id,
+                meta,
+                limits=limits,
+                tracker=progress,
+                started=started,
+            )
+            conn.execute(Q["drop_body"], {"upload_id": upload_id})
     except Exception as exc:
         if is_connection_lost(exc):
             raise  # the worker hands the job back; the sweeper fails the upload
@@ -314,8 +319,7 @@ def sweep_stale_uploads(conn: Conn, *, stale_seconds: float) -> list[uuid.UUID]:
     The caller commits. Their stored bodies are deleted with them.
     """
     ids = [
-        r["id"]
-        for r in conn.execute(Q["sweep_stale_uploads"], {"stale_seconds": stale_seconds})
+        r["id"] for r in conn.execute(Q["sweep_stale_uploads"], {"stale_seconds": stale_seconds})
     ]
     if ids:
         conn.execute(Q["drop_bodies"], {"ids": ids})
