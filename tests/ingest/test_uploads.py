@@ -4,7 +4,10 @@ that ingests it, and a sweeper that fails an upload whose process died."""
 from __future__ import annotations
 
 import hashlib
+import json
+import socket
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -13,11 +16,14 @@ from typing import Any
 
 import psycopg
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
+from typer.testing import CliRunner
 
-from equity_connect.config import Settings
+from equity_connect.cli import app
+from equity_connect.config import Settings, get_settings
 from equity_connect.db.pool import Conn, connect, open_pool
 from equity_connect.ingest.schemas import SignatureScheme
 from equity_connect.ingest.service import IngestLimits, UploadMeta
@@ -28,6 +34,9 @@ from equity_connect.ingest.uploads import (
     status_signing_content,
     sweep_stale_uploads,
 )
+from equity_connect.jobs.catalog import registry
+from equity_connect.jobs.worker import Worker
+from equity_connect.observability.metrics import Q as OBS_Q
 from equity_connect.security import signatures
 from equity_connect.security.crypto import DecryptionError, Keyring, PiiCipher, generate_key
 from equity_connect.web.app import create_app
@@ -313,3 +322,75 @@ def test_killing_the_worker_mid_ingest_leaves_a_failed_upload_and_a_resend_compl
             if proc.alive():
                 proc.popen.kill()
                 proc.popen.wait(10)
+
+
+@pytest.fixture
+def live_api(settings: Settings, fresh_database_url: str, keyring: Keyring) -> Iterator[str]:
+    """The API on a real port, and a worker thread (the real Worker) beside it."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, conninfo=fresh_database_url),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+        )
+    )
+    serving = threading.Thread(target=server.run, daemon=True)
+    serving.start()
+    stop = threading.Event()
+    with open_pool(settings, conninfo=fresh_database_url) as pool:
+        worker = Worker(pool, registry, settings=settings, keyring=keyring, poll_seconds=0.05)
+        working = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+        working.start()
+        wait_until(lambda: bool(server.started), 20, "the API to start")
+        yield f"http://127.0.0.1:{port}"
+        stop.set()
+        working.join(20)
+    server.should_exit = True
+    serving.join(10)
+
+
+def test_cli_upload_waits_for_the_report_and_no_wait_returns_at_once(
+    live_api: str, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EC_UPLOAD_SECRETS", SECRET)
+    get_settings.cache_clear()
+    path = tmp_path / "leads.csv"
+    path.write_bytes(BODY)
+    args = ["upload", str(path), "--url", live_api, "--json", "--poll-seconds", "0.1"]
+    try:
+        waited = CliRunner().invoke(app, args)
+        other = tmp_path / "more.csv"
+        other.write_bytes(csv_bytes([row(mak="3300000009", property_address="9 Ash St")]))
+        quick = CliRunner().invoke(
+            app, ["upload", str(other), "--url", live_api, "--json", "--no-wait"]
+        )
+    finally:
+        get_settings.cache_clear()
+    assert waited.exit_code == 0, waited.output
+    doc = json.loads(waited.stdout)
+    assert (doc["status"], doc["report"]["inserted"]) == ("completed", 2)
+    assert quick.exit_code == 0, quick.output
+    accepted = json.loads(quick.stdout)
+    assert accepted["location"] == f"/v1/uploads/{accepted['upload_id']}"
+    assert accepted["report"] is None  # answered before any ingest
+
+
+def test_the_dashboard_uploads_query_shows_an_upload_in_progress(
+    conn: Conn, cipher: PiiCipher
+) -> None:
+    meta = UploadMeta(hashlib.sha256(BODY).digest(), len(BODY), SignatureScheme.LOCAL, "live")
+    upload_id = accept_upload(conn, cipher, [BODY], meta).upload_id
+    conn.execute(
+        "update uploads set status = 'processing', phase = 'reading', rows_read = 1, "
+        "bytes_read = byte_size / 4 where id = %s",
+        [upload_id],
+    )
+    [shown] = [r for r in conn.execute(OBS_Q["uploads"], {"limit": 50}) if r["id"] == upload_id]
+    quarter = 100 * (len(BODY) // 4) // len(BODY)
+    assert (shown["phase"], shown["rows_read"]) == ("reading", 1)
+    assert shown["progress"] == f"reading {quarter}% · 1 rows"
+    assert shown["percent"] == pytest.approx(100 * (len(BODY) // 4) / len(BODY), abs=0.1)
