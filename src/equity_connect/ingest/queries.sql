@@ -484,6 +484,13 @@ update uploads set heartbeat_at = clock_timestamp(), phase = %(phase)s,
   rows_read = %(rows_read)s, rows_staged = %(rows_staged)s, bytes_read = %(bytes_read)s
 where id = %(upload_id)s and status = 'processing' and processed_by = %(processor)s
 
+-- name: hand_back_upload
+-- Processing cut by a lost connection (its transaction rolled back): the
+-- upload waits again, and its job's next run (or ?wait=true) takes it.
+update uploads set status = 'received', phase = 'queued', rows_read = 0, rows_staged = 0,
+  bytes_read = 0, heartbeat_at = null, processed_by = null
+where id = %(upload_id)s and status = 'processing' and processed_by = %(processor)s
+
 -- name: fail_upload
 update uploads set status = 'failed', phase = 'failed', error = %(error)s,
   completed_at = clock_timestamp()

@@ -157,7 +157,8 @@ async def upload_csv(
         accepted = await anyio.to_thread.run_sync(accept)
     finally:
         spool.close()
-    if wait and size <= settings.upload_wait_max_bytes:
+    # A duplicate is answered at once, finished or not: its processing is another's.
+    if wait and not accepted.duplicate and size <= settings.upload_wait_max_bytes:
         return await anyio.to_thread.run_sync(_answer_when_done, state, cipher, accepted)
     return _answer(state, accepted, waited=False)
 
@@ -181,14 +182,13 @@ def _answer(state: AppState, accepted: Accepted, *, waited: bool) -> JSONRespons
 def _answer_when_done(state: AppState, cipher: PiiCipher, accepted: Accepted) -> JSONResponse:
     """``?wait=true``: process here unless a worker already took it, then wait for the end."""
     settings = state.settings
-    if not accepted.duplicate:
-        process_upload(
-            state.pool,
-            cipher,
-            accepted.upload_id,
-            limits=IngestLimits.from_settings(settings),
-            heartbeat_seconds=settings.upload_heartbeat_seconds,
-        )
+    process_upload(
+        state.pool,
+        cipher,
+        accepted.upload_id,
+        limits=IngestLimits.from_settings(settings),
+        heartbeat_seconds=settings.upload_heartbeat_seconds,
+    )
     deadline = time.monotonic() + settings.upload_wait_seconds
     while True:
         with state.pool.connection() as conn:

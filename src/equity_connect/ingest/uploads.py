@@ -298,7 +298,8 @@ def process_upload(
             conn.execute(Q["drop_body"], {"upload_id": upload_id})
     except Exception as exc:
         if is_connection_lost(exc):
-            raise  # the worker hands the job back; the sweeper fails the upload
+            _hand_back(pool, upload_id, processor)
+            raise  # the worker hands the job back (the API answers 503)
         _log.error("upload processing failed", extra={"upload_id": str(upload_id)}, exc_info=exc)
         with pool.connection() as conn:
             conn.execute(
@@ -311,6 +312,19 @@ def process_upload(
             )
             conn.execute(Q["drop_body"], {"upload_id": upload_id})
     return True
+
+
+def _hand_back(pool: ConnectionPool[Conn], upload_id: uuid.UUID, processor: str) -> None:
+    """After a lost connection: the upload waits again, for its job's next run.
+
+    Best effort: if the database is still away, the sweeper fails the upload
+    once its heartbeat goes stale.
+    """
+    try:
+        with pool.connection() as conn:
+            conn.execute(Q["hand_back_upload"], {"upload_id": upload_id, "processor": processor})
+    except Exception as exc:  # the database is still away: the sweeper settles it
+        _log.warning("could not hand an upload back", extra={"error": type(exc).__name__})
 
 
 def sweep_stale_uploads(conn: Conn, *, stale_seconds: float) -> list[uuid.UUID]:
