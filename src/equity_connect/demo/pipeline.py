@@ -19,6 +19,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email import message_from_bytes
 from pathlib import Path
@@ -219,6 +220,21 @@ def _upload_status(base: str, ops_key: str, location: str) -> dict[str, Any]:
     return result
 
 
+def _ingest_demo_file(
+    base: str, secret: str, ops_key: str, body: bytes, jobs: Callable[[], int]
+) -> tuple[dict[str, Any], dict[str, Any], int]:
+    """Upload (202), let the worker ingest and enrich, read the report as a client polls it."""
+    accepted = _upload(base, secret, body)
+    console.print(f"upload accepted ({accepted['phase']}): {accepted['location']}", markup=False)
+    # The worker ingests it, then skip-traces, verifies and scores its leads.
+    ran = jobs()
+    status = _upload_status(base, ops_key, accepted["location"])
+    report: dict[str, Any] | None = status["report"]
+    if report is None or status["status"] != "completed":
+        raise RuntimeError(f"the demo upload did not complete: {status['error']}")
+    return accepted, report, ran
+
+
 def _simulate_call(
     conn: Conn,
     cipher: PiiCipher,
@@ -392,16 +408,9 @@ def run_demo(*, rows: int = 2000, serve: bool = True) -> list[dict[str, Any]]:
             ops_key = _ensure_ops_key(
                 conn, secret, settings.data_dir / "keys" / "demo_secrets.json"
             )
-        accepted = _upload(base, secret["upload"], generate(rows))
-        console.print(
-            f"upload accepted ({accepted['phase']}): {accepted['location']}", markup=False
+        accepted, report, enrichment_jobs = _ingest_demo_file(
+            base, secret["upload"], ops_key, generate(rows), jobs
         )
-        # The worker ingests it, then skip-traces, verifies and scores its leads.
-        enrichment_jobs = jobs()
-        status = _upload_status(base, ops_key, accepted["location"])
-        report = status["report"]
-        if report is None or status["status"] != "completed":
-            raise RuntimeError(f"the demo upload did not complete: {status['error']}")
         console.print(
             f"upload: {report['rows']:,} rows → {report['inserted']:,} new leads, "
             f"{report['merged']:,} merged, {report['rejected']:,} rejected"
