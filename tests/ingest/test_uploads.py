@@ -394,3 +394,17 @@ def test_the_dashboard_uploads_query_shows_an_upload_in_progress(
     assert (shown["phase"], shown["rows_read"]) == ("reading", 1)
     assert shown["progress"] == f"reading {quarter}% · 1 rows"
     assert shown["percent"] == pytest.approx(100 * (len(BODY) // 4) / len(BODY), abs=0.1)
+
+
+def test_deleting_or_truncating_uploads_takes_their_waiting_bodies(
+    conn: Conn, cipher: PiiCipher
+) -> None:
+    meta = UploadMeta(hashlib.sha256(BODY).digest(), len(BODY), SignatureScheme.LOCAL, "gone")
+    upload_id = accept_upload(conn, cipher, [BODY], meta).upload_id
+    bodies = "select count(*) as n from upload_bodies where upload_id = %s"
+    assert conn.execute(bodies, [upload_id]).fetchone() == {"n": 1}
+    conn.execute("delete from uploads where id = %s", [upload_id])
+    assert conn.execute(bodies, [upload_id]).fetchone() == {"n": 0}
+    accept_upload(conn, cipher, [BODY], meta)
+    conn.execute("truncate uploads")
+    assert conn.execute("select count(*) as n from upload_bodies").fetchone() == {"n": 0}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 import time
 import uuid
@@ -58,22 +57,25 @@ def _scheme(headers: dict[str, str]) -> SignatureScheme:
     )
 
 
-async def _spool_body(request: Request, cap: int) -> tuple[IO[bytes], int, bytes]:
-    """Stream the body to a spooled temp file; 413 as soon as it passes ``cap``."""
+async def _spool_body(
+    request: Request, cap: int, spool: IO[bytes], hashed: signatures.StreamedBody
+) -> int:
+    """Stream the body to ``spool``, hashing it as it comes; 413 as soon as it passes ``cap``.
+
+    Hashing here (the SHA-256 identity and the signature's HMACs) overlaps
+    the work with the body's arrival: verifying it later is a comparison.
+    """
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > cap:
         raise too_large(cap)
-    spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115 - returned
-    digest = hashlib.sha256()
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > cap:
-            spool.close()
             raise too_large(cap)
-        digest.update(chunk)
+        hashed.update(chunk)
         spool.write(chunk)
-    return spool, size, digest.digest()
+    return size
 
 
 def _preflight(content_type: str, headers: dict[str, str]) -> SignatureScheme:
@@ -123,18 +125,22 @@ async def upload_csv(
     settings = state.settings
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     headers = {k.lower(): v for k, v in request.headers.items()}
+    secrets = signatures.parse_secrets(settings.upload_secrets or "")
+    spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115 - closed below
+    hashed = signatures.StreamedBody(secrets, headers, lambda: _file_chunks(spool))
     try:
         scheme = _preflight(content_type, headers)
-        spool, size, sha256 = await _spool_body(request, settings.max_upload_bytes)
+        size = await _spool_body(request, settings.max_upload_bytes, spool, hashed)
     except (DomainError, signatures.SignatureError) as exc:
+        spool.close()
         await record_rejection(state, request, "upload_rejected", exc.code, {"stage": "headers"})
         raise
+    sha256 = hashed.sha256()
     cipher = PiiCipher(state.keyring)
     try:
-        secrets = signatures.parse_secrets(settings.upload_secrets or "")
 
         def verify() -> None:
-            body = lambda: _file_chunks(spool)  # noqa: E731 - re-iterable body
+            body = hashed
             now = time.time()
             tolerance = settings.signature_tolerance_seconds
             if scheme is SignatureScheme.STANDARD_WEBHOOKS:

@@ -32,10 +32,11 @@ update public.uploads set phase = 'failed' where status = 'failed' and phase = '
 
 -- The same bytes are still one upload, unless that upload failed: then
 -- re-sending them starts a fresh one (a died worker, a fixed limit). The
--- unique key becomes partial; claim_upload names the same predicate.
-create unique index if not exists uploads_sha256_live_key on public.uploads (sha256)
-  where status <> 'failed';
+-- unique key becomes a partial unique index of the same name; claim_upload
+-- names the same predicate.
 alter table public.uploads drop constraint if exists uploads_sha256_key;
+create unique index if not exists uploads_sha256_key on public.uploads (sha256)
+  where status <> 'failed';
 -- existing_report looks the latest upload of some bytes up, failed ones too.
 create index if not exists uploads_sha256_idx on public.uploads (sha256, received_at desc);
 -- The sweeper's scan: only uploads being processed.
@@ -46,12 +47,45 @@ create index if not exists uploads_processing_heartbeat_idx on public.uploads (h
 -- by the active key-encryption key), each bound to its upload and position
 -- as associated data, so a chunk moved, reordered or swapped between
 -- uploads fails to decrypt. Deleted in the transaction that completes (or
--- fails) the upload. Pipeline only: no broker reads bodies.
+-- fails) the upload. Pipeline only: no broker reads bodies. No foreign key
+-- to uploads, as upload_rows (0011): a bare TRUNCATE of uploads must keep
+-- working; the triggers below delete an upload's body with it instead.
 create table if not exists public.upload_bodies (
-  upload_id  uuid not null references public.uploads (id) on delete cascade,
+  upload_id  uuid not null,
   seq        integer not null,
   ciphertext bytea not null,
   constraint upload_bodies_pkey primary key (upload_id, seq),
   constraint upload_bodies_seq_check check (seq >= 0)
 );
 select ec_internal.pipeline_only('upload_bodies');
+
+create or replace function ec_internal.uploads_delete_bodies() returns trigger
+  language plpgsql
+  security definer  -- as a cascade would: as the owner, whoever deletes the upload
+  set search_path = ''
+as $$
+begin
+  delete from public.upload_bodies b using deleted_uploads d where b.upload_id = d.id;
+  return null;
+end
+$$;
+revoke execute on function ec_internal.uploads_delete_bodies() from public, anon, authenticated;
+drop trigger if exists trg_uploads_delete_bodies on public.uploads;
+create trigger trg_uploads_delete_bodies after delete on public.uploads
+  referencing old table as deleted_uploads
+  for each statement execute function ec_internal.uploads_delete_bodies();
+
+create or replace function ec_internal.uploads_truncate_bodies() returns trigger
+  language plpgsql
+  security definer
+  set search_path = ''
+as $$
+begin
+  truncate public.upload_bodies;
+  return null;
+end
+$$;
+revoke execute on function ec_internal.uploads_truncate_bodies() from public, anon, authenticated;
+drop trigger if exists trg_uploads_truncate_bodies on public.uploads;
+create trigger trg_uploads_truncate_bodies after truncate on public.uploads
+  for each statement execute function ec_internal.uploads_truncate_bodies();
