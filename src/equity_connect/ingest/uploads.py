@@ -74,7 +74,7 @@ def store_body(conn: Conn, cipher: PiiCipher, upload_id: uuid.UUID, chunks: Iter
     """Store the body encrypted, in the caller's transaction; returns the chunk count.
 
     In pipeline mode: the next chunk is encrypted while the server writes the
-    last (``bench/upload.py``: a 139 MB body stored in 1.0 s instead of 1.5 s).
+    last, instead of waiting for each insert's answer.
     """
     seq = -1
     with conn.pipeline(), conn.cursor() as cur:
