@@ -220,6 +220,15 @@ class Settings(BaseSettings):
     calcom_booking_base_url: str = "https://cal.com"  # or the custom booking domain
     calcom_event_durations: str = "equity-call=30,follow-up=15,doc-review=45"
     calcom_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Asynchronous uploads (ingest/uploads.py): POST /v1/uploads?wait=true answers with
+    # the report only for a body up to upload_wait_max_bytes, processed within
+    # upload_wait_seconds (else 202, as without wait). A processing upload renews its
+    # heartbeat every upload_heartbeat_seconds; one silent for upload_stale_seconds
+    # belongs to a dead process and the worker's sweeper marks it failed.
+    upload_wait_max_bytes: int = 8 * 1024 * 1024
+    upload_wait_seconds: float = 30.0
+    upload_heartbeat_seconds: float = 5.0
+    upload_stale_seconds: float = 60.0
 
     @field_validator("jwt_secret")
     @classmethod

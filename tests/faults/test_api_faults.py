@@ -99,7 +99,10 @@ def upload(base: str, body: bytes) -> httpx.Response:
         "webhook-signature": sig,
         "content-type": "text/csv",
     }
-    return httpx.post(f"{base}/v1/uploads", content=body, headers=headers, timeout=30)
+    # ?wait=true: the API ingests it in the request, so its backends are busy when cut.
+    return httpx.post(
+        f"{base}/v1/uploads", content=body, headers=headers, params={"wait": "true"}, timeout=30
+    )
 
 
 def upload_count(url: str) -> int:
@@ -199,7 +202,7 @@ def _raw_request(port: int, body: bytes, length: int) -> socket.socket:
     ts = int(time.time())
     sig = signatures.sign_standard(signatures.parse_secret(SECRET), "msg_slow", ts, body)
     head = (
-        "POST /v1/uploads HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\n"
+        "POST /v1/uploads?wait=true HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\n"
         f"Content-Length: {length}\r\nwebhook-id: msg_slow\r\nwebhook-timestamp: {ts}\r\n"
         f"webhook-signature: {sig}\r\n\r\n"
     )

@@ -133,6 +133,7 @@ def test_http_unclosed_quote_in_row_3_loses_no_line(
         encryption_keys=f"k1:{generate_key()}",
         index_key=generate_key(),
         ingest_workers=2,
+        upload_wait_max_bytes=64 * 1024 * 1024,
     )
     body = vendor_file(notes_bytes=notes_bytes)
     ts = int(time.time())
@@ -145,9 +146,11 @@ def test_http_unclosed_quote_in_row_3_loses_no_line(
         "content-type": "text/csv",
     }
     with TestClient(create_app(settings, conninfo=fresh_database_url)) as client:
-        response = client.post("/v1/uploads", content=body, headers=headers)
+        response = client.post(
+            "/v1/uploads", content=body, headers=headers, params={"wait": "true"}
+        )
     assert response.status_code == 201, response.text
-    assert_every_line_accounted_for(fresh_database_url, response.json(), body)
+    assert_every_line_accounted_for(fresh_database_url, response.json()["report"], body)
 
 
 # --- item 6: real vendor files, through the service --------------------------------

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 import pytest
@@ -54,8 +55,14 @@ def plan_headers(secret: str, body: bytes, *, at: float | None = None) -> dict[s
     return signatures.sign_plan(signatures.parse_secret(secret), stamp, body)
 
 
-def post(client: TestClient, body: bytes, headers: dict[str, str]) -> object:
-    return client.post("/v1/uploads", content=body, headers={**headers, "content-type": "text/csv"})
+def post(client: TestClient, body: bytes, headers: dict[str, str], *, wait: bool = True) -> Any:
+    """POST an upload; ``wait`` asks for the synchronous answer (``?wait=true``)."""
+    return client.post(
+        "/v1/uploads",
+        content=body,
+        headers={**headers, "content-type": "text/csv"},
+        params={"wait": "true"} if wait else {},
+    )
 
 
 def counts(url: str) -> tuple[int, int, int]:
@@ -75,8 +82,10 @@ def test_valid_signature_ingests(
 ) -> None:
     headers = standard_headers(secret, BODY) if scheme == "standard" else plan_headers(secret, BODY)
     response = post(client, BODY, headers)
-    assert response.status_code == 201, response.text  # type: ignore[attr-defined]
-    report = response.json()  # type: ignore[attr-defined]
+    assert response.status_code == 201, response.text
+    doc = response.json()
+    assert (doc["status"], doc["phase"], doc["percent"]) == ("completed", "completed", 100.0)
+    report = doc["report"]
     assert report["rows"] == 2 and report["inserted"] == 2
     assert report["sha256"] == hashlib.sha256(BODY).hexdigest()
     assert counts(fresh_database_url)[:2] == (1, 2)
@@ -104,8 +113,8 @@ def test_one_changed_byte_is_refused_and_stores_only_a_security_event(
     )
     tampered = BODY[:-3] + b"9" + BODY[-2:]
     response = post(client, tampered, headers)
-    assert response.status_code == 401  # type: ignore[attr-defined]
-    assert response.json()["error"] == "bad_signature"  # type: ignore[attr-defined]
+    assert response.status_code == 401
+    assert response.json()["error"] == "bad_signature"
     assert counts(fresh_database_url) == (0, 0, 1)
 
 
@@ -118,15 +127,15 @@ def test_stale_and_future_timestamps_are_refused(client: TestClient, offset: int
     std = post(client, BODY, standard_headers(NEW_SECRET, BODY, ts=whole + offset))
     plan = post(client, BODY, plan_headers(NEW_SECRET, BODY, at=whole + offset))
     for response in (std, plan):
-        assert response.status_code == 401  # type: ignore[attr-defined]
-        assert response.json()["error"].startswith("timestamp_")  # type: ignore[attr-defined]
+        assert response.status_code == 401
+        assert response.json()["error"].startswith("timestamp_")
 
 
 def test_revoked_secret_is_refused(client: TestClient) -> None:
     response = post(
         client, BODY, standard_headers("whsec_" + base64.b64encode(b"x" * 32).decode(), BODY)
     )
-    assert response.status_code == 401  # type: ignore[attr-defined]
+    assert response.status_code == 401
 
 
 @pytest.mark.parametrize(
@@ -143,15 +152,15 @@ def test_missing_or_malformed_headers_are_refused_before_parsing(
     client: TestClient, fresh_database_url: str, headers: dict[str, str], status: int
 ) -> None:
     response = post(client, BODY, headers)
-    assert response.status_code == status, response.text  # type: ignore[attr-defined]
-    assert response.json()["detail"]  # type: ignore[attr-defined]
+    assert response.status_code == status, response.text
+    assert response.json()["detail"]
     assert counts(fresh_database_url)[:2] == (0, 0)
 
 
 def test_oversize_body_is_413(client: TestClient, fresh_database_url: str) -> None:
     big = BODY + b"x" * (64 * 1024)
     response = post(client, big, standard_headers(NEW_SECRET, big))
-    assert response.status_code == 413  # type: ignore[attr-defined]
+    assert response.status_code == 413
 
     def stream() -> Iterator[bytes]:  # no Content-Length: the cap holds while streaming
         yield big
@@ -179,8 +188,8 @@ def test_same_body_again_returns_the_first_report(
 ) -> None:
     first = post(client, BODY, standard_headers(NEW_SECRET, BODY))
     again = post(client, BODY, plan_headers(OLD_SECRET, BODY))
-    assert first.status_code == 201 and again.status_code == 200  # type: ignore[attr-defined]
-    one, two = first.json(), again.json()  # type: ignore[attr-defined]
+    assert first.status_code == 201 and again.status_code == 200
+    one, two = first.json(), again.json()
     assert two["duplicate_upload"] is True and one["duplicate_upload"] is False
     assert two["upload_id"] == one["upload_id"]
     assert counts(fresh_database_url)[:2] == (1, 2)
@@ -194,19 +203,24 @@ def test_ten_concurrent_identical_uploads_create_one(
     lock = threading.Lock()
 
     def send() -> None:
-        response = post(client, BODY, standard_headers(NEW_SECRET, BODY))
+        response = post(client, BODY, standard_headers(NEW_SECRET, BODY), wait=False)
         with lock:
-            results.append(response.status_code)  # type: ignore[attr-defined]
-            ids.add(response.json()["upload_id"])  # type: ignore[attr-defined]
+            results.append(response.status_code)
+            ids.add(response.json()["upload_id"])
 
     threads = [threading.Thread(target=send) for _ in range(10)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert sorted(results) == [200] * 9 + [201]
+    assert sorted(results) == [200] * 9 + [202]
     assert len(ids) == 1
-    assert counts(fresh_database_url)[:2] == (1, 2)
+    with psycopg.connect(fresh_database_url) as conn:
+        stored = conn.execute(
+            "select (select count(*) from uploads), (select count(*) from jobs "
+            "where task = 'ingest.process_upload'), (select count(*) from upload_bodies)"
+        ).fetchone()
+    assert stored == (1, 1, 1)  # one upload, one job, one stored chunk
 
 
 def test_unusable_file_is_422_with_reason(client: TestClient) -> None:

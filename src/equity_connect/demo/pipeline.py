@@ -224,6 +224,29 @@ def _upload(base: str, secret: str, body: bytes) -> dict[str, Any]:
     return result
 
 
+def _upload_status(base: str, ops_key: str, location: str) -> dict[str, Any]:
+    """The upload's status document, read as a client polls it (its Location)."""
+    response = httpx.get(f"{base}{location}", headers={"X-API-Key": ops_key}, timeout=30)
+    response.raise_for_status()
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def _ingest_demo_file(
+    base: str, secret: str, ops_key: str, body: bytes, jobs: Callable[[], int]
+) -> tuple[dict[str, Any], dict[str, Any], int]:
+    """Upload (202), let the worker ingest and enrich, read the report as a client polls it."""
+    accepted = _upload(base, secret, body)
+    console.print(f"upload accepted ({accepted['phase']}): {accepted['location']}", markup=False)
+    # The worker ingests it, then skip-traces, verifies and scores its leads.
+    ran = jobs()
+    status = _upload_status(base, ops_key, accepted["location"])
+    report: dict[str, Any] | None = status["report"]
+    if report is None or status["status"] != "completed":
+        raise RuntimeError(f"the demo upload did not complete: {status['error']}")
+    return accepted, report, ran
+
+
 def _simulate_call(
     conn: Conn,
     cipher: PiiCipher,
@@ -473,15 +496,17 @@ def run_demo(*, rows: int = 2000, serve: bool = True) -> list[dict[str, Any]]:
             ops_key = _ensure_ops_key(
                 conn, secret, settings.data_dir / "keys" / "demo_secrets.json"
             )
-        report = _upload(base, secret["upload"], generate(rows))
+        accepted, report, enrichment_jobs = _ingest_demo_file(
+            base, secret["upload"], ops_key, generate(rows), jobs
+        )
         console.print(
             f"upload: {report['rows']:,} rows → {report['inserted']:,} new leads, "
             f"{report['merged']:,} merged, {report['rejected']:,} rejected"
-            + (" (same bytes as before: duplicate)" if report["duplicate_upload"] else "")
+            + (" (same bytes as before: duplicate)" if accepted["duplicate_upload"] else "")
         )
         if report.get("rejects_command"):
             console.print(f"  rejected rows: {report['rejects_command']}", markup=False)
-        console.print(f"skip-trace, verification and scoring: {jobs()} jobs")
+        console.print(f"ingest, skip-trace, verification and scoring: {enrichment_jobs} jobs")
         today = datetime.now(BUSINESS_TZ).date()
         refresh_run(pool, today)
         feed_run(pool, settings, today)

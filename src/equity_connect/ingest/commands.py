@@ -11,12 +11,18 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from equity_connect.cli_support import fail, keyring_or_exit, migrated_database_url
@@ -26,6 +32,7 @@ from equity_connect.ingest.extras import encrypt_legacy_extras
 from equity_connect.ingest.rejects import rejected_rows
 from equity_connect.ingest.schemas import SignatureScheme
 from equity_connect.ingest.service import IngestLimits, UploadMeta, UploadReport, ingest
+from equity_connect.ingest.uploads import status_signing_content
 from equity_connect.security import signatures
 from equity_connect.security.crypto import DecryptionError, PiiCipher
 
@@ -98,65 +105,127 @@ def ingest_cmd(
         raise typer.Exit(1)
 
 
+def _signed_headers(secret: bytes, scheme: str, body: signatures.Body) -> dict[str, str]:
+    if scheme == "standard":
+        msg_id = f"upl_{uuid.uuid4().hex}"
+        now = int(time.time())
+        return {
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(now),
+            "webhook-signature": signatures.sign_standard(secret, msg_id, now, body),
+        }
+    if scheme == "plan":
+        stamp = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        return signatures.sign_plan(secret, stamp, body)
+    raise fail(f"unknown scheme {scheme!r}: use standard or plan")
+
+
+def _json_of(response: httpx.Response, endpoint: str) -> dict[str, Any]:
+    try:
+        found = response.json()
+    except ValueError:
+        found = None
+    if not isinstance(found, dict):
+        # A proxy's HTML error page or a crashed server: not our API's answer.
+        raise fail(
+            f"{endpoint} answered HTTP {response.status_code} with a body that is not JSON: "
+            "check that --url points at `equity-connect serve` and see that server's log"
+        ) from None
+    return found
+
+
+def _poll_until_done(
+    client: httpx.Client, base: str, secret: bytes, doc: dict[str, Any], interval: float
+) -> dict[str, Any]:
+    """Poll the upload's Location, showing its phase and progress, until it finishes."""
+    upload_id = uuid.UUID(doc["upload_id"])
+    target = f"{base}{doc['location']}"
+    progress = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        "[progress.percentage]{task.percentage:>3.0f}%",
+        "{task.fields[rows]}",
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        disable=not sys.stderr.isatty(),
+    )
+    with progress:
+        task = progress.add_task(f"upload {doc['phase']}", total=100, rows="")
+        while doc["status"] not in ("completed", "failed"):
+            time.sleep(interval)
+            headers = _signed_headers(secret, "standard", status_signing_content(upload_id))
+            try:
+                response = client.get(target, headers=headers)
+            except httpx.TransportError as exc:
+                raise fail(
+                    f"lost the API while waiting for upload {upload_id} ({type(exc).__name__}); "
+                    f"it goes on there: see `equity-connect uploads list` or GET {target}"
+                ) from None
+            doc = _json_of(response, target)
+            if response.status_code >= 400:
+                raise fail(f"cannot read upload {upload_id}'s status: {doc.get('detail')}")
+            rows = f"{doc['rows_read']:,} rows read, {doc['rows_staged']:,} staged"
+            progress.update(
+                task, completed=doc["percent"], description=f"upload {doc['phase']}", rows=rows
+            )
+    return doc
+
+
 def upload_cmd(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    *,
     url: Annotated[str, typer.Option(envvar="EC_UPLOAD_URL", help="API base URL")],
     scheme: Annotated[
         str, typer.Option(help="standard (Standard Webhooks) or plan (X-Signature headers)")
     ] = "standard",
     source: Annotated[str | None, typer.Option(envvar="EC_INGEST_SOURCE")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait/--no-wait",
+            help="Wait for the ingest, showing its phases (default), or return once accepted",
+        ),
+    ] = True,
+    poll_seconds: Annotated[float, typer.Option(help="How often to poll while waiting")] = 1.0,
 ) -> None:
-    """Sign a CSV file with the first of EC_UPLOAD_SECRETS and send it to the upload API."""
+    """Sign a CSV file with the first of EC_UPLOAD_SECRETS and send it to the upload API.
+
+    The API accepts it at once (202); by default this then polls the upload
+    until it is ingested, showing its phase, and prints the report.
+    """
     settings = get_settings()
     secrets = signatures.parse_secrets(settings.upload_secrets or "")
     if not secrets:
         raise fail("EC_UPLOAD_SECRETS is not set: nothing to sign with")
     body = lambda: _read(file)  # noqa: E731 - re-iterable body for signing
-    if scheme == "standard":
-        msg_id = f"upl_{uuid.uuid4().hex}"
-        now = int(time.time())
-        headers = {
-            "webhook-id": msg_id,
-            "webhook-timestamp": str(now),
-            "webhook-signature": signatures.sign_standard(secrets[0], msg_id, now, body),
-        }
-    elif scheme == "plan":
-        stamp = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-        headers = signatures.sign_plan(secrets[0], stamp, body)
-    else:
-        raise fail(f"unknown scheme {scheme!r}: use standard or plan")
-    endpoint = url.rstrip("/")
-    if not endpoint.endswith("/v1/uploads"):
-        endpoint += "/v1/uploads"
+    headers = _signed_headers(secrets[0], scheme, body)
+    base = url.rstrip("/").removesuffix("/v1/uploads")
+    endpoint = f"{base}/v1/uploads"
     params = {"filename": file.name, **({"source": source} if source else {})}
-    try:
-        response = httpx.post(
-            endpoint,
-            content=_read(file),
-            headers={**headers, "content-type": "text/csv"},
-            params=params,
-            timeout=httpx.Timeout(30.0, read=None),
-        )
-    except (httpx.TransportError, httpx.InvalidURL) as exc:
-        raise fail(
-            f"cannot send the file to {endpoint} ({type(exc).__name__}: {exc}): "
-            "check --url (EC_UPLOAD_URL) and that `equity-connect serve` is running there"
-        ) from None
-    try:
-        response.json()
-    except ValueError:
-        # A proxy's HTML error page or a crashed server: not our API's answer.
-        raise fail(
-            f"{endpoint} answered HTTP {response.status_code} with a body that is not JSON: "
-            "check that --url points at `equity-connect serve` and see that server's log"
-        ) from None
+    with httpx.Client(timeout=httpx.Timeout(30.0, read=None)) as client:
+        try:
+            response = client.post(
+                endpoint,
+                content=_read(file),
+                headers={**headers, "content-type": "text/csv"},
+                params=params,
+            )
+        except (httpx.TransportError, httpx.InvalidURL) as exc:
+            raise fail(
+                f"cannot send the file to {endpoint} ({type(exc).__name__}: {exc}): "
+                "check --url (EC_UPLOAD_URL) and that `equity-connect serve` is running there"
+            ) from None
+        doc = _json_of(response, endpoint)
+        status_code = response.status_code
+        if wait and status_code < 400 and "location" in doc:
+            doc = _poll_until_done(client, base, secrets[0], doc, poll_seconds)
     if as_json:
-        print(response.text)
+        print(json.dumps(doc))
     else:
-        _console.print(f"HTTP {response.status_code}")
-        _console.print_json(response.text)
-    if response.status_code >= 400:
+        _console.print(f"HTTP {status_code}")
+        _console.print_json(json.dumps(doc))
+    if status_code >= 400 or doc.get("status") == "failed":
         raise typer.Exit(1)
 
 

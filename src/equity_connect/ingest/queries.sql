@@ -2,18 +2,19 @@
 -- Every statement runs inside the one transaction of an upload.
 
 -- name: claim_upload
--- The body's SHA-256 is the upload's identity. A concurrent request with the
+-- The body's SHA-256 is the upload's identity while that upload lives (is
+-- not failed: 0019's partial unique index). A concurrent request with the
 -- same bytes blocks here until the first commits, then gets no row back.
-insert into uploads (sha256, source, filename, byte_size, signature_scheme, status)
-values (%(sha256)s, %(source)s, %(filename)s, %(byte_size)s, %(scheme)s, 'processing')
-on conflict (sha256) do nothing
+insert into uploads (sha256, source, filename, byte_size, signature_scheme, status, phase)
+values (%(sha256)s, %(source)s, %(filename)s, %(byte_size)s, %(scheme)s, %(status)s, %(phase)s)
+on conflict (sha256) where status <> 'failed' do nothing
 returning id
 
 -- name: upload_by_sha256
-select id, status, row_count, inserted_count, merged_count, rejected_count, error,
+select id, sha256, status, row_count, inserted_count, merged_count, rejected_count, error,
        encoding, delimiter, warnings,
        extract(epoch from (coalesce(completed_at, now()) - received_at))::float8 as seconds
-from uploads where sha256 = %(sha256)s
+from uploads where sha256 = %(sha256)s and status <> 'failed'
 
 -- name: create_stage
 create temp table ingest_stage (like public.leads_staging including defaults) on commit drop
@@ -412,9 +413,11 @@ from upload_rows where upload_id = %(upload_id)s
 
 -- name: finish_upload
 update uploads set
-  status = %(status)s, row_count = %(rows)s, inserted_count = %(inserted)s,
+  status = %(status)s::upload_status, row_count = %(rows)s, inserted_count = %(inserted)s,
   merged_count = %(merged)s, rejected_count = %(rejected)s, error = %(error)s,
   encoding = %(encoding)s, delimiter = %(delimiter)s, warnings = %(warnings)s,
+  phase = %(status)s::text, rows_read = %(rows)s,
+  rows_staged = %(inserted)s + %(merged)s, bytes_read = byte_size,
   completed_at = clock_timestamp()  -- now() is the transaction's start
 where id = %(upload_id)s
 
@@ -444,3 +447,77 @@ for update skip locked
 
 -- name: store_extras
 update leads set raw_extra_ciphertext = %(ciphertext)s, raw = '{}'::jsonb where id = %(id)s
+
+-- Asynchronous uploads (ingest/uploads.py) ------------------------------------
+
+-- name: store_body_chunk
+insert into upload_bodies (upload_id, seq, ciphertext) values (%(upload_id)s, %(seq)s, %(ciphertext)s)
+
+-- name: body_chunk
+select ciphertext from upload_bodies where upload_id = %(upload_id)s and seq = %(seq)s
+
+-- name: drop_body
+delete from upload_bodies where upload_id = %(upload_id)s
+
+-- name: upload_status
+select id, sha256, status::text as status, phase, source, filename, byte_size, rows_read,
+       rows_staged, bytes_read, row_count, inserted_count, merged_count, rejected_count, error,
+       encoding, delimiter, warnings, received_at, heartbeat_at, completed_at,
+       extract(epoch from (coalesce(completed_at, now()) - received_at))::float8 as seconds
+from uploads where id = %(upload_id)s
+
+-- name: live_upload_by_sha256
+select id from uploads where sha256 = %(sha256)s and status <> 'failed'
+
+-- name: start_processing
+-- The upload's own claim: whoever moves it out of 'received' processes it
+-- (the worker's job, or the API for ?wait=true); the other finds nothing.
+update uploads set status = 'processing', phase = 'reading', heartbeat_at = clock_timestamp(),
+  processed_by = %(processor)s
+where id = %(upload_id)s and status = 'received'
+returning id, sha256, source, filename, byte_size, signature_scheme::text as scheme
+
+-- name: upload_heartbeat
+-- Autocommitted from the heartbeat thread's own connection, beside the
+-- ingest's transaction (which only touches this row when it finishes).
+update uploads set heartbeat_at = clock_timestamp(), phase = %(phase)s,
+  rows_read = %(rows_read)s, rows_staged = %(rows_staged)s, bytes_read = %(bytes_read)s
+where id = %(upload_id)s and status = 'processing' and processed_by = %(processor)s
+
+-- name: hand_back_upload
+-- Processing cut by a lost connection (its transaction rolled back): the
+-- upload waits again, and its job's next run (or ?wait=true) takes it.
+update uploads set status = 'received', phase = 'queued', rows_read = 0, rows_staged = 0,
+  bytes_read = 0, heartbeat_at = null, processed_by = null
+where id = %(upload_id)s and status = 'processing' and processed_by = %(processor)s
+
+-- name: fail_upload
+update uploads set status = 'failed', phase = 'failed', error = %(error)s,
+  completed_at = clock_timestamp()
+where id = %(upload_id)s and status in ('received', 'processing')
+returning id
+
+-- name: sweep_stale_uploads
+-- Uploads whose processing died: processing with a heartbeat older than
+-- %(stale_seconds)s, or still waiting while their job is dead (buried in the
+-- DLQ). Their ingest transaction rolled back with its process, so nothing of
+-- them was loaded; failing them frees their bytes for a fresh upload.
+update uploads u set status = 'failed', phase = 'failed', completed_at = clock_timestamp(),
+  error = case
+    when u.status = 'received' then
+      'its processing job failed on every attempt (see the DLQ); nothing was loaded: '
+      || 'send the same file again'
+    else 'processing stopped while ' || u.phase || ': no heartbeat since '
+      || to_char(u.heartbeat_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+      || ' (the process running it died); nothing was loaded: send the same file again'
+  end
+where (u.status = 'processing'
+       and u.heartbeat_at < clock_timestamp() - make_interval(secs => %(stale_seconds)s))
+   or (u.status = 'received' and exists (
+         select 1 from jobs j
+         where j.task = 'ingest.process_upload' and j.idempotency_key = u.id::text
+           and j.status = 'dead'))
+returning u.id
+
+-- name: drop_bodies
+delete from upload_bodies where upload_id = any(%(ids)s)

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from contextlib import closing
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from psycopg import errors, sql
 from psycopg.types.json import Jsonb
@@ -136,23 +136,59 @@ def _event(
 def existing_report(conn: Conn, sha256: bytes) -> UploadReport | None:
     """The stored report of the upload with these bytes, marked as a duplicate."""
     row = conn.execute(Q["upload_by_sha256"], {"sha256": sha256}).fetchone()
-    if row is None:
-        return None
+    return None if row is None else report_of(row, duplicate=True)
+
+
+def report_of(row: dict[str, Any], *, duplicate: bool) -> UploadReport:
+    """The report stored in an ``uploads`` row (as ``upload_by_sha256`` selects it)."""
     return UploadReport(
         upload_id=row["id"],
-        sha256=sha256.hex(),
+        sha256=bytes(row["sha256"]).hex(),
         status=UploadStatus(row["status"]),
         rows=row["row_count"],
         inserted=row["inserted_count"],
         merged=row["merged_count"],
         rejected=row["rejected_count"],
-        duplicate_upload=True,
+        duplicate_upload=duplicate,
         seconds=row["seconds"],
         error=row["error"],
         encoding=row["encoding"],
         delimiter=row["delimiter"],
         warnings=tuple(row["warnings"]),
     )
+
+
+class Tracker(Protocol):
+    """Who hears how an ingest is going (the async upload's heartbeat); all optional."""
+
+    def phase(self, name: str) -> None:
+        """The ingest entered phase ``name`` (``reading``, ``merging``)."""
+
+    def rows(self, read: int, staged: int) -> None:
+        """``read`` data rows were read so far, ``staged`` of them staged."""
+
+
+def claim_upload(
+    conn: Conn, meta: UploadMeta, *, status: UploadStatus, phase: str
+) -> uuid.UUID | None:
+    """Create the upload for these bytes; None when a live upload already holds them.
+
+    A concurrent claim of the same bytes waits on the unique index until the
+    first commits, then gets None (or, if that one failed, its own upload).
+    """
+    claimed = conn.execute(
+        Q["claim_upload"],
+        {
+            "sha256": meta.sha256,
+            "source": meta.source,
+            "filename": meta.filename,
+            "byte_size": meta.byte_size,
+            "scheme": str(meta.scheme),
+            "status": str(status),
+            "phase": phase,
+        },
+    ).fetchone()
+    return None if claimed is None else claimed["id"]
 
 
 def ingest(
@@ -172,23 +208,43 @@ def ingest(
     its reason; row-level faults reject their row and the rest land.
     """
     started = time.perf_counter()
-    limits = limits or IngestLimits()
-    claimed = conn.execute(
-        Q["claim_upload"],
-        {
-            "sha256": meta.sha256,
-            "source": meta.source,
-            "filename": meta.filename,
-            "byte_size": meta.byte_size,
-            "scheme": str(meta.scheme),
-        },
-    ).fetchone()
-    if claimed is None:
+    upload_id = claim_upload(conn, meta, status=UploadStatus.PROCESSING, phase="reading")
+    if upload_id is None:
         report = existing_report(conn, meta.sha256)
         if report is None:  # the first upload's transaction rolled back after we waited
             raise RuntimeError("upload vanished while waiting for a concurrent duplicate")
         return report
-    upload_id: uuid.UUID = claimed["id"]
+    return ingest_claimed(
+        conn,
+        cipher,
+        chunks,
+        upload_id,
+        meta,
+        limits=limits,
+        on_progress=on_progress,
+        started=started,
+    )
+
+
+def ingest_claimed(
+    conn: Conn,
+    cipher: PiiCipher,
+    chunks: Iterable[bytes],
+    upload_id: uuid.UUID,
+    meta: UploadMeta,
+    *,
+    limits: IngestLimits | None = None,
+    on_progress: Callable[[int], None] | None = None,
+    tracker: Tracker | None = None,
+    started: float | None = None,
+) -> UploadReport:
+    """Ingest the body of an upload already claimed (``claim_upload``), in ``conn``'s transaction.
+
+    Everything, the rows and the upload's final report, lands at the
+    caller's commit or not at all.
+    """
+    started = time.perf_counter() if started is None else started
+    limits = limits or IngestLimits()
     _event(
         conn,
         upload_id,
@@ -212,6 +268,7 @@ def ingest(
                 byte_size=meta.byte_size,
                 on_progress=on_progress,
                 facts=facts,
+                tracker=tracker,
             )
     except CsvFileError as exc:
         error = str(exc)
@@ -291,6 +348,7 @@ def _stage_and_merge(
     byte_size: int,
     on_progress: Callable[[int], None] | None,
     facts: FileFacts,
+    tracker: Tracker | None = None,
 ) -> None:
     t0 = time.perf_counter()
     conn.execute(Q["create_stage"])
@@ -313,7 +371,11 @@ def _stage_and_merge(
                 copy.write(batch.copy_text.encode())
                 staged += batch.staged
             rejects.extend(batch.rejects)
+            if tracker is not None:
+                tracker.rows(staged + len(rejects), staged)
     _event(conn, upload_id, stage="ingest", outcome="staged", count=staged, started=t0)
+    if tracker is not None:
+        tracker.phase("merging")
 
     t1 = time.perf_counter()
     if rejects:

@@ -22,6 +22,7 @@ from equity_connect.cli_support import (
 )
 from equity_connect.config import get_settings
 from equity_connect.db.pool import connect, open_pool
+from equity_connect.ingest.uploads import sweep_stale_uploads
 from equity_connect.jobs import service
 from equity_connect.jobs.catalog import registry
 from equity_connect.jobs.worker import Worker, run_pending
@@ -78,6 +79,11 @@ def worker(
         with pool.connection() as conn:
             enqueue_due(conn, settings, datetime.now(UTC))
 
+    def sweep_tick() -> None:
+        # Every worker sweeps: an upload whose processing died (on any machine) is failed.
+        with pool.connection() as conn:
+            sweep_stale_uploads(conn, stale_seconds=settings.upload_stale_seconds)
+
     w = Worker(
         pool,
         registry,
@@ -86,7 +92,7 @@ def worker(
         queues=queue or ["default"],
         concurrency=slots,
         lease_seconds=settings.job_lease_seconds,
-        periodic=[schedule_tick],
+        periodic=[schedule_tick, sweep_tick],
         max_db_outage_seconds=settings.worker_max_db_outage_seconds,
         backoff_cap_seconds=settings.worker_backoff_cap_seconds,
     )

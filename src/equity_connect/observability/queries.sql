@@ -61,8 +61,17 @@ order by stage_order
 select business_date, cap, fed_count from feed_days order by business_date desc limit %(limit)s
 
 -- name: uploads
+-- With the progress of uploads still in the worker (0019): phase, rows read
+-- and staged so far, and the share of the file read (100 once finished).
 select id, received_at, source, filename, status::text as status, row_count, inserted_count,
-       merged_count, rejected_count, error
+       merged_count, rejected_count, error, phase, rows_read, rows_staged,
+       case when status in ('completed', 'failed') or byte_size = 0 then 100.0
+            else round(100.0 * bytes_read / byte_size, 1)::float8 end as percent,
+       -- What the dashboard shows: the status once finished, else the live phase.
+       case when status in ('completed', 'failed') then status::text
+            else phase || ' ' || (case when byte_size = 0 then 0
+                                       else floor(100 * bytes_read / byte_size) end)::text
+                 || '%% · ' || rows_read::text || ' rows' end as progress
 from uploads order by received_at desc limit %(limit)s
 
 -- name: dlq_pending

@@ -258,12 +258,16 @@ class PiiCipher:
 
     def encrypt(self, plaintext: str, aad: bytes) -> bytes:
         """Encrypt ``plaintext`` for the place named by ``aad`` (see ``aad_for``)."""
+        return self.encrypt_bytes(plaintext.encode(), aad)
+
+    def encrypt_bytes(self, plaintext: bytes, aad: bytes) -> bytes:
+        """Encrypt raw bytes (an upload body's chunk) as ``encrypt`` does text."""
         dek = self._dek
         if dek is None or self._uses_left <= 0:
             dek = self._new_data_key()
         self._uses_left -= 1
         nonce = os.urandom(_NONCE_BYTES)
-        return self._header + nonce + dek.encrypt(nonce, plaintext.encode(), _DATA_AAD + aad)
+        return self._header + nonce + dek.encrypt(nonce, plaintext, _DATA_AAD + aad)
 
     @staticmethod
     def _split(blob: bytes) -> tuple[str, bytes, bytes, bytes]:
@@ -298,10 +302,14 @@ class PiiCipher:
 
     def decrypt(self, blob: bytes, aad: bytes) -> str:
         """Decrypt a value stored at the place named by ``aad``; fail closed otherwise."""
+        return self.decrypt_bytes(blob, aad).decode()
+
+    def decrypt_bytes(self, blob: bytes, aad: bytes) -> bytes:
+        """Decrypt what ``encrypt_bytes`` made, for the same place; fail closed otherwise."""
         kid, wrapped, nonce, ciphertext = self._split(blob)
         dek = self._unwrap(kid, wrapped)
         try:
-            return dek.decrypt(nonce, ciphertext, _DATA_AAD + aad).decode()
+            return dek.decrypt(nonce, ciphertext, _DATA_AAD + aad)
         except InvalidTag as exc:
             raise DecryptionError(
                 "ciphertext does not belong here (moved, tampered or wrong associated data)"

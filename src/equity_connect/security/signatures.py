@@ -171,20 +171,77 @@ def _hmac(key: bytes, msg: bytes, algorithm: str = "sha256") -> bytes:
     return hmac.digest(key, msg, algorithm)
 
 
-Body = bytes | Callable[[], Iterable[bytes]]
-"""A raw body: the bytes, or a callable that streams them again on each call.
+class StreamedBody:
+    """A body hashed while it arrives, so verifying it needs no second pass over it.
 
-Uploads can be hundreds of MB; the streaming form lets the route spool the
+    Built from the request's headers before the body is read: the HMACs of
+    every usable secret over the prefix those headers name, and the body's
+    SHA-256, are updated chunk by chunk. A verifier asking for another
+    prefix or other keys (malformed headers) gets them computed over
+    ``again``, the body re-read, so the outcome is always the one-pass one.
+    """
+
+    def __init__(
+        self,
+        secrets: Sequence[bytes],
+        headers: Mapping[str, str],
+        again: Callable[[], Iterable[bytes]],
+    ) -> None:
+        self._keys = [k for k in secrets if k]
+        self._prefix = _streamed_prefix(headers)
+        self._macs = [hmac.new(k, self._prefix, hashlib.sha256) for k in self._keys]
+        self._sha = hashlib.sha256()
+        self._again = again
+
+    def update(self, chunk: bytes) -> None:
+        """Hash the next chunk of the body."""
+        self._sha.update(chunk)
+        for mac in self._macs:
+            mac.update(chunk)
+
+    def sha256(self) -> bytes:
+        """The SHA-256 of the body so far."""
+        return self._sha.digest()
+
+    def macs_for(self, keys: Sequence[bytes], prefix: bytes) -> list[bytes]:
+        """HMAC-SHA256 of ``prefix + body`` under each key."""
+        if list(keys) == self._keys and prefix == self._prefix:
+            return [mac.copy().digest() for mac in self._macs]
+        return _hmacs_over(keys, prefix, self._again)
+
+    def chunks(self) -> Iterable[bytes]:
+        """The body again."""
+        return self._again()
+
+
+def _streamed_prefix(headers: Mapping[str, str]) -> bytes:
+    """The signed prefix the headers name, as the verifiers derive it (empty if none)."""
+    msg_id = (_header(headers, STANDARD_ID_HEADER) or "").strip()
+    ts = (_header(headers, STANDARD_TIMESTAMP_HEADER) or "").strip()
+    if _header(headers, STANDARD_SIGNATURE_HEADER) is not None:
+        return _standard_prefix(msg_id, ts)
+    return _plan_prefix((_header(headers, PLAN_TIMESTAMP_HEADER) or "").strip())
+
+
+Body = bytes | Callable[[], Iterable[bytes]] | StreamedBody
+"""A raw body: the bytes, a callable that streams them again on each call, or
+a body hashed as it arrived (``StreamedBody``).
+
+Uploads can be hundreds of MB; the streaming forms let the route spool the
 body to disk and verify it without ever holding it whole in memory.
 """
 
 
 def _chunks(body: Body) -> Iterable[bytes]:
+    if isinstance(body, StreamedBody):
+        return body.chunks()
     return (body,) if isinstance(body, bytes) else body()
 
 
 def _hmacs_over(keys: Sequence[bytes], prefix: bytes, body: Body) -> list[bytes]:
     """HMAC-SHA256 of ``prefix + body`` under each key, in one pass over the body."""
+    if isinstance(body, StreamedBody):
+        return body.macs_for(keys, prefix)
     macs = [hmac.new(key, prefix, hashlib.sha256) for key in keys]
     for chunk in _chunks(body):
         for mac in macs:
@@ -193,6 +250,8 @@ def _hmacs_over(keys: Sequence[bytes], prefix: bytes, body: Body) -> list[bytes]
 
 
 def _sha256_over(body: Body) -> bytes:
+    if isinstance(body, StreamedBody):
+        return body.sha256()
     digest = hashlib.sha256()
     for chunk in _chunks(body):
         digest.update(chunk)

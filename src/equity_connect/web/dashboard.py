@@ -178,7 +178,7 @@ def _ops_body(state: AppState, conn: Conn, csrf: str) -> str:
         [
             f"{u['received_at'].astimezone(BUSINESS_TZ):%b %d %H:%M}",
             escape(u["source"] or ""),
-            escape(u["status"]),
+            escape(u["progress"]),
             f"{u['row_count']:,}",
             f"{u['inserted_count']:,}",
             f"{u['merged_count']:,}",
