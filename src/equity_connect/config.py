@@ -176,6 +176,18 @@ class Settings(BaseSettings):
     # back to the rules with a warning where the model cannot load; "rules" = guard + rules.
     reply_classifier: Literal["model", "rules"] = "model"
 
+    # Homeowner pages (consent/pages.py) and the ops console (issue 15). The brand on
+    # the consent page and its error pages comes from these settings, never from the
+    # link: the brokerage's name, its NMLS ID, its privacy policy and how to reach it;
+    # the loan officer's name comes from the lead's broker. Spend on the providers page
+    # is derived: providers do not report it, so records sent × the price per record.
+    brand_name: str = "Equity Connect"
+    brand_nmls_id: str | None = None
+    privacy_policy_url: str | None = None
+    brand_support_phone: str | None = None
+    brand_support_email: str | None = None
+    provider_cost_per_record_usd: dict[str, float] = Field(default_factory=dict)
+
     @field_validator("jwt_secret")
     @classmethod
     def _jwt_secret_long_enough(cls, value: str | None) -> str | None:

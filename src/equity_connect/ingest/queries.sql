@@ -4,8 +4,9 @@
 -- name: claim_upload
 -- The body's SHA-256 is the upload's identity. A concurrent request with the
 -- same bytes blocks here until the first commits, then gets no row back.
-insert into uploads (sha256, source, filename, byte_size, signature_scheme, status)
-values (%(sha256)s, %(source)s, %(filename)s, %(byte_size)s, %(scheme)s, 'processing')
+insert into uploads (sha256, source, filename, byte_size, signature_scheme, status, uploaded_by)
+values (%(sha256)s, %(source)s, %(filename)s, %(byte_size)s, %(scheme)s, 'processing',
+        %(uploaded_by)s)
 on conflict (sha256) do nothing
 returning id
 

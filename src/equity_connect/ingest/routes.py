@@ -128,7 +128,8 @@ async def upload_csv(
 
         def run() -> UploadReport:
             limits = IngestLimits.from_settings(settings)
-            meta = UploadMeta(sha256, size, scheme, source, filename)
+            sender = f"api ({scheme}) from {request.client.host if request.client else 'unknown'}"
+            meta = UploadMeta(sha256, size, scheme, source, filename, sender)
             with state.pool.connection() as conn:
                 return ingest(
                     conn, PiiCipher(state.keyring), _file_chunks(spool), meta, limits=limits

@@ -43,6 +43,7 @@ class UploadMeta:
     scheme: SignatureScheme
     source: str | None = None
     filename: str | None = None
+    uploaded_by: str | None = None  # what the request could prove of its sender (ops console)
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,7 @@ def ingest(
             "filename": meta.filename,
             "byte_size": meta.byte_size,
             "scheme": str(meta.scheme),
+            "uploaded_by": meta.uploaded_by,
         },
     ).fetchone()
     if claimed is None:
