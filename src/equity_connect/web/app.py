@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import psycopg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from equity_connect.auth.client import jwks_client_for
@@ -26,6 +28,7 @@ from equity_connect.security.keys import load_keyring
 from equity_connect.web.dashboard import router as dashboard_router
 from equity_connect.web.errors import install_error_handlers
 from equity_connect.web.guards import write_rejections
+from equity_connect.web.security_headers import SecurityHeadersMiddleware
 from equity_connect.web.state import AppState, state_of
 from equity_connect.web.timeouts import BodyTimeoutMiddleware
 
@@ -74,6 +77,8 @@ def create_app(settings: Settings | None = None, *, conninfo: str | None = None)
     app.include_router(consent_router)
     app.include_router(brokers_router)
     app.include_router(dashboard_router)
+    # the dashboard's one stylesheet (and any script): the CSP allows only 'self'
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
 
     # Added before the http middlewares, so it sits inside them, next to the
     # routes: its BodyTimeout reaches the route (and the 408 handler) as
@@ -87,6 +92,8 @@ def create_app(settings: Settings | None = None, *, conninfo: str | None = None)
         return await state_of(request).metrics.middleware(request, call_next)
 
     app.middleware("http")(request_context)
+    # outermost, so error responses and streamed downloads carry the headers too
+    app.add_middleware(SecurityHeadersMiddleware)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
