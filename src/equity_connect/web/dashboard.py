@@ -10,16 +10,13 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from equity_connect.db import queries
 from equity_connect.db.pool import Conn, act_as_broker
 from equity_connect.errors import DomainError
-from equity_connect.exports.csv_safe import stream_csv
-from equity_connect.ingest.rejects import rejected_rows
 from equity_connect.jobs import service as jobs
 from equity_connect.security.apikeys import Scope, has_scope
-from equity_connect.security.crypto import PiiCipher
 from equity_connect.web.audit import audit
 from equity_connect.web.auth import (
     SESSION_COOKIE,
@@ -186,34 +183,6 @@ def replay(dlq_id: int, request: Request, csrf: Annotated[str, Form()]) -> Respo
 
 
 @router.get("/uploads/{upload_id}/rejects.csv")
-def rejects_csv(upload_id: uuid.UUID, request: Request) -> Response:
-    """An upload's rejected rows as CSV (row, reason and the original cells), for fixing
-    and re-uploading. Ops only: the cells may hold PII."""
-    principal = session_principal(request)
-    if (
-        principal is None
-        or principal.kind != "ops"
-        or not has_scope(principal.scopes, Scope.EXPORTS_READ)
-    ):
-        raise DomainError(403, "forbidden", "rejected rows need an ops key with exports:read")
-    state = state_of(request)
-    with state.pool.connection() as conn:
-        rows = rejected_rows(conn, upload_id, PiiCipher(state.keyring))
-    decoded = [
-        {
-            "row": r.row_number,
-            "line": r.line_number,
-            "field": r.field or "",
-            "reason": r.reason,
-            **r.cells,
-        }
-        for r in rows
-    ]
-    header: list[str] = ["row", "line", "field", "reason"]
-    for d in decoded:
-        header.extend(k for k in d if k not in header)
-    return StreamingResponse(
-        stream_csv(header, ([d.get(h) for h in header] for d in decoded)),
-        media_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="rejects-{upload_id}.csv"'},
-    )
+def rejects_csv(upload_id: uuid.UUID) -> Response:
+    """Moved to the ops console; old links keep working."""
+    return RedirectResponse(f"/dashboard/ops/uploads/{upload_id}/rejects.csv", status_code=308)
