@@ -78,7 +78,7 @@ def test_rejected_rows_download(client: TestClient, seeded: dict[str, Any]) -> N
     login(client, seeded["admin"])
     response = client.get(f"/dashboard/uploads/{seeded['upload']}/rejects.csv")
     [rejected] = list(csv.DictReader(io.StringIO(response.text)))
-    assert rejected["row"] == "31" and rejected["field"] == "property_state"
+    assert rejected["_row"] == "31" and rejected["_reason"]  # the CLI's columns (ops console)
     assert rejected["property_state"] == "QQ"
 
 

@@ -150,9 +150,7 @@ def dlq(conn: Conn, paging: Paging, filters: DlqFilter) -> DlqView:
     )
 
 
-def jobs(
-    conn: Conn, paging: Paging, *, task: str | None = None, status: str | None = None
-) -> Page:
+def jobs(conn: Conn, paging: Paging, *, task: str | None = None, status: str | None = None) -> Page:
     """Jobs newest first, by task and status."""
     filters = {"task": task, "status": status}
     rows = conn.execute(

@@ -25,6 +25,7 @@ from equity_connect.observability.health import readiness
 from equity_connect.observability.logs import request_context
 from equity_connect.observability.metrics import Metrics
 from equity_connect.security.keys import load_keyring
+from equity_connect.web.api_docs import install_api_docs
 from equity_connect.web.dashboard import router as dashboard_router
 from equity_connect.web.errors import install_error_handlers
 from equity_connect.web.guards import write_rejections
@@ -71,6 +72,9 @@ def create_app(settings: Settings | None = None, *, conninfo: str | None = None)
         version="0.1.0",
         summary="A home-equity brokerage's lead pipeline on PostgreSQL.",
         lifespan=lifespan,
+        # /docs is served offline by web/api_docs.py; ReDoc needs a CDN and inline script
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     app.include_router(ingest_router)
@@ -79,6 +83,7 @@ def create_app(settings: Settings | None = None, *, conninfo: str | None = None)
     app.include_router(brokers_router)
     app.include_router(dashboard_router)
     app.include_router(ops_pages_router)
+    install_api_docs(app)
     # the dashboard's one stylesheet (and any script): the CSP allows only 'self'
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
 

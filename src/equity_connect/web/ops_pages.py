@@ -165,9 +165,7 @@ def rejects_csv(upload_id: uuid.UUID, request: Request) -> Response:
         raise DomainError(403, "forbidden", "rejected rows need an ops key with exports:read")
     state = state_of(request)
     with state.pool.connection() as conn:
-        columns, records = rejects_table(
-            rejected_rows(conn, upload_id, PiiCipher(state.keyring))
-        )
+        columns, records = rejects_table(rejected_rows(conn, upload_id, PiiCipher(state.keyring)))
         audit(conn, principal, "uploads.rejects_csv", "uploads", upload_id, after=None)
     return StreamingResponse(
         stream_csv(columns, ([r.get(c) for c in columns] for r in records)),
