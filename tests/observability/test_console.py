@@ -50,7 +50,7 @@ def test_group_replay_is_one_statement_and_counts(conn: Conn) -> None:
     conn.execute("update pipeline_dlq set status = 'discarded' where status = 'pending'")
     _dead(conn, "skiptrace.enrich_batch", "melissa: out of credits (GE14)", 5)
     _dead(conn, "skiptrace.enrich_batch", "melissa: HTTP 503", 3)
-    key = hashlib.md5(b"melissa: out of credits (GE14)").hexdigest()
+    key = hashlib.md5(b"melissa: out of credits (GE14)", usedforsecurity=False).hexdigest()
     before = conn.execute("select count(*) as n from jobs").fetchone()
     assert before is not None
     assert jobs.replay_dlq_matching(conn, source="skiptrace.enrich_batch", group_key=key) == 5
