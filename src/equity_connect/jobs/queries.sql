@@ -153,13 +153,13 @@ from jobs where status in ('queued', 'running') and queue = any(%(queues)s)
 -- entries are locked (a concurrent replay skips them), re-enqueued and marked
 -- replayed together, so a failure (a payload without a task) replays none.
 -- The filters are the ops console's (null matches everything); group_key is
--- md5 of the reason, as the console groups them.
+-- md5 of the reason (pipeline_dlq.reason_key), as the console groups them.
 with taken as (
   select id, payload from pipeline_dlq
   where status = 'pending'
     and (%(id)s::bigint is null or id = %(id)s::bigint)
     and (%(source)s::text is null or source = %(source)s::text)
-    and (%(group_key)s::text is null or md5(coalesce(reason, '')) = %(group_key)s::text)
+    and (%(group_key)s::text is null or reason_key = %(group_key)s::text)
     and (%(contains)s::text is null
          or strpos(lower(coalesce(reason, '')), lower(%(contains)s::text)) > 0)
   for update skip locked

@@ -127,33 +127,47 @@ group by f.upload_id
 select count(*) as n from pipeline_dlq
 where status = 'pending'
   and (%(source)s::text is null or source = %(source)s::text)
-  and (%(group_key)s::text is null or md5(coalesce(reason, '')) = %(group_key)s::text)
+  and (%(group_key)s::text is null or reason_key = %(group_key)s::text)
   and (%(contains)s::text is null
        or strpos(lower(coalesce(reason, '')), lower(%(contains)s::text)) > 0)
 
 -- name: console_dlq_page
-select id, source, reason, md5(coalesce(reason, '')) as group_key, attempts, created_at,
+select id, source, reason, reason_key as group_key, attempts, created_at,
        retry_after, payload->>'job_id' as job_id
 from pipeline_dlq
 where status = 'pending'
   and (%(source)s::text is null or source = %(source)s::text)
-  and (%(group_key)s::text is null or md5(coalesce(reason, '')) = %(group_key)s::text)
+  and (%(group_key)s::text is null or reason_key = %(group_key)s::text)
   and (%(contains)s::text is null
        or strpos(lower(coalesce(reason, '')), lower(%(contains)s::text)) > 0)
 order by id desc
 limit %(limit)s offset %(offset)s
 
 -- name: console_dlq_groups
--- Pending entries by job and reason (md5 keys the group: see migration 0021).
-select source, md5(coalesce(reason, '')) as group_key, min(reason) as reason, count(*) as n,
-       min(created_at) as first_at, max(created_at) as last_at
-from pipeline_dlq
-where status = 'pending'
-  and (%(source)s::text is null or source = %(source)s::text)
-  and (%(contains)s::text is null
-       or strpos(lower(coalesce(reason, '')), lower(%(contains)s::text)) > 0)
-group by source, md5(coalesce(reason, ''))
-order by n desc, source, group_key
+-- Pending entries by job and reason (reason_key: md5 of the reason, see
+-- migration 0021), biggest first, each with its reason and newest entry.
+-- A reason filter is applied to each group's reason (every entry of a group
+-- has the same reason), so it reads one reason per group, not per entry;
+-- "matching" is the number of entries in all matching groups, "pending"
+-- the number of pending entries in all.
+with counted as (
+  select source, reason_key, count(*) as n, max(id) as newest_id,
+         sum(count(*)) over () as pending
+  from pipeline_dlq
+  where status = 'pending'
+  group by source, reason_key
+), described as (
+  select c.source, c.reason_key, c.n, c.pending, d.reason, d.created_at
+  from counted c join pipeline_dlq d on d.id = c.newest_id
+  where (%(source)s::text is null or c.source = %(source)s::text)
+    and (%(group_key)s::text is null or c.reason_key = %(group_key)s::text)
+    and (%(contains)s::text is null
+         or strpos(lower(coalesce(d.reason, '')), lower(%(contains)s::text)) > 0)
+)
+select source, reason_key as group_key, reason, n, created_at as last_at,
+       sum(n) over () as matching, pending
+from described
+order by n desc, source, reason_key
 limit %(limit)s
 
 -- name: console_jobs_total
