@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _db import bench_database
 
 from equity_connect.config import Settings
-from equity_connect.observability.console import Q, DlqFilter, Paging
+from equity_connect.observability.console import DlqFilter, Paging, Q
 from equity_connect.security.apikeys import generate_api_key
 from equity_connect.security.crypto import generate_key
 from equity_connect.web.app import create_app
