@@ -93,6 +93,11 @@ def test_uploads_paging_total_and_lineage_funnel(conn: Conn, cipher: PiiCipher) 
             "cli: test@host",
         )
         ids.append(ingest(conn, cipher, [body], meta).upload_id)
+        # one transaction gives them all the same now(): spread them, oldest first
+        conn.execute(
+            "update uploads set received_at = now() - make_interval(mins => %s) where id = %s",
+            [10 - u, ids[-1]],
+        )
     conn.execute(
         "update leads set email_verified = true where id in "
         "(select lead_id from upload_rows where upload_id = %s and row_number <= 2)",

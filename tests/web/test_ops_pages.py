@@ -11,14 +11,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
+import pytest
 from fastapi.testclient import TestClient
 from psycopg.types.json import Jsonb
 
 from equity_connect.config import Settings
-from equity_connect.web.app import create_app
-from tests.web.conftest import broker_token, login_client
+from tests.web.conftest import broker_token, login_client, make_settings
 
 PAGES = ["uploads", "jobs", "dlq", "providers", "campaign"]
+
+
+@pytest.fixture
+def settings() -> Settings:
+    """The dashboard's settings, with a price per record for the providers page."""
+    return make_settings().model_copy(update={"provider_cost_per_record_usd": {"melissa": 0.02}})
 
 
 def _bury(url: str, source: str, reason: str, n: int) -> None:
@@ -39,6 +45,12 @@ def _csrf(page: str) -> str:
 def test_each_page_renders_for_ops_with_as_of_and_csp(
     client: TestClient, seeded: dict[str, Any]
 ) -> None:
+    anonymous = client.get("/dashboard/ops/dlq?q=x", follow_redirects=False)
+    assert anonymous.status_code == 303
+    assert anonymous.headers["location"] == "/dashboard/login?next=%2Fdashboard%2Fops%2Fdlq%3Fq%3Dx"
+    login_client(client, broker_token(seeded["broker"]))
+    refused = client.get("/dashboard/ops/uploads")
+    assert refused.status_code == 403 and "needs an ops key" in refused.text
     login_client(client, seeded["admin"])
     for name in PAGES:
         response = client.get(f"/dashboard/ops/{name}?page=1")
@@ -51,33 +63,29 @@ def test_each_page_renders_for_ops_with_as_of_and_csp(
         assert "<script>" not in response.text
 
 
-def test_pages_need_an_ops_session(client: TestClient, seeded: dict[str, Any]) -> None:
-    anonymous = client.get("/dashboard/ops/dlq?q=x", follow_redirects=False)
-    assert anonymous.status_code == 303
-    assert anonymous.headers["location"] == "/dashboard/login?next=%2Fdashboard%2Fops%2Fdlq%3Fq%3Dx"
-    login_client(client, broker_token(seeded["broker"]))
-    refused = client.get("/dashboard/ops/uploads")
-    assert refused.status_code == 403 and "needs an ops key" in refused.text
-
-
-def test_dlq_heading_is_the_total_not_the_page_size(
+def test_dead_letters_total_group_replay_csrf_and_scope(
     client: TestClient, seeded: dict[str, Any], fresh_database_url: str
 ) -> None:
+    login_client(client, seeded["admin"])
+    # a forged form replays nothing
+    forged = client.post("/dashboard/ops/dlq/replay", data={"csrf": "0" * 64, "q": "melissa"})
+    assert forged.status_code == 403 and forged.json()["error"] == "bad_csrf"
+    with psycopg.connect(fresh_database_url) as conn:
+        pending = conn.execute("select count(*) from pipeline_dlq where status = 'pending'")
+        assert pending.fetchone() == (1,)
+
+    # the heading is the total, not the page size; reasons are whole
     _bury(fresh_database_url, "campaign.push_batch", "instantly: HTTP 500 " + "z" * 900, 44)
-    login_client(client, seeded["admin"])
-    page = client.get("/dashboard/ops/dlq?per_page=20").text
-    assert '<span id="dlq-total">45</span>' in page  # 44 + the seeded one
-    assert page.count('name="id"') == 20  # one replay form per row of the page
-    assert "z" * 900 in page  # the reason whole, not cut at 90 characters
-    assert "45 results · page 1 of 3" in page
-
-
-def test_replaying_a_group_replays_it_all_and_says_how_many(
-    client: TestClient, seeded: dict[str, Any], fresh_database_url: str
-) -> None:
     _bury(fresh_database_url, "skiptrace.enrich_batch", "melissa: HTTP 503", 12)
-    login_client(client, seeded["admin"])
-    page = client.get("/dashboard/ops/dlq").text
+    page = client.get("/dashboard/ops/dlq?per_page=20").text
+    assert '<span id="dlq-total">57</span>' in page  # 44 + 12 + the seeded one
+    assert page.count('name="id"') == 20  # one replay form per row of the page
+    assert "z" * 900 in page  # not cut at 90 characters
+    assert "57 results · page 1 of 3" in page
+    filtered = client.get("/dashboard/ops/dlq?q=HTTP+5").text
+    assert '<span id="dlq-matching">56</span>' in filtered
+
+    # a group is replayed whole, in one go, and the page says how many
     key = hashlib.md5(b"melissa: HTTP 503", usedforsecurity=False).hexdigest()
     assert f'data-group="{key}"' in page
     done = client.post(
@@ -88,7 +96,7 @@ def test_replaying_a_group_replays_it_all_and_says_how_many(
     assert done.status_code == 303 and "replayed=12" in done.headers["location"]
     after = client.get(done.headers["location"]).text
     assert "Replayed 12 dead letters." in after
-    assert '<span id="dlq-total">1</span>' in after
+    assert '<span id="dlq-total">45</span>' in after
     with psycopg.connect(fresh_database_url) as conn:
         queued = conn.execute(
             "select count(*) from jobs where task = 'skiptrace.enrich_batch' and status = 'queued'"
@@ -99,26 +107,15 @@ def test_replaying_a_group_replays_it_all_and_says_how_many(
     assert queued == (12,)
     assert logged is not None and logged[0]["replayed"] == 12
 
-
-def test_replay_refuses_a_forged_form_and_a_key_without_the_scope(
-    client: TestClient, seeded: dict[str, Any], fresh_database_url: str
-) -> None:
-    login_client(client, seeded["admin"])
-    forged = client.post("/dashboard/ops/dlq/replay", data={"csrf": "0" * 64, "q": "melissa"})
-    assert forged.status_code == 403 and forged.json()["error"] == "bad_csrf"
-    with psycopg.connect(fresh_database_url) as conn:
-        assert conn.execute(
-            "select count(*) from pipeline_dlq where status = 'pending'"
-        ).fetchone() == (1,)
+    # a key without dlq:replay sees no replay button and is refused
     login_client(client, seeded["reader"])
     page = client.get("/dashboard/ops/dlq").text
-    assert "Replay" not in page.split("<h1>", 1)[1].split("</h1>")[0]
     assert 'action="/dashboard/ops/dlq/replay"' not in page
     refused = client.post("/dashboard/ops/dlq/replay", data={"csrf": _csrf(page), "id": "1"})
     assert refused.status_code == 403
 
 
-def test_uploads_list_pages_with_a_correct_total(
+def test_uploads_page_with_a_correct_total_and_the_rejects_csv(
     client: TestClient, seeded: dict[str, Any], fresh_database_url: str
 ) -> None:
     with psycopg.connect(fresh_database_url) as conn:
@@ -142,11 +139,7 @@ def test_uploads_list_pages_with_a_correct_total(
     detail = client.get(f"/dashboard/ops/uploads/{seeded['upload']}").text
     assert "Leads it fed</dt><dd>30" in detail
 
-
-def test_rejects_csv_has_the_clis_columns_and_the_old_url_redirects(
-    client: TestClient, seeded: dict[str, Any]
-) -> None:
-    login_client(client, seeded["admin"])
+    # the rejects: the CLI's columns, at the new URL and through the old one
     old = client.get(f"/dashboard/uploads/{seeded['upload']}/rejects.csv", follow_redirects=False)
     assert old.status_code == 308
     response = client.get(old.headers["location"])
@@ -159,7 +152,7 @@ def test_rejects_csv_has_the_clis_columns_and_the_old_url_redirects(
 
 
 def test_providers_page_shows_24h_and_7d_from_the_event_log(
-    fresh_database_url: str, seeded: dict[str, Any], settings: Settings
+    client: TestClient, seeded: dict[str, Any], fresh_database_url: str
 ) -> None:
     now = datetime.now(UTC)
     with psycopg.connect(fresh_database_url) as conn:
@@ -174,10 +167,8 @@ def test_providers_page_shows_24h_and_7d_from_the_event_log(
                 "status_code) values (%s, 'skiptrace', %s, %s, 'melissa', %s)",
                 [now - timedelta(hours=hours), outcome, count, status],
             )
-    priced = settings.model_copy(update={"provider_cost_per_record_usd": {"melissa": 0.02}})
-    with TestClient(create_app(priced, conninfo=fresh_database_url)) as client:
-        login_client(client, seeded["admin"])
-        page = client.get("/dashboard/ops/providers").text
+    login_client(client, seeded["admin"])
+    page = client.get("/dashboard/ops/providers").text
     day = page.split('data-provider="melissa" data-window="24h">', 1)[1].split("</tr>")[0]
     week = page.split('data-provider="melissa" data-window="7d">', 1)[1].split("</tr>")[0]
     cells = lambda row: re.findall(r'class="num">([^<]*)<', row)  # noqa: E731
