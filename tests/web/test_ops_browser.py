@@ -55,6 +55,9 @@ def test_ops_replays_a_dlq_group_and_sees_the_count_drop(
         screenshot(page, f"ops-{name}")
     page.goto(f"{live_url}/dashboard/ops/uploads")
     assert page.text_content("#uploads-total") == "1 upload, showing 1–1"
+    page.click(f"a[href='/dashboard/ops/uploads/{seeded['upload']}']")
+    assert "rejects" in page.text_content("#upload-funnel")
+    screenshot(page, "ops-upload")
     assert errors == []  # nothing refused by the CSP
     page.set_viewport_size(PHONE)
     for name in ("uploads", "jobs", "dlq", "providers", "campaign"):

@@ -63,6 +63,31 @@ def test_each_page_renders_for_ops_with_as_of_and_csp(
         assert "<script>" not in response.text
 
 
+def test_jobs_page_shows_depth_heartbeats_and_a_jobs_attempts(
+    client: TestClient, seeded: dict[str, Any], fresh_database_url: str
+) -> None:
+    error = "melissa: HTTP 503 after 8 tries; " + "context " * 200
+    with psycopg.connect(fresh_database_url) as conn:
+        row = conn.execute(
+            "insert into jobs (task, status, attempts, max_attempts, last_error) "
+            "values ('skiptrace.enrich_batch', 'dead', 8, 8, %s) returning id",
+            [error],
+        ).fetchone()
+        conn.execute(
+            "insert into workers (id, hostname, pid, state, slots, slots_alive) "
+            "values ('w-bench-1', 'host-a', 4242, 'working', 4, 3)"
+        )
+    assert row is not None
+    login_client(client, seeded["admin"])
+    jobs = client.get("/dashboard/ops/jobs?status=dead").text
+    assert "w-bench-1" in jobs and "3 / 4" in jobs  # the heartbeat and its live slots
+    assert f'href="/dashboard/ops/jobs/{row[0]}"' in jobs
+    detail = client.get(f"/dashboard/ops/jobs/{row[0]}")
+    assert detail.status_code == 200 and "8 of 8" in detail.text
+    assert error.strip() in detail.text  # the last error whole
+    assert client.get("/dashboard/ops/jobs/999999999").status_code == 404
+
+
 def test_dead_letters_total_group_replay_csrf_and_scope(
     client: TestClient, seeded: dict[str, Any], fresh_database_url: str
 ) -> None:
