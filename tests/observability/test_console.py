@@ -11,7 +11,7 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from equity_connect.campaign.schedule import Calendar
-from equity_connect.db.pool import Conn
+from equity_connect.db.pool import Conn, connect
 from equity_connect.ingest.schemas import SignatureScheme
 from equity_connect.ingest.service import UploadMeta, ingest
 from equity_connect.jobs import service as jobs
@@ -150,3 +150,25 @@ def test_feed_days_are_business_days_against_the_cap(conn: Conn) -> None:
     conn.execute("delete from feed_days where business_date = %s", [never_ran])
     rows = {r["business_date"]: r for r in console.feed_days(conn, days, 300)}
     assert rows[never_ran]["cap"] == 300 and rows[never_ran]["fed_count"] == 0
+
+
+def test_two_operators_replaying_one_group_enqueue_it_once(database_url: str) -> None:
+    # a task name of its own (letters only, as jobs_task_check wants) keeps other tests out
+    source = "skiptrace." + "".join(chr(97 + int(c, 16)) for c in uuid.uuid4().hex[:10])
+    with connect(database_url) as setup:
+        _dead(setup, source, "melissa: HTTP 503", 4)
+        setup.commit()
+    first, second = connect(database_url), connect(database_url)
+    try:
+        assert jobs.replay_dlq_matching(first, source=source) == 4  # holds the row locks
+        assert jobs.replay_dlq_matching(second, source=source) == 0  # skips them, no wait
+        first.commit()
+        second.commit()
+        enqueued = first.execute("select count(*) as n from jobs where task = %s", [source])
+        assert enqueued.fetchone() == {"n": 4}
+    finally:
+        for c in (first, second):
+            c.execute("delete from jobs where task = %s", [source])
+            c.execute("delete from pipeline_dlq where source = %s", [source])
+            c.commit()
+            c.close()
