@@ -229,6 +229,17 @@ class Settings(BaseSettings):
     upload_wait_seconds: float = 30.0
     upload_heartbeat_seconds: float = 5.0
     upload_stale_seconds: float = 60.0
+    # Homeowner pages (consent/pages.py) and the ops console (issue 15). The brand on
+    # the consent page and its error pages comes from these settings, never from the
+    # link: the brokerage's name, its NMLS ID, its privacy policy and how to reach it;
+    # the loan officer's name comes from the lead's broker. Spend on the providers page
+    # is derived: providers do not report it, so records sent × the price per record.
+    brand_name: str = "Equity Connect"
+    brand_nmls_id: str | None = None
+    privacy_policy_url: str | None = None
+    brand_support_phone: str | None = None
+    brand_support_email: str | None = None
+    provider_cost_per_record_usd: dict[str, float] = Field(default_factory=dict)
 
     @field_validator("jwt_secret")
     @classmethod

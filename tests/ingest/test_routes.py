@@ -245,3 +245,13 @@ def test_no_secret_configured_refuses_everything(fresh_database_url: str) -> Non
 
 def test_healthz(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_the_upload_records_what_the_request_proves_of_its_sender(
+    client: TestClient, fresh_database_url: str
+) -> None:
+    response = post(client, BODY, standard_headers(NEW_SECRET, BODY))
+    assert response.status_code in (201, 202), response.text  # type: ignore[attr-defined]
+    with psycopg.connect(fresh_database_url) as conn:
+        sender = conn.execute("select uploaded_by from uploads").fetchone()
+    assert sender == ("api (standard_webhooks) from testclient",)

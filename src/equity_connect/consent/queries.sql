@@ -34,3 +34,14 @@ returning id, consented_at
 update leads set consent = true, consented_at = coalesce(consented_at, %(at)s),
   consent_method = %(method)s
 where id = %(lead_id)s
+
+-- name: link_state
+-- What the consent page needs before anyone clicks: is the link good, and
+-- whose loan officer is asking (the token's broker, else the lead's).
+select t.used_at, t.expires_at <= clock_timestamp() as expired,
+       coalesce(b.name, lb.name) as broker_name
+from consent_tokens t
+join leads l on l.id = t.lead_id
+left join brokers b on b.id = t.broker_id
+left join brokers lb on lb.id = l.assigned_broker_id
+where t.nonce_hash = %(nonce_hash)s

@@ -12,6 +12,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 from urllib.parse import urlencode
 
 from equity_connect.db import queries
@@ -132,3 +133,24 @@ def booking_link(calcom_event_url: str, token_id: uuid.UUID) -> str:
     """
     separator = "&" if "?" in calcom_event_url else "?"
     return f"{calcom_event_url}{separator}{urlencode({'metadata[ec_ref]': str(token_id)})}"
+
+
+@dataclass(frozen=True)
+class LinkState:
+    """What a consent link is, as the page shows it before the homeowner clicks."""
+
+    status: Literal["open", "unknown", "used", "expired"]
+    broker_name: str | None = None
+
+
+def link_state(conn: Conn, nonce: str) -> LinkState:
+    """Whether the link can still be used, and the loan officer it is from (viewing uses
+    nothing: only ``redeem`` does)."""
+    row = conn.execute(Q["link_state"], {"nonce_hash": nonce_hash(nonce)}).fetchone()
+    if row is None:
+        return LinkState("unknown")
+    if row["used_at"] is not None:
+        return LinkState("used", row["broker_name"])
+    if row["expired"]:
+        return LinkState("expired", row["broker_name"])
+    return LinkState("open", row["broker_name"])

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
+import socket
 import sys
 import time
 import uuid
@@ -29,7 +31,7 @@ from equity_connect.cli_support import fail, keyring_or_exit, migrated_database_
 from equity_connect.config import get_settings
 from equity_connect.db.pool import connect
 from equity_connect.ingest.extras import encrypt_legacy_extras
-from equity_connect.ingest.rejects import rejected_rows
+from equity_connect.ingest.rejects import rejected_rows, rejects_table
 from equity_connect.ingest.schemas import SignatureScheme
 from equity_connect.ingest.service import IngestLimits, UploadMeta, UploadReport, ingest
 from equity_connect.ingest.uploads import status_signing_content
@@ -86,7 +88,8 @@ def ingest_cmd(
     keyring = keyring_or_exit(settings)
     url = migrated_database_url(settings)
     sha256, size = _sha256_of(file)
-    meta = UploadMeta(sha256, size, SignatureScheme.LOCAL, source, file.name)
+    sender = f"cli: {os.environ.get('USER') or 'unknown'}@{socket.gethostname()}"
+    meta = UploadMeta(sha256, size, SignatureScheme.LOCAL, source, file.name, sender)
     limits = IngestLimits.from_settings(settings)
     progress = Progress(
         "[progress.description]{task.description}",
@@ -278,10 +281,7 @@ def uploads_rejects(
             table.add_row(str(r.row_number), str(r.line_number), r.field or "", r.reason)
         _console.print(table)
         return
-    decoded = [{"_row": str(r.row_number), "_reason": r.reason, **r.cells} for r in rows]
-    columns: list[str] = []
-    for d in decoded:
-        columns.extend(k for k in d if k not in columns)
+    columns, decoded = rejects_table(rows)
     writer = csv.DictWriter(sys.stdout, fieldnames=columns)
     writer.writeheader()
     writer.writerows(decoded)

@@ -5,8 +5,10 @@
 -- The body's SHA-256 is the upload's identity while that upload lives (is
 -- not failed: 0019's partial unique index). A concurrent request with the
 -- same bytes blocks here until the first commits, then gets no row back.
-insert into uploads (sha256, source, filename, byte_size, signature_scheme, status, phase)
-values (%(sha256)s, %(source)s, %(filename)s, %(byte_size)s, %(scheme)s, %(status)s, %(phase)s)
+insert into uploads (sha256, source, filename, byte_size, signature_scheme, status, phase,
+                     uploaded_by)
+values (%(sha256)s, %(source)s, %(filename)s, %(byte_size)s, %(scheme)s, %(status)s, %(phase)s,
+        %(uploaded_by)s)
 on conflict (sha256) where status <> 'failed' do nothing
 returning id
 

@@ -42,3 +42,14 @@ def rejected_rows(
             cells = json.loads(raw)
         out.append(RejectedRow(r["row_number"], r["line_number"], r["field"], r["reason"], cells))
     return out
+
+
+def rejects_table(rows: list[RejectedRow]) -> tuple[list[str], list[dict[str, str]]]:
+    """The columns and records of the rejects CSV, the same from the CLI and the ops console:
+    ``_row`` and ``_reason`` first (underscored so a vendor column named "reason" survives),
+    then the original columns in the order they were first seen."""
+    records = [{"_row": str(r.row_number), "_reason": r.reason, **r.cells} for r in rows]
+    columns: list[str] = []
+    for record in records:
+        columns.extend(k for k in record if k not in columns)
+    return columns, records

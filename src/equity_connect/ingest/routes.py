@@ -156,7 +156,8 @@ async def upload_csv(
             raise
 
         def accept() -> Accepted:
-            meta = UploadMeta(sha256, size, scheme, source, filename)
+            sender = f"api ({scheme}) from {request.client.host if request.client else 'unknown'}"
+            meta = UploadMeta(sha256, size, scheme, source, filename, sender)
             with state.pool.connection() as conn:  # commits: the upload is queued
                 return accept_upload(conn, cipher, _file_chunks(spool), meta)
 

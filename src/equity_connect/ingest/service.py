@@ -43,6 +43,7 @@ class UploadMeta:
     scheme: SignatureScheme
     source: str | None = None
     filename: str | None = None
+    uploaded_by: str | None = None  # what the request could prove of its sender (ops console)
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,7 @@ def claim_upload(
             "scheme": str(meta.scheme),
             "status": str(status),
             "phase": phase,
+            "uploaded_by": meta.uploaded_by,
         },
     ).fetchone()
     return None if claimed is None else claimed["id"]

@@ -147,3 +147,29 @@ on conflict (provider) do update set capacity = excluded.capacity,
 select extract(epoch from min(run_at) - clock_timestamp())::float8 as seconds,
        count(*) filter (where status = 'running') as running
 from jobs where status in ('queued', 'running') and queue = any(%(queues)s)
+
+-- name: dlq_replay_matching
+-- Replays every pending entry matching the filters in one statement: the
+-- entries are locked (a concurrent replay skips them), re-enqueued and marked
+-- replayed together, so a failure (a payload without a task) replays none.
+-- The filters are the ops console's (null matches everything); group_key is
+-- md5 of the reason (pipeline_dlq.reason_key), as the console groups them.
+with taken as (
+  select id, payload from pipeline_dlq
+  where status = 'pending'
+    and (%(id)s::bigint is null or id = %(id)s::bigint)
+    and (%(source)s::text is null or source = %(source)s::text)
+    and (%(group_key)s::text is null or reason_key = %(group_key)s::text)
+    and (%(contains)s::text is null
+         or strpos(lower(coalesce(reason, '')), lower(%(contains)s::text)) > 0)
+  for update skip locked
+), queued as (
+  insert into jobs (task, args)
+  select t.payload->>'task', coalesce(t.payload->'args', '{}'::jsonb) from taken t
+  returning id
+), marked as (
+  update pipeline_dlq d set status = 'replayed', replayed_at = clock_timestamp()
+  from taken t where d.id = t.id
+  returning d.id
+)
+select (select count(*) from marked) as replayed, (select count(*) from queued) as enqueued

@@ -170,3 +170,26 @@ def replay_dlq(conn: Conn, dlq_id: int | None = None) -> list[int]:
         conn.execute(Q["dlq_mark_replayed"], {"id": entry["id"]})
         replayed.append(int(entry["id"]))
     return replayed
+
+
+def replay_dlq_matching(
+    conn: Conn,
+    *,
+    source: str | None = None,
+    group_key: str | None = None,
+    contains: str | None = None,
+    dlq_id: int | None = None,
+) -> int:
+    """Re-enqueue every pending DLQ entry matching the filters, in one statement; the count.
+
+    ``source`` is the job's task, ``group_key`` the md5 of the reason (how the
+    ops console groups entries), ``contains`` a case-insensitive piece of the
+    reason. All or none: if one entry cannot be enqueued (a payload without a
+    task), the statement fails and nothing is replayed.
+    """
+    row = conn.execute(
+        Q["dlq_replay_matching"],
+        {"id": dlq_id, "source": source, "group_key": group_key, "contains": contains},
+    ).fetchone()
+    assert row is not None  # an aggregate always returns a row
+    return int(row["replayed"])

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import psycopg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from equity_connect.auth.client import jwks_client_for
@@ -25,9 +27,12 @@ from equity_connect.observability.logs import request_context
 from equity_connect.observability.metrics import Metrics
 from equity_connect.security.keys import load_keyring
 from equity_connect.sms.routes import router as sms_router
+from equity_connect.web.api_docs import install_api_docs
 from equity_connect.web.dashboard import router as dashboard_router
 from equity_connect.web.errors import install_error_handlers
 from equity_connect.web.guards import write_rejections
+from equity_connect.web.ops_pages import router as ops_pages_router
+from equity_connect.web.security_headers import SecurityHeadersMiddleware
 from equity_connect.web.state import AppState, state_of
 from equity_connect.web.timeouts import BodyTimeoutMiddleware
 
@@ -69,6 +74,9 @@ def create_app(settings: Settings | None = None, *, conninfo: str | None = None)
         version="0.1.0",
         summary="A home-equity brokerage's lead pipeline on PostgreSQL.",
         lifespan=lifespan,
+        # /docs is served offline by web/api_docs.py; ReDoc needs a CDN and inline script
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     app.include_router(ingest_router)
@@ -78,6 +86,10 @@ def create_app(settings: Settings | None = None, *, conninfo: str | None = None)
     app.include_router(brokers_router)
     app.include_router(dashboard_router)
     app.include_router(events_router)
+    app.include_router(ops_pages_router)
+    install_api_docs(app)
+    # the dashboard's one stylesheet (and any script): the CSP allows only 'self'
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
 
     # Added before the http middlewares, so it sits inside them, next to the
     # routes: its BodyTimeout reaches the route (and the 408 handler) as
@@ -91,6 +103,8 @@ def create_app(settings: Settings | None = None, *, conninfo: str | None = None)
         return await state_of(request).metrics.middleware(request, call_next)
 
     app.middleware("http")(request_context)
+    # outermost, so error responses and streamed downloads carry the headers too
+    app.add_middleware(SecurityHeadersMiddleware)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

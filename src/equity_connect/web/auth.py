@@ -156,6 +156,17 @@ def authenticate(request: Request) -> Principal:
     raise DomainError(401, "unauthenticated", "send a broker JWT (Bearer) or an ops X-API-Key")
 
 
+def session_principal(request: Request) -> Principal | None:
+    """The principal of the dashboard session cookie, or None (no, bad, expired session,
+    or an ops session whose API key was revoked since the login)."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    state = state_of(request)
+    found = read_session(session_key(state), cookie) if cookie else None
+    if found is not None and found.kind == "ops" and not key_still_valid(state, found.id):
+        return None
+    return found
+
+
 def key_still_valid(state: AppState, key_id: str) -> bool:
     """A session opened with an API key ends when the key is revoked."""
     with state.pool.connection() as conn:

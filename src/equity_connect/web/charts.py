@@ -1,61 +1,94 @@
-"""Server-side SVG charts: no JavaScript, no build step, readable on a laptop screen."""
+"""Chart geometry for the server-drawn SVG charts (templates/charts.html draws them).
+
+Python computes where each bar goes; the template writes the SVG, so no
+markup is assembled here. No JavaScript, no build step.
+"""
 
 from __future__ import annotations
 
-from html import escape
+from dataclasses import dataclass
 
-_BAR = "#2563eb"
-_MUTED = "#94a3b8"
+FUNNEL_ROW = 34
+FUNNEL_LABEL_W = 90
 
 
-def funnel_svg(stages: list[tuple[str, int]], *, width: int = 640) -> str:
+@dataclass(frozen=True)
+class FunnelBar:
+    """One stage of the funnel chart."""
+
+    stage: str
+    count: int
+    y: int
+    width: int
+    share: str  # "42% of previous", or "" for the first stage / after an empty one
+
+
+@dataclass(frozen=True)
+class FunnelChart:
     """Horizontal bars, one per stage, each with its count and share of the previous stage."""
+
+    width: int
+    height: int
+    label_w: int
+    bars: list[FunnelBar]
+
+
+def funnel_chart(stages: list[tuple[str, int]], *, width: int = 640) -> FunnelChart:
+    """The funnel chart's geometry for ``stages`` (name, count) in funnel order."""
     top = max((n for _, n in stages), default=0) or 1
-    row, label_w, bar_w = 34, 90, width - 90 - 150
-    parts = [
-        f'<svg role="img" aria-label="Funnel" viewBox="0 0 {width} {row * len(stages) + 8}" width="100%" '
-        f'xmlns="http://www.w3.org/2000/svg" font-family="system-ui" font-size="14">'
-    ]
+    bar_w = width - FUNNEL_LABEL_W - 150
+    bars: list[FunnelBar] = []
     previous: int | None = None
     for i, (stage, n) in enumerate(stages):
-        y = 4 + i * row
-        w = max(2, round(bar_w * n / top))
         share = f"{100 * n / previous:.0f}% of previous" if previous else ""
-        parts.append(
-            f'<text x="0" y="{y + 20}">{escape(stage)}</text>'
-            f'<rect x="{label_w}" y="{y + 4}" width="{w}" height="22" rx="3" fill="{_BAR}"/>'
-            f'<text x="{label_w + w + 8}" y="{y + 20}" data-stage="{escape(stage)}" '
-            f'data-count="{n}">{n:,}</text>'
-            f'<text x="{width - 4}" y="{y + 20}" text-anchor="end" fill="{_MUTED}">{share}</text>'
-        )
+        bars.append(FunnelBar(stage, n, 4 + i * FUNNEL_ROW, max(2, round(bar_w * n / top)), share))
         previous = n or None
-    parts.append("</svg>")
-    return "".join(parts)
+    return FunnelChart(width, FUNNEL_ROW * len(stages) + 8, FUNNEL_LABEL_W, bars)
 
 
-def feed_svg(days: list[tuple[str, int, int]], *, width: int = 640, height: int = 160) -> str:
-    """Daily fed counts (oldest left) against the day's cap, drawn as a dashed line."""
-    if not days:
-        return "<p class=muted>No feed has run yet.</p>"
-    cap = max(c for _, _, c in days) or 1
+@dataclass(frozen=True)
+class FeedBar:
+    """One business day of the feed chart."""
+
+    day: str  # ISO date
+    fed: int
+    x: float
+    y: int
+    width: float
+    height: int
+    mid: float
+
+
+@dataclass(frozen=True)
+class FeedChart:
+    """Daily fed counts (oldest left) against the cap, drawn as a dashed line."""
+
+    width: int
+    height: int
+    cap: int
+    bars: list[FeedBar]
+
+
+def feed_chart(
+    days: list[tuple[str, int, int]], *, width: int = 640, height: int = 160
+) -> FeedChart:
+    """The feed chart's geometry for ``days`` (ISO date, fed, cap), oldest first."""
+    cap = max((c for _, _, c in days), default=0) or 1
     slot = width / max(len(days), 7)  # a lone first day is not one wide slab
     plot = height - 30
-    parts = [
-        f'<svg role="img" aria-label="Daily feed against the cap" width="100%" '
-        f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg" font-family="system-ui" '
-        f'font-size="11">'
-    ]
+    bars = []
     for i, (day, fed, _) in enumerate(days):
         h = round(plot * fed / cap)
         x = i * slot + slot * 0.15
-        parts.append(
-            f'<rect x="{x:.1f}" y="{plot - h + 4}" width="{slot * 0.7:.1f}" height="{h}" '
-            f'fill="{_BAR}"><title>{escape(day)}: {fed}</title></rect>'
-            f'<text x="{x + slot * 0.35:.1f}" y="{height - 6}" text-anchor="middle" '
-            f'fill="{_MUTED}">{escape(day[5:])}</text>'
+        bars.append(
+            FeedBar(
+                day,
+                fed,
+                round(x, 1),
+                plot - h + 4,
+                round(slot * 0.7, 1),
+                h,
+                round(x + slot * 0.35, 1),
+            )
         )
-    parts.append(
-        f'<line x1="0" x2="{width}" y1="4" y2="4" stroke="#dc2626" stroke-dasharray="6 4"/>'
-        f'<text x="{width - 4}" y="16" text-anchor="end" fill="#dc2626">cap {cap}</text></svg>'
-    )
-    return "".join(parts)
+    return FeedChart(width, height, cap, bars)
