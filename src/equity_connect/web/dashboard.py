@@ -16,6 +16,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
+from equity_connect.audit.service import audit
 from equity_connect.campaign.schedule import BUSINESS_TZ, next_runs
 from equity_connect.campaign.scheduler import calendar_from
 from equity_connect.campaign.service import Q as CAMPAIGN_Q
@@ -28,7 +29,6 @@ from equity_connect.jobs import service as jobs
 from equity_connect.security.apikeys import Scope, has_scope
 from equity_connect.security.crypto import PiiCipher
 from equity_connect.security.pii import lead_contact
-from equity_connect.web.audit import audit
 from equity_connect.web.auth import (
     SESSION_COOKIE,
     Principal,
