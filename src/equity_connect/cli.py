@@ -11,6 +11,7 @@ from equity_connect.db.commands import app as db_app
 from equity_connect.demo import run_demo
 from equity_connect.ingest.commands import ingest_cmd, upload_cmd, uploads_app
 from equity_connect.jobs.commands import dlq_app, run_jobs, worker
+from equity_connect.mcp_server.commands import mcp_cmd
 from equity_connect.replies.commands import classify_reply_cmd
 from equity_connect.security.commands import app as keys_app
 from equity_connect.verification.commands import app as verification_app
@@ -40,6 +41,7 @@ app.add_typer(apikeys_app, name="apikeys")
 app.command("token")(token)
 app.command("export")(export)
 app.add_typer(keys_app, name="keys")
+app.command("mcp")(mcp_cmd)
 
 
 @app.command("demo")

@@ -4,11 +4,9 @@ another broker's lead is simply not found (404, never 403)."""
 
 from __future__ import annotations
 
-import base64
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from typing import Annotated, Any
 
 import psycopg
@@ -16,6 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
 from equity_connect.audit.service import audit
+from equity_connect.auth.principal import Principal
 from equity_connect.brokers import service
 from equity_connect.brokers.export import HEADER, KINDS, export_rows
 from equity_connect.brokers.schemas import (
@@ -28,7 +27,7 @@ from equity_connect.brokers.schemas import (
     Reassign,
     StatusChange,
 )
-from equity_connect.brokers.service import found
+from equity_connect.brokers.service import found, page_cursor, parse_cursor
 from equity_connect.brokers.service import lead_out as _lead
 from equity_connect.campaign.schemas import CampaignStatus
 from equity_connect.db import queries
@@ -39,7 +38,7 @@ from equity_connect.jobs import service as jobs
 from equity_connect.observability.metrics import Q as OBS_Q
 from equity_connect.security.apikeys import Scope
 from equity_connect.security.crypto import PiiCipher
-from equity_connect.web.auth import Principal, authenticate, require_ops
+from equity_connect.web.auth import authenticate, require_ops
 from equity_connect.web.state import state_of
 
 Q = queries.load("equity_connect.brokers")
@@ -58,19 +57,6 @@ def broker_tx(request: Request, principal: Principal) -> Iterator[Conn]:
     with state_of(request).pool.connection() as conn:
         act_as_broker(conn, principal.broker_id)
         yield conn
-
-
-def _cursor(row: dict[str, Any]) -> str:
-    raw = f"{row['created_at'].isoformat()}|{row['id']}".encode()
-    return base64.urlsafe_b64encode(raw).decode()
-
-
-def _parse_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        created, lead_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-        return datetime.fromisoformat(created), uuid.UUID(lead_id)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise DomainError(400, "bad_cursor", "cursor is not one this API issued") from exc
 
 
 @router.get("/v1/leads/export.csv", responses=_ERRORS, response_class=StreamingResponse)
@@ -109,7 +95,7 @@ def list_leads(  # noqa: PLR0917 - FastAPI reads each parameter from the query s
     cursor: str | None = None,
 ) -> LeadPage:
     """The broker's leads, newest first, keyset-paginated."""
-    after = _parse_cursor(cursor) if cursor else (None, None)
+    after = parse_cursor(cursor) if cursor else (None, None)
     cipher = PiiCipher(state_of(request).keyring)
     with broker_tx(request, caller) as conn:
         rows = conn.execute(
@@ -124,7 +110,7 @@ def list_leads(  # noqa: PLR0917 - FastAPI reads each parameter from the query s
         ).fetchall()
     items = [_lead(r, cipher) for r in rows[:limit]]
     return LeadPage(
-        items=items, next_cursor=_cursor(rows[limit - 1]) if len(rows) > limit else None
+        items=items, next_cursor=page_cursor(rows[limit - 1]) if len(rows) > limit else None
     )
 
 

@@ -3,6 +3,7 @@ is shown (contacts decrypted, calling window) and which status changes a caller 
 
 from __future__ import annotations
 
+import base64
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -104,3 +105,18 @@ def add_note(conn: Conn, caller: Principal, lead_id: uuid.UUID, body: str) -> di
     assert row is not None  # INSERT … RETURNING
     audit(conn, caller, "lead.note", "lead_notes", row["id"], after={"lead_id": str(lead_id)})
     return dict(row)
+
+
+def page_cursor(row: dict[str, Any]) -> str:
+    """The cursor of the page after ``row`` (keyset: created_at, id)."""
+    raw = f"{row['created_at'].isoformat()}|{row['id']}".encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def parse_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """The (created_at, id) a cursor names; 400 for one we did not issue."""
+    try:
+        created, lead_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+        return datetime.fromisoformat(created), uuid.UUID(lead_id)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DomainError(400, "bad_cursor", "cursor is not one this API issued") from exc

@@ -9,17 +9,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from equity_connect.consent import service
+from equity_connect.consent.service import DISCLOSURE
 from equity_connect.replies.schemas import ConsentMethod
 from equity_connect.web.state import state_of
 
 router = APIRouter(prefix="/v1/consent", tags=["consent"])
-
-DISCLOSURE = (
-    "By clicking “I agree”, you agree that {broker} and its licensed loan officers may call and "
-    "text you at the number you gave us, including with automated technology, about home-equity "
-    "products. Consent is not a condition of any purchase. You can revoke it at any time by "
-    "replying STOP or telling us on a call."
-)
 
 
 @router.get("/{nonce}", response_class=HTMLResponse)

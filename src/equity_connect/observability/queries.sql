@@ -80,3 +80,8 @@ left join bookings bk on bk.lead_id = l.id
 where b.active
 group by b.id, b.name
 order by booked desc, replied desc, b.name
+
+-- name: upload
+select id, received_at, source, filename, status::text as status, row_count, inserted_count,
+       merged_count, rejected_count, error
+from uploads where id = %(id)s

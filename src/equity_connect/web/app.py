@@ -10,6 +10,7 @@ import psycopg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.routing import Route
 
 from equity_connect.auth.client import jwks_client_for
 from equity_connect.brokers.routes import router as brokers_router
@@ -19,6 +20,8 @@ from equity_connect.consent.routes import router as consent_router
 from equity_connect.db.pool import open_pool
 from equity_connect.inbound.routes import router as inbound_router
 from equity_connect.ingest.routes import router as ingest_router
+from equity_connect.mcp_server.auth import AuthenticatedMcp
+from equity_connect.mcp_server.server import EquityConnectMcp
 from equity_connect.observability.health import readiness
 from equity_connect.observability.logs import request_context
 from equity_connect.observability.metrics import Metrics
@@ -40,6 +43,9 @@ def create_app(settings: Settings | None = None, *, conninfo: str | None = None)
     settings = settings or get_settings()
     keyring = load_keyring(settings)
     vapi_credentials(settings)  # a malformed VAPI credential fails start-up, not each call
+    # The MCP server at /mcp; the SDK's session manager runs once, for this app's life.
+    mcp = EquityConnectMcp()
+    mcp.streamable_http_app()  # creates mcp.session_manager (the SDK makes it lazily)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -49,7 +55,8 @@ def create_app(settings: Settings | None = None, *, conninfo: str | None = None)
             settings=settings, pool=pool, keyring=keyring, metrics=Metrics(pool), jwks=jwks
         )
         try:
-            yield
+            async with mcp.session_manager.run():
+                yield
         finally:
             # counts of refused requests not yet written go out before the pool closes
             try:
@@ -74,6 +81,11 @@ def create_app(settings: Settings | None = None, *, conninfo: str | None = None)
     app.include_router(consent_router)
     app.include_router(brokers_router)
     app.include_router(dashboard_router)
+    # A plain Starlette route whose endpoint is an ASGI app: every method, no redirect
+    # from /mcp to /mcp/ (a Mount would add one, and MCP clients do not all follow it).
+    app.router.routes.append(
+        Route("/mcp", AuthenticatedMcp(mcp.session_manager.handle_request), include_in_schema=False)
+    )
 
     # Added before the http middlewares, so it sits inside them, next to the
     # routes: its BodyTimeout reaches the route (and the 408 handler) as

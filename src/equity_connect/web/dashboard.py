@@ -17,6 +17,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from equity_connect.audit.service import audit
+from equity_connect.auth.principal import Principal
 from equity_connect.campaign.schedule import BUSINESS_TZ, next_runs
 from equity_connect.campaign.scheduler import calendar_from
 from equity_connect.campaign.service import Q as CAMPAIGN_Q
@@ -31,7 +32,6 @@ from equity_connect.security.crypto import PiiCipher
 from equity_connect.security.pii import lead_contact
 from equity_connect.web.auth import (
     SESSION_COOKIE,
-    Principal,
     broker_session,
     key_still_valid,
     principal_from_api_key,
