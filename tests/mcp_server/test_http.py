@@ -1,0 +1,209 @@
+"""The MCP server over streamable HTTP, with the SDK's own client against a live uvicorn."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import anyio
+import httpx
+import psycopg
+import pytest
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+
+from tests.mcp_server.conftest import jwt_for
+
+T = TypeVar("T")
+
+
+def run(url: str, token: str, work: Callable[[ClientSession], Awaitable[T]]) -> T:
+    """Connect with ``token``, initialize, run ``work`` on the session."""
+
+    async def main() -> T:
+        with anyio.fail_after(20):
+            async with (
+                httpx.AsyncClient(headers=auth(token)) as http,
+                streamable_http_client(url, http_client=http) as (read, write, _),
+                ClientSession(read, write) as session,
+            ):
+                await session.initialize()
+                return await work(session)
+
+    return anyio.run(main)
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def payload(result: Any) -> Any:
+    assert not result.isError, result.content
+    return result.structuredContent
+
+
+def error_text(result: Any) -> str:
+    assert result.isError
+    return " ".join(c.text for c in result.content)
+
+
+def test_broker_lists_and_reads_only_their_leads(live_url: str, world: dict[str, Any]) -> None:
+    a_token = jwt_for(world["a"])
+
+    async def work(s: ClientSession) -> dict[str, Any]:
+        listed = payload(await s.call_tool("search_leads", {"limit": 50}))
+        own = payload(await s.call_tool("get_lead", {"lead_id": str(world["a_leads"][0])}))
+        other = await s.call_tool("get_lead", {"lead_id": str(world["b_leads"][0])})
+        window = await s.call_tool("calling_window", {"lead_id": str(world["b_leads"][0])})
+        return {"listed": listed, "own": own, "other": other, "window": window}
+
+    out = run(live_url, a_token, work)
+    assert sorted(i["id"] for i in out["listed"]["items"]) == sorted(map(str, world["a_leads"]))
+    assert {i["email"] for i in out["listed"]["items"]} == {f"a{i}@example.com" for i in range(3)}
+    assert out["own"]["lead"]["phone"] == "+12135550000"
+    assert set(out["own"]) >= {"notes", "consent", "bookings", "events"}
+    assert "not found" in error_text(out["other"]).replace("no such lead", "not found")
+    assert "not_found" in error_text(out["window"])
+    assert "b0@example.com" not in json.dumps([str(out["other"]), str(out["window"])])
+
+
+def test_tools_per_token(live_url: str, world: dict[str, Any]) -> None:
+    async def names(s: ClientSession) -> set[str]:
+        return {t.name for t in (await s.list_tools()).tools}
+
+    broker = run(live_url, jwt_for(world["a"]), names)
+    reader = run(live_url, world["reader"], names)
+    admin = run(live_url, world["admin"], names)
+    assert {"search_leads", "add_note", "set_status", "mark_do_not_contact"} <= broker
+    assert not {"dlq_list", "dlq_replay", "upload_status"} & broker
+    assert "search_leads" in reader and not {"dlq_list", "dlq_replay"} & reader
+    assert {"dlq_list", "dlq_replay", "upload_status", "upload_rejects"} <= admin
+
+    async def replay(s: ClientSession) -> Any:
+        return await s.call_tool("dlq_replay", {"dlq_id": 1})
+
+    assert "not available to this token" in error_text(run(live_url, world["reader"], replay))
+
+
+def test_ops_reader_gets_no_pii(live_url: str, world: dict[str, Any]) -> None:
+    async def work(s: ClientSession) -> Any:
+        return payload(await s.call_tool("get_lead", {"lead_id": str(world["a_leads"][1])}))
+
+    assert run(live_url, world["reader"], work)["lead"]["email"] is None
+    assert run(live_url, world["admin"], work)["lead"]["email"] == "a1@example.com"
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        pytest.param("tampered", id="tampered"),
+        pytest.param("expired", id="expired"),
+        pytest.param("revoked-key", id="unknown-key"),
+        pytest.param("", id="none"),
+    ],
+)
+def test_bad_token_refused_at_connect_with_401(
+    live_url: str, world: dict[str, Any], token: str
+) -> None:
+    good = jwt_for(world["a"])
+    header, body, sig = good.split(".")
+    forged = {
+        "tampered": f"{header}.{body}.{sig[:-2]}{'A' if sig[-2] != 'A' else 'B'}{sig[-1]}",
+        "expired": jwt_for(world["a"], ttl_seconds=60, now=time.time() - 3600),
+        "revoked-key": world["admin"][:-4] + "AAAA",
+        "": "",
+    }[token]
+    init = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"},
+        },
+    }
+    reply = httpx.post(
+        live_url,
+        json=init,
+        headers={**auth(forged), "Accept": "application/json, text/event-stream"},
+    )
+    assert reply.status_code == 401
+    assert reply.headers["www-authenticate"].startswith("Bearer")
+
+    async def never(s: ClientSession) -> None:
+        raise AssertionError("initialized with a bad token")
+
+    with pytest.raises(ExceptionGroup) as caught:  # the SDK's transport task group
+        run(live_url, forged, never)
+    [error] = caught.value.exceptions
+    assert isinstance(error, httpx.HTTPStatusError) and error.response.status_code == 401
+
+
+def test_writes_follow_the_rules_and_every_call_is_audited(
+    live_url: str, world: dict[str, Any], mcp_db: str
+) -> None:
+    lead = str(world["a_leads"][2])
+    b_lead = str(world["b_leads"][1])
+
+    async def work(s: ClientSession) -> list[Any]:
+        return [
+            await s.call_tool("add_note", {"lead_id": lead, "body": "called back, wants a quote"}),
+            await s.call_tool("set_status", {"lead_id": lead, "status": "paused"}),
+            await s.call_tool("mark_do_not_contact", {"lead_id": lead}),
+            await s.call_tool("set_status", {"lead_id": lead, "status": "active"}),
+            await s.call_tool("add_note", {"lead_id": b_lead, "body": "not mine"}),
+            await s.call_tool("calling_window", {"lead_id": lead}),
+        ]
+
+    broker = world["a"]
+    with psycopg.connect(mcp_db) as conn:
+        before = conn.execute("select max(id) from audit_log").fetchone()
+    note, paused, dnc, undo, foreign, window = run(live_url, jwt_for(broker), work)
+    assert payload(note)["body"] == "called back, wants a quote"
+    assert payload(paused)["campaign_status"] == "paused"
+    assert payload(dnc)["campaign_status"] == "do_not_contact"
+    assert "opted_out" in error_text(undo)  # an agent never undoes an opt-out
+    assert "not_found" in error_text(foreign)
+    assert payload(window)["forbidden"] is True and payload(window)["may_call_now"] is False
+
+    with psycopg.connect(mcp_db) as conn:
+        rows = conn.execute(
+            "select action, actor_id, row_id, after from audit_log"
+            " where table_name = 'mcp' and id > coalesce(%s, 0) order by id",
+            [before[0] if before else None],
+        ).fetchall()
+        status = conn.execute("select campaign_status from leads where id = %s", [lead]).fetchone()
+        suppressed = conn.execute(
+            "select count(*) from suppressions where lead_id = %s", [lead]
+        ).fetchone()
+    assert [r[0] for r in rows] == [
+        "mcp.add_note",
+        "mcp.set_status",
+        "mcp.mark_do_not_contact",
+        "mcp.set_status",
+        "mcp.add_note",
+        "mcp.calling_window",
+    ]
+    assert {r[1] for r in rows} == {str(broker)}
+    assert [r[3]["ok"] for r in rows] == [True, True, True, False, False, True]
+    assert rows[3][3]["error"] == "opted_out"
+    assert status == ("do_not_contact",) and suppressed is not None and suppressed[0] >= 1
+    assert uuid.UUID(rows[0][2]) == uuid.UUID(lead)
+
+
+def test_resources_and_funnel(live_url: str, world: dict[str, Any]) -> None:
+    async def work(s: ClientSession) -> tuple[Any, Any, Any]:
+        disclosure = await s.read_resource("equity-connect://consent/disclosure")
+        schedule = await s.read_resource("equity-connect://campaign/schedule")
+        funnel = payload(await s.call_tool("funnel", {}))
+        return disclosure, schedule, funnel
+
+    disclosure, schedule, funnel = run(live_url, jwt_for(world["a"]), work)
+    assert "Consent is not a condition" in disclosure.contents[0].text
+    runs = json.loads(schedule.contents[0].text)
+    assert {r["name"] for r in runs} == {"refresh_contactable", "feed_daily"}
+    assert [s["stage"] for s in funnel["stages"]][:2] == ["upload", "dedupe"]
