@@ -13,7 +13,6 @@ from equity_connect.config import get_settings
 from equity_connect.db.pool import open_pool
 from equity_connect.errors import DomainError
 from equity_connect.mcp_server.auth import authenticate_token
-from equity_connect.mcp_server.server import EquityConnectMcp, StdioIdentity
 from equity_connect.observability.metrics import Metrics
 from equity_connect.web.state import AppState
 
@@ -48,6 +47,9 @@ def mcp_cmd(
             authenticate_token(state, token)  # refused at connect, not at the first call
         except DomainError as exc:
             raise fail(f"the MCP token was refused: {exc.detail} ({exc.code})") from None
+        # Imported here: the SDK's server is half a second of import for every CLI command.
+        from equity_connect.mcp_server.server import EquityConnectMcp, StdioIdentity  # noqa: PLC0415
+
         EquityConnectMcp(stdio=StdioIdentity(state, token)).run("stdio")
     finally:
         pool.close()

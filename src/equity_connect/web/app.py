@@ -21,7 +21,6 @@ from equity_connect.db.pool import open_pool
 from equity_connect.inbound.routes import router as inbound_router
 from equity_connect.ingest.routes import router as ingest_router
 from equity_connect.mcp_server.auth import AuthenticatedMcp
-from equity_connect.mcp_server.server import EquityConnectMcp
 from equity_connect.observability.health import readiness
 from equity_connect.observability.logs import request_context
 from equity_connect.observability.metrics import Metrics
@@ -44,6 +43,10 @@ def create_app(settings: Settings | None = None, *, conninfo: str | None = None)
     keyring = load_keyring(settings)
     vapi_credentials(settings)  # a malformed VAPI credential fails start-up, not each call
     # The MCP server at /mcp; the SDK's session manager runs once, for this app's life.
+    # Imported here: the SDK's server costs half a second to import, which every CLI
+    # command that merely imports this module would otherwise pay.
+    from equity_connect.mcp_server.server import EquityConnectMcp  # noqa: PLC0415
+
     mcp = EquityConnectMcp()
     mcp.streamable_http_app()  # creates mcp.session_manager (the SDK makes it lazily)
 
