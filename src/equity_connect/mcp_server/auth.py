@@ -57,12 +57,10 @@ def token_from_headers(headers: dict[str, str]) -> str | None:
 class AuthenticatedMcp:
     """ASGI app at ``/mcp``: authenticate, then hand the request to the SDK's session manager.
 
-    ``handler`` is the SDK's ``StreamableHTTPSessionManager.handle_request``;
-    the app's state (pool, keys) comes from the FastAPI app the route lives in.
+    The app's state (pool, keys) and ``mcp_handler`` (the SDK's
+    ``StreamableHTTPSessionManager.handle_request`` of the running lifespan)
+    come from the FastAPI app the route lives in.
     """
-
-    def __init__(self, handler: Any) -> None:
-        self._handler = handler
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state: AppState = scope["app"].state.ec
@@ -78,4 +76,5 @@ class AuthenticatedMcp:
             )
             await response(scope, receive, send)
             return
-        await self._handler({**scope, PRINCIPAL_KEY: principal}, receive, send)
+        handler: Any = scope["app"].state.mcp_handler
+        await handler({**scope, PRINCIPAL_KEY: principal}, receive, send)

@@ -42,13 +42,6 @@ def create_app(settings: Settings | None = None, *, conninfo: str | None = None)
     settings = settings or get_settings()
     keyring = load_keyring(settings)
     vapi_credentials(settings)  # a malformed VAPI credential fails start-up, not each call
-    # The MCP server at /mcp; the SDK's session manager runs once, for this app's life.
-    # Imported here: the SDK's server costs half a second to import, which every CLI
-    # command that merely imports this module would otherwise pay.
-    from equity_connect.mcp_server.server import EquityConnectMcp  # noqa: PLC0415
-
-    mcp = EquityConnectMcp()
-    mcp.streamable_http_app()  # creates mcp.session_manager (the SDK makes it lazily)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -57,6 +50,15 @@ def create_app(settings: Settings | None = None, *, conninfo: str | None = None)
         app.state.ec = AppState(
             settings=settings, pool=pool, keyring=keyring, metrics=Metrics(pool), jwks=jwks
         )
+        # The MCP server at /mcp: one per lifespan, as the SDK's session manager runs
+        # only once per instance (and an app may be started more than once, as tests do).
+        # Imported here: the SDK's server costs half a second to import, which every CLI
+        # command that merely imports this module would otherwise pay.
+        from equity_connect.mcp_server.server import EquityConnectMcp  # noqa: PLC0415
+
+        mcp = EquityConnectMcp()
+        mcp.streamable_http_app()  # creates mcp.session_manager (the SDK makes it lazily)
+        app.state.mcp_handler = mcp.session_manager.handle_request
         try:
             async with mcp.session_manager.run():
                 yield
@@ -86,9 +88,7 @@ def create_app(settings: Settings | None = None, *, conninfo: str | None = None)
     app.include_router(dashboard_router)
     # A plain Starlette route whose endpoint is an ASGI app: every method, no redirect
     # from /mcp to /mcp/ (a Mount would add one, and MCP clients do not all follow it).
-    app.router.routes.append(
-        Route("/mcp", AuthenticatedMcp(mcp.session_manager.handle_request), include_in_schema=False)
-    )
+    app.router.routes.append(Route("/mcp", AuthenticatedMcp(), include_in_schema=False))
 
     # Added before the http middlewares, so it sits inside them, next to the
     # routes: its BodyTimeout reaches the route (and the 408 handler) as
