@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -86,18 +87,15 @@ def world(mcp_db: str) -> dict[str, Any]:
     return {"a": a, "b": b, "a_leads": a_leads, "b_leads": b_leads, **keys}
 
 
-@pytest.fixture(scope="module")
-def live_url(mcp_db: str, world: dict[str, Any]) -> Iterator[str]:
+@contextmanager
+def serve(config: Settings, db: str) -> Iterator[str]:
     """The real API (``create_app``) under uvicorn in a thread; its ``/mcp`` URL."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(settings(), conninfo=mcp_db),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
+            create_app(config, conninfo=db), host="127.0.0.1", port=port, log_level="warning"
         )
     )
     thread = threading.Thread(target=server.run, daemon=True)
@@ -105,6 +103,15 @@ def live_url(mcp_db: str, world: dict[str, Any]) -> Iterator[str]:
     deadline = time.monotonic() + 20
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}/mcp"
-    server.should_exit = True
-    thread.join(10)
+    try:
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def live_url(mcp_db: str, world: dict[str, Any]) -> Iterator[str]:
+    """The API with the MCP server, live on loopback for the module."""
+    with serve(settings(), mcp_db) as url:
+        yield url

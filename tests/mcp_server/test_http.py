@@ -15,7 +15,7 @@ import pytest
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.mcp_server.conftest import jwt_for
+from tests.mcp_server.conftest import jwt_for, serve, settings
 
 T = TypeVar("T")
 
@@ -207,3 +207,32 @@ def test_resources_and_funnel(live_url: str, world: dict[str, Any]) -> None:
     runs = json.loads(schedule.contents[0].text)
     assert {r["name"] for r in runs} == {"refresh_contactable", "feed_daily"}
     assert [s["stage"] for s in funnel["stages"]][:2] == ["upload", "dedupe"]
+
+
+def test_each_token_is_rate_limited(mcp_db: str, world: dict[str, Any]) -> None:
+    """A second server with a tiny bucket: the burst passes, the next call is refused (and
+    audited), and another broker's bucket is untouched."""
+    tight = settings().model_copy(update={"mcp_rate_per_sec": 0.01, "mcp_burst": 2.0})
+    with psycopg.connect(mcp_db) as conn:
+        conn.execute("delete from rate_limits where provider like 'mcp:%%'")
+        conn.commit()
+    with serve(tight, mcp_db) as url:
+
+        async def three(s: ClientSession) -> list[Any]:
+            return [await s.call_tool("funnel", {}) for _ in range(3)]
+
+        async def one(s: ClientSession) -> Any:
+            return await s.call_tool("funnel", {})
+
+        first, second, third = run(url, jwt_for(world["a"]), three)
+        other = run(url, jwt_for(world["b"]), one)
+    assert not first.isError and not second.isError
+    assert "rate limited" in error_text(third)
+    assert not other.isError
+    with psycopg.connect(mcp_db) as conn:
+        last = conn.execute(
+            "select after from audit_log where actor_id = %s and action = 'mcp.funnel'"
+            " order by id desc limit 1",
+            [str(world["a"])],
+        ).fetchone()
+    assert last is not None and last[0] == {"ok": False, "error": "rate_limited"}
