@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import uuid
@@ -15,7 +16,18 @@ import pytest
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.mcp_server.conftest import jwt_for, serve, settings
+from equity_connect.db.pool import connect
+from equity_connect.ingest.schemas import SignatureScheme
+from equity_connect.ingest.service import UploadMeta, ingest
+from equity_connect.security.crypto import Keyring, PiiCipher
+from tests.ingest.helpers import csv_bytes, row
+from tests.mcp_server.conftest import (
+    ENCRYPTION_KEYS,
+    INDEX_KEY,
+    jwt_for,
+    serve,
+    settings,
+)
 
 T = TypeVar("T")
 
@@ -236,3 +248,44 @@ def test_each_token_is_rate_limited(mcp_db: str, world: dict[str, Any]) -> None:
             [str(world["a"])],
         ).fetchone()
     assert last is not None and last[0] == {"ok": False, "error": "rate_limited"}
+
+
+def test_ops_uploads_rejects_and_dlq(live_url: str, world: dict[str, Any], mcp_db: str) -> None:
+    body = csv_bytes([row(property_address="1 Good St"), row(property_state="ZZ")])
+    cipher = PiiCipher(Keyring.from_values(ENCRYPTION_KEYS, INDEX_KEY))
+    with connect(mcp_db) as conn:
+        meta = UploadMeta(hashlib.sha256(body).digest(), len(body), SignatureScheme.LOCAL)
+        upload = str(ingest(conn, cipher, [body], meta).upload_id)
+        dlq = conn.execute(
+            "insert into pipeline_dlq (source, payload, reason) values "
+            "('job', '{\"task\": \"notifications.send\", \"args\": {}}', 'boom') returning id"
+        ).fetchone()
+        conn.commit()
+    assert dlq is not None
+    dlq_id = int(dlq["id"])
+
+    async def reports(s: ClientSession) -> list[Any]:
+        return [
+            await s.call_tool("upload_status", {"upload_id": upload}),
+            await s.call_tool("upload_rejects", {"upload_id": upload}),
+            await s.call_tool("upload_status", {"upload_id": str(uuid.uuid4())}),
+        ]
+
+    status, rejects, missing = run(live_url, world["reader"], reports)
+    [report] = payload(status)["result"]
+    assert (report["id"], report["rejected_count"]) == (upload, 1)
+    [reject] = payload(rejects)["result"]
+    assert reject["row_number"] == 2 and reject["reason"] and "cells" not in reject
+    assert "no such upload" in error_text(missing)
+
+    async def dead_letters(s: ClientSession) -> list[Any]:
+        return [
+            await s.call_tool("dlq_list", {}),
+            await s.call_tool("dlq_replay", {"dlq_id": dlq_id}),
+            await s.call_tool("dlq_replay", {"dlq_id": dlq_id}),
+        ]
+
+    listed, replayed, again = run(live_url, world["dlq"], dead_letters)
+    assert dlq_id in [d["id"] for d in payload(listed)["result"]]
+    assert payload(replayed) == {"replayed": dlq_id}
+    assert "not_pending" in error_text(again)  # exactly once

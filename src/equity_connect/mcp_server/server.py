@@ -19,10 +19,12 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 import anyio.to_thread
+import psycopg
 from mcp.server.fastmcp import FastMCP
 from mcp.server.fastmcp.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import Tool as McpTool
+from psycopg_pool import PoolTimeout
 from pydantic import Field
 
 from equity_connect.auth.principal import Principal
@@ -125,6 +127,14 @@ class EquityConnectMcp(FastMCP[Any]):
             self._buckets[key] = bucket
         return bucket
 
+    def _take(self, state: AppState, principal: Principal) -> float:
+        """One token from the caller's bucket: 0, or the seconds to wait."""
+        try:
+            return self._bucket(state, principal).try_take()
+        except RuntimeError:  # its row was removed (a cleanup): make it again, once
+            self._buckets.pop(f"mcp:{principal.kind}:{principal.id}", None)
+            return self._bucket(state, principal).try_take()
+
     async def dispatch(
         self, name: str, target: object, work: Callable[[AppState, Principal], T]
     ) -> T:
@@ -137,7 +147,7 @@ class EquityConnectMcp(FastMCP[Any]):
                     state, principal, name, target, {"ok": False, "error": "forbidden"}
                 )
                 return None, f"{name} is not available to this token"
-            wait = self._bucket(state, principal).try_take()
+            wait = self._take(state, principal)
             if wait > 0:
                 tools.record_call(
                     state, principal, name, target, {"ok": False, "error": "rate_limited"}
@@ -148,6 +158,9 @@ class EquityConnectMcp(FastMCP[Any]):
             except DomainError as exc:
                 tools.record_call(state, principal, name, target, {"ok": False, "error": exc.code})
                 return None, f"{exc.detail} ({exc.code})"
+            except (psycopg.OperationalError, PoolTimeout):
+                # as the API's 503: the database is away (so is the audit log); retry later
+                return None, "the database is unavailable; retry shortly (database_unavailable)"
             tools.record_call(state, principal, name, target, {"ok": True})
             return result, None
 
