@@ -13,6 +13,7 @@ from rich.console import Console
 from typer._click.core import Context as ClickContext  # typer 0.2x vendors click
 from typer.core import TyperGroup
 
+from equity_connect.auth.principal import Principal
 from equity_connect.config import Settings, get_settings
 from equity_connect.db import migrate
 from equity_connect.db.faults import describe_connection_error, is_connection_lost
@@ -20,7 +21,6 @@ from equity_connect.db.url import DatabaseUrlError, resolve_database_url
 from equity_connect.jobs.worker import WorkerGaveUp
 from equity_connect.security.crypto import KeyConfigError, Keyring, KeyServiceError
 from equity_connect.security.keys import load_keyring
-from equity_connect.web.auth import Principal
 
 err_console = Console(stderr=True)
 

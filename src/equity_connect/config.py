@@ -240,6 +240,21 @@ class Settings(BaseSettings):
     brand_support_phone: str | None = None
     brand_support_email: str | None = None
     provider_cost_per_record_usd: dict[str, float] = Field(default_factory=dict)
+    # MCP server (mcp_server/): each token's tool calls share one bucket of
+    # mcp_rate_per_sec calls a second, at most mcp_burst at once; the stdio
+    # server's bearer token (a broker JWT or an ops API key).
+    mcp_rate_per_sec: float = Field(default=5.0, gt=0)
+    mcp_burst: float = Field(default=30.0, ge=1)
+    mcp_token: str | None = None
+    # BatchData through its MCP server (EC_SKIPTRACE_PROVIDERS=batchdata-mcp):
+    # where it is, how to talk to it, which tool skip-traces, and how the REST
+    # body's keys map onto the tool's arguments (JSON {"argument": "body key"}).
+    batchdata_mcp_url: str | None = None
+    batchdata_mcp_transport: Literal["streamable-http", "sse"] = "streamable-http"
+    batchdata_mcp_tool: str = "skip-trace"
+    batchdata_mcp_arguments: str = '{"requests": "requests", "options": "options"}'
+    batchdata_mcp_token: str | None = None
+    batchdata_mcp_timeout_seconds: float = Field(default=30.0, gt=0)
 
     @field_validator("jwt_secret")
     @classmethod

@@ -333,7 +333,7 @@ def test_ops_uploads_and_dlq_endpoints(
 def test_call_window_follows_the_strictest_zone() -> None:
     from datetime import UTC, datetime
 
-    from equity_connect.brokers.routes import call_window
+    from equity_connect.brokers.service import call_window
 
     # 18:30 Pacific = 21:30 Eastern: a California home with a New York number may not be called.
     evening = datetime(2026, 11, 30, 2, 30, tzinfo=UTC)

@@ -62,6 +62,9 @@ class SimulatedNetworkCut:
         """Stop listening and drop everything."""
         self._closed = True
         self.cut()
+        # accept() does not return when another thread closes the socket: wake it.
+        with contextlib.suppress(OSError):
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
         self._listener.close()
         self._acceptor.join(timeout=5)
 

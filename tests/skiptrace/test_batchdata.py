@@ -1,4 +1,8 @@
-"""BatchData skip-trace client against a real local HTTP server (provider-formats.md §2)."""
+"""BatchData skip-trace client against a real local HTTP server (provider-formats.md §2).
+
+Tests taking ``wire`` run twice: over REST, and through BatchData's MCP transport
+(``batchdata_mcp.py``) against a local MCP server built with the official SDK.
+"""
 
 from __future__ import annotations
 
@@ -25,11 +29,11 @@ from equity_connect.skiptrace import (
     SkipTraceProvider,
     SkipTraceRequest,
 )
-from equity_connect.skiptrace.batchdata import SKIP_TRACE_PATH, build_request_body, parse_response
+from equity_connect.skiptrace.batchdata import build_request_body, parse_response
 from tests.outbound.fakeserver import FakeServer, Recorded, Reply, unused_port_url
+from tests.skiptrace.conftest import TOKEN, Wire
 from tests.skiptrace.helpers import json_values, make_request, make_requests, mutate
 
-TOKEN = "bd-token-s3cr3t"
 NOW = datetime(2024, 11, 6, 12, 0, tzinfo=UTC)
 
 JANE = SkipTraceRequest(
@@ -98,12 +102,13 @@ def batchdata(server: FakeServer) -> Iterator[BatchDataSkipTrace]:
 # --- the documented exchange -----------------------------------------------------------------
 
 
-def test_documented_request_and_v1_response(server: FakeServer, batchdata: BatchDataSkipTrace):
-    server.queue(Reply(body=v1(person())))
-    [result] = batchdata.lookup([JANE])
+def test_documented_request_and_v1_response(wire: Wire):
+    wire.server.queue(Reply(body=v1(person())))
+    with wire.client(timeout=2.0, clock=lambda: NOW) as batchdata:
+        [result] = batchdata.lookup([JANE])
 
-    [sent] = server.requests
-    assert (sent.method, sent.path) == ("POST", SKIP_TRACE_PATH)
+    [sent] = wire.server.requests
+    assert (sent.method, sent.path) == wire.endpoint
     assert sent.headers["authorization"] == f"Bearer {TOKEN}"
     assert sent.headers["content-type"] == "application/json"
     assert sent.json() == {
@@ -144,43 +149,45 @@ def test_documented_request_and_v1_response(server: FakeServer, batchdata: Batch
     assert result.raw["meta"] == {"matched": True, "error": False}
 
 
-def test_tcpa_option_and_nameless_owner(server: FakeServer):
-    server.queue(Reply(body=v1(person())))
-    with BatchDataSkipTrace(TOKEN, base_url=server.url, include_tcpa_blacklisted=True) as client:
+def test_tcpa_option_and_nameless_owner(wire: Wire):
+    wire.server.queue(Reply(body=v1(person())))
+    with wire.client(include_tcpa_blacklisted=True) as client:
         client.lookup([make_request(1, first_name=None, last_name=None, street="1011 Rosegold St")])
-    body = server.requests[0].json()
+    body = wire.server.requests[0].json()
     assert body["options"] == {"includeTCPABlacklistedPhones": True}
     assert "name" not in body["requests"][0]
 
 
-def test_batches_split_at_max_batch(server: FakeServer):
-    server.respond = echo_v1
+def test_batches_split_at_max_batch(wire: Wire):
+    wire.server.respond = echo_v1
     requests = make_requests(5)
-    with BatchDataSkipTrace(TOKEN, base_url=server.url, max_batch=2) as client:
+    with wire.client(max_batch=2) as client:
         results = client.lookup(requests)
-    assert [len(r.json()["requests"]) for r in server.requests] == [2, 2, 1]
-    assert all(r.headers["authorization"] == f"Bearer {TOKEN}" for r in server.requests)
+    assert [len(r.json()["requests"]) for r in wire.server.requests] == [2, 2, 1]
+    assert all(r.headers["authorization"] == f"Bearer {TOKEN}" for r in wire.server.requests)
     assert [r.lead_id for r in results] == [r.lead_id for r in requests]
 
 
-def test_default_batch_is_100(server: FakeServer, batchdata: BatchDataSkipTrace):
-    server.respond = echo_v1
-    assert len(batchdata.lookup(make_requests(201))) == 201
-    assert [len(r.json()["requests"]) for r in server.requests] == [100, 100, 1]
+def test_default_batch_is_100(wire: Wire):
+    wire.server.respond = echo_v1
+    with wire.client() as batchdata:
+        assert len(batchdata.lookup(make_requests(201))) == 201
+    assert [len(r.json()["requests"]) for r in wire.server.requests] == [100, 100, 1]
 
 
-def test_is_a_skiptrace_provider():
-    with BatchDataSkipTrace(TOKEN) as client:
+def test_is_a_skiptrace_provider(wire: Wire):
+    with wire.client() as client:
         assert isinstance(client, SkipTraceProvider)
         assert (client.name, client.max_batch) == ("batchdata", 100)
         assert TOKEN not in repr(client)
     with pytest.raises(ValueError, match="max_batch"):
-        BatchDataSkipTrace(TOKEN, max_batch=0)
+        wire.client(max_batch=0)
 
 
-def test_no_requests_no_call(server: FakeServer, batchdata: BatchDataSkipTrace):
-    assert batchdata.lookup([]) == []
-    assert server.requests == []
+def test_no_requests_no_call(wire: Wire):
+    with wire.client() as batchdata:
+        assert batchdata.lookup([]) == []
+    assert wire.server.requests == []
 
 
 # --- V1 parsing ------------------------------------------------------------------------------
@@ -399,19 +406,19 @@ def test_429_retry_after_seconds_and_date(server: FakeServer, batchdata: BatchDa
     assert retry_afters == [2.0, 120.0]
 
 
-def test_timeout(server: FakeServer):
-    server.queue(Reply(body=v1(person()), delay=5.0))
+def test_timeout(wire: Wire):
+    wire.server.queue(Reply(body=v1(person()), delay=5.0))
     with (
-        BatchDataSkipTrace(TOKEN, base_url=server.url, timeout=0.2) as client,
+        wire.client(timeout=0.2) as client,
         pytest.raises(ProviderUnavailable) as caught,
     ):
         client.lookup([JANE])
     assert caught.value.retryable and caught.value.status_code is None
 
 
-def test_connection_refused():
+def test_connection_refused(wire: Wire):
     with (
-        BatchDataSkipTrace(TOKEN, base_url=unused_port_url(), timeout=2.0) as client,
+        wire.client(url=unused_port_url() + "/mcp", timeout=2.0) as client,
         pytest.raises(ProviderUnavailable),
     ):
         client.lookup([JANE])

@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 
 from equity_connect.outbound import MalformedResponse
-from equity_connect.skiptrace import BatchDataSkipTrace, PhoneType, SkipTraceRequest
-from equity_connect.skiptrace.batchdata import SKIP_TRACE_PATH, build_request_body, parse_response
-from tests.outbound.fakeserver import FakeServer, Reply
+from equity_connect.skiptrace import PhoneType, SkipTraceRequest
+from equity_connect.skiptrace.batchdata import build_request_body, parse_response
+from tests.outbound.fakeserver import Reply
+from tests.skiptrace.conftest import Wire
 
 FIXTURES = Path(__file__).parents[1] / "fixtures/providers/batchdata"
 
@@ -48,12 +49,13 @@ def test_the_request_body_is_the_documented_one() -> None:
     assert build_request_body(requests()) == fixture("v1_skip_trace_request.json")
 
 
-def test_a_null_v1_entry_is_that_rows_no_match_over_http(server: FakeServer) -> None:
-    server.queue(Reply(body=fixture("v1_skip_trace_response_null_no_match.json")))
-    with BatchDataSkipTrace("bd-token", base_url=server.url, timeout=2.0) as client:
+def test_a_null_v1_entry_is_that_rows_no_match_over_the_wire(wire: Wire) -> None:
+    """Over REST and through BatchData's MCP transport alike."""
+    wire.server.queue(Reply(body=fixture("v1_skip_trace_response_null_no_match.json")))
+    with wire.client("bd-token", timeout=2.0) as client:
         jane, nobody, mary = client.lookup(requests())
-    [sent] = server.requests
-    assert sent.path == SKIP_TRACE_PATH
+    [sent] = wire.server.requests
+    assert (sent.method, sent.path) == wire.endpoint
     assert sent.json() == fixture("v1_skip_trace_request.json")
 
     assert jane.lead_id == "lead-1" and jane.matched

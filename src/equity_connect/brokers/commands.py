@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from equity_connect.audit.service import audit
 from equity_connect.brokers.export import HEADER, KINDS, export_rows
 from equity_connect.cli_support import cli_principal, fail, keyring_or_exit, migrated_database_url
 from equity_connect.config import get_settings
@@ -18,7 +19,6 @@ from equity_connect.exports.csv_safe import stream_csv
 from equity_connect.security.apikeys import Scope, generate_api_key
 from equity_connect.security.crypto import PiiCipher
 from equity_connect.security.jwt import issue_jwt
-from equity_connect.web.audit import audit
 from equity_connect.web.auth import Q as WEB_Q
 
 _console = Console()

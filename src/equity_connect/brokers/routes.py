@@ -4,17 +4,18 @@ another broker's lead is simply not found (404, never 403)."""
 
 from __future__ import annotations
 
-import base64
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import psycopg
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
+from equity_connect.audit.service import audit
+from equity_connect.auth.principal import Principal
+from equity_connect.brokers import service
 from equity_connect.brokers.export import HEADER, KINDS, export_rows
 from equity_connect.brokers.schemas import (
     BookingOut,
@@ -26,9 +27,9 @@ from equity_connect.brokers.schemas import (
     Reassign,
     StatusChange,
 )
-from equity_connect.campaign.compliance import calling_allowed, next_allowed, zones_for
+from equity_connect.brokers.service import found, page_cursor, parse_cursor
+from equity_connect.brokers.service import lead_out as _lead
 from equity_connect.campaign.schemas import CampaignStatus
-from equity_connect.campaign.suppression import suppress_leads
 from equity_connect.db import queries
 from equity_connect.db.pool import Conn, act_as_broker
 from equity_connect.errors import DomainError
@@ -37,9 +38,7 @@ from equity_connect.jobs import service as jobs
 from equity_connect.observability.metrics import Q as OBS_Q
 from equity_connect.security.apikeys import Scope
 from equity_connect.security.crypto import PiiCipher
-from equity_connect.security.pii import lead_contact, lead_extras
-from equity_connect.web.audit import audit
-from equity_connect.web.auth import Principal, authenticate, require_ops
+from equity_connect.web.auth import authenticate, require_ops
 from equity_connect.web.state import state_of
 
 Q = queries.load("equity_connect.brokers")
@@ -58,59 +57,6 @@ def broker_tx(request: Request, principal: Principal) -> Iterator[Conn]:
     with state_of(request).pool.connection() as conn:
         act_as_broker(conn, principal.broker_id)
         yield conn
-
-
-def call_window(
-    state: str | None, zip5: str | None, phone: str | None, *, dnc: bool, now: datetime
-) -> tuple[bool, datetime | None]:
-    """(may call now, next allowed instant) under the federal calling hours, judged in
-    every zone the homeowner might be in (property and area code: the strictest wins)."""
-    if dnc or phone is None:
-        return False, None
-    zones = zones_for(state, zip5, phone)
-    if calling_allowed(now, zones):
-        return True, None
-    return False, next_allowed(now, zones)
-
-
-def _lead(row: dict[str, Any], cipher: PiiCipher) -> LeadOut:
-    data = {k: v for k, v in row.items() if not k.endswith("_ciphertext")}
-    data.pop("assigned_broker_id", None)
-    phone = lead_contact(cipher, row, "phone")
-    may_call, opens = call_window(
-        row["property_state"],
-        row["property_zip"],
-        phone,
-        dnc=row["phone_dnc"],
-        now=datetime.now(UTC),
-    )
-    return LeadOut(
-        **data,
-        email=lead_contact(cipher, row, "email"),
-        phone=phone,
-        extra=lead_extras(cipher, row) if "raw_extra_ciphertext" in row else {},
-        may_call_now=may_call,
-        next_call_window=opens,
-    )
-
-
-def _cursor(row: dict[str, Any]) -> str:
-    raw = f"{row['created_at'].isoformat()}|{row['id']}".encode()
-    return base64.urlsafe_b64encode(raw).decode()
-
-
-def _parse_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        created, lead_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-        return datetime.fromisoformat(created), uuid.UUID(lead_id)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise DomainError(400, "bad_cursor", "cursor is not one this API issued") from exc
-
-
-def _found(row: dict[str, Any] | None) -> dict[str, Any]:
-    if row is None:
-        raise DomainError(404, "not_found", "no such lead among yours")
-    return row
 
 
 @router.get("/v1/leads/export.csv", responses=_ERRORS, response_class=StreamingResponse)
@@ -149,7 +95,7 @@ def list_leads(  # noqa: PLR0917 - FastAPI reads each parameter from the query s
     cursor: str | None = None,
 ) -> LeadPage:
     """The broker's leads, newest first, keyset-paginated."""
-    after = _parse_cursor(cursor) if cursor else (None, None)
+    after = parse_cursor(cursor) if cursor else (None, None)
     cipher = PiiCipher(state_of(request).keyring)
     with broker_tx(request, caller) as conn:
         rows = conn.execute(
@@ -164,7 +110,7 @@ def list_leads(  # noqa: PLR0917 - FastAPI reads each parameter from the query s
         ).fetchall()
     items = [_lead(r, cipher) for r in rows[:limit]]
     return LeadPage(
-        items=items, next_cursor=_cursor(rows[limit - 1]) if len(rows) > limit else None
+        items=items, next_cursor=page_cursor(rows[limit - 1]) if len(rows) > limit else None
     )
 
 
@@ -172,7 +118,7 @@ def list_leads(  # noqa: PLR0917 - FastAPI reads each parameter from the query s
 def get_lead(lead_id: uuid.UUID, request: Request, caller: Caller) -> LeadOut:
     """One of the broker's leads."""
     with broker_tx(request, caller) as conn:
-        row = _found(conn.execute(Q["get_lead"], {"id": lead_id}).fetchone())
+        row = found(conn.execute(Q["get_lead"], {"id": lead_id}).fetchone())
     return _lead(row, PiiCipher(state_of(request).keyring))
 
 
@@ -181,39 +127,17 @@ def change_status(
     lead_id: uuid.UUID, change: StatusChange, request: Request, caller: Caller
 ) -> LeadOut:
     """Change a lead's status. ``do_not_contact`` also suppresses its contact details."""
+    cipher = PiiCipher(state_of(request).keyring)
     with broker_tx(request, caller) as conn:
-        before = _found(conn.execute(Q["get_lead"], {"id": lead_id}).fetchone())
-        changed = conn.execute(Q["set_status"], {"id": lead_id, "status": change.campaign_status})
-        if changed.rowcount == 0:
-            raise DomainError(409, "opted_out", "this lead opted out; its status cannot change")
-        audit(
-            conn,
-            caller,
-            "lead.status",
-            "leads",
-            lead_id,
-            before={"campaign_status": before["campaign_status"]},
-            after={"campaign_status": change.campaign_status},
-        )
-        if change.campaign_status == "do_not_contact":
-            conn.execute("set local role none")  # back to the pipeline, same transaction
-            suppress_leads(
-                conn,
-                PiiCipher(state_of(request).keyring),
-                [lead_id],
-                reason="do_not_contact",
-                source="broker",
-            )
-            act_as_broker(conn, caller.broker_id)
-        row = _found(conn.execute(Q["get_lead"], {"id": lead_id}).fetchone())
-    return _lead(row, PiiCipher(state_of(request).keyring))
+        row = service.change_status(conn, cipher, caller, lead_id, change.campaign_status)
+    return _lead(row, cipher)
 
 
 @router.get("/v1/leads/{lead_id}/notes", response_model=list[NoteOut], responses=_ERRORS)
 def list_notes(lead_id: uuid.UUID, request: Request, caller: Caller) -> list[NoteOut]:
     """The broker's notes on a lead."""
     with broker_tx(request, caller) as conn:
-        _found(conn.execute(Q["get_lead"], {"id": lead_id}).fetchone())
+        found(conn.execute(Q["get_lead"], {"id": lead_id}).fetchone())
         return [NoteOut(**r) for r in conn.execute(Q["notes"], {"lead_id": lead_id})]
 
 
@@ -223,12 +147,7 @@ def list_notes(lead_id: uuid.UUID, request: Request, caller: Caller) -> list[Not
 def add_note(lead_id: uuid.UUID, note: NoteIn, request: Request, caller: Caller) -> NoteOut:
     """Add a note to a lead."""
     with broker_tx(request, caller) as conn:
-        _found(conn.execute(Q["get_lead"], {"id": lead_id}).fetchone())
-        row = conn.execute(
-            Q["add_note"], {"lead_id": lead_id, "broker_id": caller.broker_id, "body": note.body}
-        ).fetchone()
-        assert row is not None  # INSERT … RETURNING
-        audit(conn, caller, "lead.note", "lead_notes", row["id"], after={"lead_id": str(lead_id)})
+        row = service.add_note(conn, caller, lead_id, note.body)
     return NoteOut(id=row["id"], body=note.body, created_at=row["created_at"])
 
 
@@ -236,7 +155,7 @@ def add_note(lead_id: uuid.UUID, note: NoteIn, request: Request, caller: Caller)
 def consent_view(lead_id: uuid.UUID, request: Request, caller: Caller) -> list[ConsentOut]:
     """The lead's consent records."""
     with broker_tx(request, caller) as conn:
-        _found(conn.execute(Q["get_lead"], {"id": lead_id}).fetchone())
+        found(conn.execute(Q["get_lead"], {"id": lead_id}).fetchone())
         return [ConsentOut(**r) for r in conn.execute(Q["consent_records"], {"lead_id": lead_id})]
 
 
@@ -244,7 +163,7 @@ def consent_view(lead_id: uuid.UUID, request: Request, caller: Caller) -> list[C
 def booking_view(lead_id: uuid.UUID, request: Request, caller: Caller) -> list[BookingOut]:
     """The lead's bookings."""
     with broker_tx(request, caller) as conn:
-        _found(conn.execute(Q["get_lead"], {"id": lead_id}).fetchone())
+        found(conn.execute(Q["get_lead"], {"id": lead_id}).fetchone())
         return [BookingOut(**r) for r in conn.execute(Q["bookings"], {"lead_id": lead_id})]
 
 
@@ -255,7 +174,7 @@ def reassign(
     """Ops: assign a lead to a broker (scope ``leads:write``)."""
     require_ops(caller, Scope.LEADS_WRITE)
     with state_of(request).pool.connection() as conn:
-        before = _found(conn.execute(Q["get_lead"], {"id": lead_id}).fetchone())
+        before = found(conn.execute(Q["get_lead"], {"id": lead_id}).fetchone())
         try:
             with conn.transaction():
                 conn.execute(Q["reassign"], {"id": lead_id, "broker_id": body.broker_id})

@@ -18,12 +18,6 @@ from fastapi.responses import HTMLResponse
 from equity_connect.config import Settings
 from equity_connect.web.render import templates
 
-DISCLOSURE = (
-    "By clicking “I agree”, you agree that {brokerage} and its licensed loan officers may call "
-    "and text you at the number you gave us, including with automated technology, about "
-    "home-equity products. Consent is not a condition of any purchase. You can revoke it at "
-    "any time by replying STOP or telling us on a call."
-)
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from equity_connect.consent import service
 from equity_connect.consent.pages import (
-    DISCLOSURE,
     problem_for,
     render_page,
     render_problem,
     wants_json,
 )
 from equity_connect.errors import DomainError
+from equity_connect.consent.service import DISCLOSURE
 from equity_connect.replies.schemas import ConsentMethod
 from equity_connect.web.state import state_of
 

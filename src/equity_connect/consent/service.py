@@ -21,6 +21,15 @@ from equity_connect.errors import DomainError
 from equity_connect.replies.schemas import ConsentMethod
 
 Q = queries.load("equity_connect.consent")
+
+# The text a homeowner agrees to (its version is EC_DISCLOSURE_VERSION): the consent page
+# shows it, and the MCP server offers it as a resource.
+DISCLOSURE = (
+    "By clicking “I agree”, you agree that {brokerage} and its licensed loan officers may call and "
+    "text you at the number you gave us, including with automated technology, about home-equity "
+    "products. Consent is not a condition of any purchase. You can revoke it at any time by "
+    "replying STOP or telling us on a call."
+)
 _NONCE_BYTES = 32
 
 

@@ -17,7 +17,7 @@ from equity_connect.errors import DomainError
 from equity_connect.events import service
 from equity_connect.events.schemas import DeliveryStatus, EventType
 from equity_connect.security.crypto import PiiCipher
-from equity_connect.web.audit import audit
+from equity_connect.audit.service import audit
 
 _console = Console()
 app = typer.Typer(

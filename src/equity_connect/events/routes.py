@@ -18,7 +18,7 @@ from equity_connect.events.schemas import (
 )
 from equity_connect.security.apikeys import Scope
 from equity_connect.security.crypto import PiiCipher
-from equity_connect.web.audit import audit
+from equity_connect.audit.service import audit
 from equity_connect.web.auth import Principal, authenticate, require_ops
 from equity_connect.web.state import state_of
 

@@ -47,7 +47,7 @@ from equity_connect.jobs.worker import RetryLater
 from equity_connect.outbound.retry import backoff_delay, parse_retry_after
 from equity_connect.security.crypto import DecryptionError, Keyring, PiiCipher
 from equity_connect.security.pii import lead_contact
-from equity_connect.web.audit import audit
+from equity_connect.audit.service import audit
 from equity_connect.web.auth import Principal
 
 _log = logging.getLogger(__name__)

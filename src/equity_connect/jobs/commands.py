@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from equity_connect.audit.service import audit
 from equity_connect.campaign.scheduler import enqueue_due
 from equity_connect.cli_support import (
     cli_principal,
@@ -28,7 +29,6 @@ from equity_connect.jobs.catalog import registry
 from equity_connect.jobs.worker import Worker, run_pending
 from equity_connect.observability.logs import configure_logging
 from equity_connect.replies.classify import default_classifier, describe
-from equity_connect.web.audit import audit
 
 _console = Console()
 # How the worker's backends are named in pg_stat_activity.

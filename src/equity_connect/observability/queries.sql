@@ -237,3 +237,7 @@ order by d.business_date
 -- name: console_skipped_total
 select count(*) as n from pipeline_events
 where stage = 'fed' and outcome = 'skipped' and lead_id is not null
+-- name: upload
+select id, received_at, source, filename, status::text as status, row_count, inserted_count,
+       merged_count, rejected_count, error
+from uploads where id = %(id)s

@@ -47,20 +47,51 @@ def build_providers(settings: Settings) -> list[SkipTraceProvider]:
                     max_batch=settings.skiptrace_batch_size,
                 )
             )
+        elif name == "batchdata-mcp":
+            providers.append(_batchdata_mcp(settings))
         else:
             raise PermanentJobError(f"unknown skip-trace provider {name!r}")
     if not providers:
         raise PermanentJobError(
             "no skip-trace provider configured: set EC_SKIPTRACE_PROVIDERS "
-            "(melissa, batchdata or simulator)"
+            "(melissa, batchdata, batchdata-mcp or simulator)"
         )
     return providers
+
+
+def _batchdata_mcp(settings: Settings) -> SkipTraceProvider:
+    """BatchData through its MCP server (``EC_BATCHDATA_MCP_*``)."""
+    # Imported here: the MCP SDK is half a second of import that only this provider needs.
+    from equity_connect.skiptrace.batchdata_mcp import (  # noqa: PLC0415
+        BatchDataMcpSkipTrace,
+        parse_arguments,
+    )
+
+    if not settings.batchdata_mcp_url:
+        raise PermanentJobError("EC_BATCHDATA_MCP_URL is not set (batchdata-mcp needs it)")
+    try:
+        arguments = parse_arguments(settings.batchdata_mcp_arguments)
+    except ValueError as exc:
+        raise PermanentJobError(str(exc)) from None
+    return BatchDataMcpSkipTrace(
+        settings.batchdata_mcp_url,
+        transport=settings.batchdata_mcp_transport,
+        tool=settings.batchdata_mcp_tool,
+        arguments=arguments,
+        token=settings.batchdata_mcp_token,
+        max_batch=settings.skiptrace_batch_size,
+        timeout=settings.batchdata_mcp_timeout_seconds,
+    )
 
 
 def build_buckets(pool: ConnectionPool[Conn], settings: Settings) -> dict[str, SharedTokenBucket]:
     """One shared token bucket per real provider (the simulator needs none)."""
     rates = {"melissa": settings.melissa_rate_per_sec, "batchdata": settings.batchdata_rate_per_sec}
-    names = {n.strip() for n in settings.skiptrace_providers.split(",")}
+    # batchdata-mcp is BatchData by another transport: the same bucket, the same rate.
+    names = {
+        "batchdata" if n.strip() == "batchdata-mcp" else n.strip()
+        for n in settings.skiptrace_providers.split(",")
+    }
     return {
         name: SharedTokenBucket(pool, name, rate_per_sec=rate, burst=max(1.0, rate))
         for name, rate in rates.items()

@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.routing import Route
 
 from equity_connect.auth.client import jwks_client_for
 from equity_connect.brokers.routes import router as brokers_router
@@ -22,6 +23,7 @@ from equity_connect.db.pool import open_pool
 from equity_connect.events.routes import router as events_router
 from equity_connect.inbound.routes import router as inbound_router
 from equity_connect.ingest.routes import router as ingest_router
+from equity_connect.mcp_server.auth import AuthenticatedMcp
 from equity_connect.observability.health import readiness
 from equity_connect.observability.logs import request_context
 from equity_connect.observability.metrics import Metrics
@@ -55,8 +57,18 @@ def create_app(settings: Settings | None = None, *, conninfo: str | None = None)
         app.state.ec = AppState(
             settings=settings, pool=pool, keyring=keyring, metrics=Metrics(pool), jwks=jwks
         )
+        # The MCP server at /mcp: one per lifespan, as the SDK's session manager runs
+        # only once per instance (and an app may be started more than once, as tests do).
+        # Imported here: the SDK's server costs half a second to import, which every CLI
+        # command that merely imports this module would otherwise pay.
+        from equity_connect.mcp_server.server import EquityConnectMcp  # noqa: PLC0415
+
+        mcp = EquityConnectMcp()
+        mcp.streamable_http_app()  # creates mcp.session_manager (the SDK makes it lazily)
+        app.state.mcp_handler = mcp.session_manager.handle_request
         try:
-            yield
+            async with mcp.session_manager.run():
+                yield
         finally:
             # counts of refused requests not yet written go out before the pool closes
             try:
@@ -90,6 +102,9 @@ def create_app(settings: Settings | None = None, *, conninfo: str | None = None)
     install_api_docs(app)
     # the dashboard's one stylesheet (and any script): the CSP allows only 'self'
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    # A plain Starlette route whose endpoint is an ASGI app: every method, no redirect
+    # from /mcp to /mcp/ (a Mount would add one, and MCP clients do not all follow it).
+    app.router.routes.append(Route("/mcp", AuthenticatedMcp(), include_in_schema=False))
 
     # Added before the http middlewares, so it sits inside them, next to the
     # routes: its BodyTimeout reaches the route (and the 408 handler) as

@@ -12,12 +12,10 @@ import hmac
 import json
 import math
 import time
-import uuid
-from dataclasses import dataclass
-from typing import Literal
 
 from fastapi import Request
 
+from equity_connect.auth.principal import Principal
 from equity_connect.db import queries
 from equity_connect.db.pool import Conn
 from equity_connect.errors import DomainError
@@ -29,22 +27,6 @@ from equity_connect.web.state import AppState, state_of
 Q = queries.load("equity_connect.web")
 SESSION_COOKIE = "ec_session"
 SESSION_TTL = 8 * 3600
-
-
-@dataclass(frozen=True)
-class Principal:
-    """An authenticated caller."""
-
-    kind: Literal["ops", "broker"]
-    id: str
-    scopes: frozenset[str] = frozenset()
-
-    @property
-    def broker_id(self) -> uuid.UUID:
-        """The broker's id (their Supabase user id)."""
-        if self.kind != "broker":
-            raise DomainError(403, "brokers_only", "this needs a broker's login")
-        return uuid.UUID(self.id)
 
 
 def session_key(state: AppState) -> bytes:

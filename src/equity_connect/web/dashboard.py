@@ -17,7 +17,7 @@ from equity_connect.db.pool import Conn, act_as_broker
 from equity_connect.errors import DomainError
 from equity_connect.jobs import service as jobs
 from equity_connect.security.apikeys import Scope, has_scope
-from equity_connect.web.audit import audit
+from equity_connect.audit.service import audit
 from equity_connect.web.auth import (
     SESSION_COOKIE,
     Principal,

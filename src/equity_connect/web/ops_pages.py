@@ -29,7 +29,7 @@ from equity_connect.jobs import service as jobs
 from equity_connect.observability import console
 from equity_connect.security.apikeys import Scope, has_scope
 from equity_connect.security.crypto import PiiCipher
-from equity_connect.web.audit import audit
+from equity_connect.audit.service import audit
 from equity_connect.web.auth import Principal, session_principal
 from equity_connect.web.charts import feed_chart
 from equity_connect.web.csrf import check_csrf

@@ -12,18 +12,3 @@ update api_keys set revoked_at = clock_timestamp() where key_id = %(key_id)s and
 
 -- name: list_api_keys
 select key_id, name, scopes, created_at, last_used_at, revoked_at from api_keys order by created_at
-
--- name: audit
-insert into audit_log (actor_role, actor_id, action, table_name, row_id, before, after, request_id)
-values (%(actor_role)s, %(actor_id)s, %(action)s, %(table_name)s, %(row_id)s, %(before)s,
-        %(after)s, %(request_id)s)
-
--- name: current_role_setting
--- The role a SET LOCAL ROLE put this transaction in ('none' when none).
-select current_setting('role') as role
-
--- name: reset_local_role
-select set_config('role', 'none', true)
-
--- name: set_local_role
-select set_config('role', %(role)s, true)

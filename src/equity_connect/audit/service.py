@@ -6,9 +6,12 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
+from equity_connect.auth.principal import Principal
+from equity_connect.db import queries
 from equity_connect.db.pool import Conn
 from equity_connect.observability.logs import request_id
-from equity_connect.web.auth import Principal, Q
+
+Q = queries.load("equity_connect.audit")
 
 
 def audit(
