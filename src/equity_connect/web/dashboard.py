@@ -7,6 +7,7 @@ session cookie. Forms carry a CSRF token tied to the session.
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -18,6 +19,7 @@ from equity_connect.errors import DomainError
 from equity_connect.exports.csv_safe import stream_csv
 from equity_connect.ingest.rejects import rejected_rows
 from equity_connect.jobs import service as jobs
+from equity_connect.leads import service as leads
 from equity_connect.security.apikeys import Scope, has_scope
 from equity_connect.security.crypto import PiiCipher
 from equity_connect.web.audit import audit
@@ -137,7 +139,8 @@ def _ops_home(request: Request, principal: Principal) -> Response:
 
 
 def broker_home(request: Request, principal: Principal) -> Response:
-    """A broker's home: their funnel (through RLS)."""
+    """A broker's home: today's booked calls, replies waiting, interested leads without a
+    booking, and their funnel, all through RLS."""
     state = state_of(request)
     with state.pool.connection() as conn:
         act_as_broker(conn, principal.broker_id)
@@ -146,7 +149,14 @@ def broker_home(request: Request, principal: Principal) -> Response:
             for stage, n in funnel_counts(conn, principal.broker_id)
             if stage not in BROKER_HIDDEN_STAGES
         ]
-    return render(request, "home_broker.html", principal=principal, funnel=funnel_chart(funnel))
+        sections = leads.home(conn, broker=principal.broker_id, now=datetime.now(UTC))
+    return render(
+        request,
+        "home_broker.html",
+        principal=principal,
+        funnel=funnel_chart(funnel),
+        home=sections,
+    )
 
 
 @router.get("")

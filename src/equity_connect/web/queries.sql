@@ -27,3 +27,7 @@ select set_config('role', 'none', true)
 
 -- name: set_local_role
 select set_config('role', %(role)s, true)
+
+-- name: broker_name
+-- The logged-in broker's name for the page header (as the broker: RLS shows their row only).
+select name from brokers where id = %(id)s
