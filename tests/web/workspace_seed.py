@@ -125,8 +125,9 @@ def seed_workspace(url: str, settings: Settings) -> Workspace:
         extra_phone = "+16265550199"
         index = cipher.blind_index("phone", extra_phone)
         conn.execute(
-            "insert into lead_contacts (lead_id, channel, value_ciphertext, value_index, provider, "
-            "codes, verified, phone_type) values (%s, 'phone', %s, %s, 'melissa', %s, true, 'cell')",
+            "insert into lead_contacts (lead_id, channel, value_ciphertext, value_index, "
+            "provider, codes, verified, phone_type) "
+            "values (%s, 'phone', %s, %s, 'melissa', %s, true, 'cell')",
             [
                 maria,
                 cipher.encrypt(
@@ -143,7 +144,8 @@ def seed_workspace(url: str, settings: Settings) -> Workspace:
         )
         conn.execute(
             "insert into pipeline_events (stage, outcome, provider, lead_id, broker_id, "
-            "correlation_id, detail) values ('replied', 'interested', 'instantly', %s, %s, 'r1', %s)",
+            "correlation_id, detail) "
+            "values ('replied', 'interested', 'instantly', %s, %s, 'r1', %s)",
             [maria, a, Jsonb({"confidence": 0.91, "backend": "model"})],
         )
         external = "call-maria-1"

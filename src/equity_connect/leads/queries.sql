@@ -3,6 +3,13 @@
 -- values bound, PostgreSQL folds the unused ones away and each search uses
 -- its own index (executed unprepared, so the plan is made for the values).
 --
+-- A phone or email matches the lead's own value or any contact found for it.
+-- The matching ids are gathered first (= any(array(...)), an init plan of
+-- two index lookups), then fetched by primary key: an IN (subquery) under
+-- the "null means any" OR is not turned into a join and would test every
+-- lead. An upload's leads are those it created (first_upload_id, indexed)
+-- and those it merged into (its lineage's merged rows, gathered the same way).
+--
 -- The count and the four list statements share one WHERE clause, the same
 -- text in each; the lists differ only in ORDER BY, which cannot be a
 -- parameter without losing the index that serves it (tests/leads checks
@@ -13,21 +20,23 @@ select count(*) as n
 from leads
 where (%(broker)s::uuid is null or assigned_broker_id = %(broker)s::uuid)
   and (%(prefix)s::text is null
-       or lower(owner_last_name) like %(prefix)s::text
-       or lower(owner_first_name) like %(prefix)s::text
-       or lower(property_address) like %(prefix)s::text
-       or lower(property_city) like %(prefix)s::text
-       or (lower(owner_first_name) like %(first)s::text
-           and lower(owner_last_name) like %(last)s::text))
+       or lower(owner_last_name) collate "C" like %(prefix)s::text
+       or lower(owner_first_name) collate "C" like %(prefix)s::text
+       or lower(property_address) collate "C" like %(prefix)s::text
+       or lower(property_city) collate "C" like %(prefix)s::text
+       or (lower(owner_first_name) collate "C" like %(first)s::text
+           and lower(owner_last_name) collate "C" like %(last)s::text))
   and (%(zip)s::text is null or property_zip = %(zip)s::text)
   and (%(phone_index)s::bytea is null
-       or phone_index = %(phone_index)s::bytea
-       or id in (select c.lead_id from lead_contacts c
-                 where c.channel = 'phone' and c.value_index = %(phone_index)s::bytea))
+       or id = any(array(select p.id from leads p where p.phone_index = %(phone_index)s::bytea
+                         union all
+                         select c.lead_id from lead_contacts c
+                         where c.channel = 'phone' and c.value_index = %(phone_index)s::bytea)))
   and (%(email_index)s::bytea is null
-       or email_index = %(email_index)s::bytea
-       or id in (select c.lead_id from lead_contacts c
-                 where c.channel = 'email' and c.value_index = %(email_index)s::bytea))
+       or id = any(array(select e.id from leads e where e.email_index = %(email_index)s::bytea
+                         union all
+                         select c.lead_id from lead_contacts c
+                         where c.channel = 'email' and c.value_index = %(email_index)s::bytea)))
   and (%(status)s::campaign_status is null or campaign_status = %(status)s::campaign_status)
   and (%(min_score)s::int is null or lead_score >= %(min_score)s::int)
   and (%(max_score)s::int is null or lead_score <= %(max_score)s::int)
@@ -37,8 +46,10 @@ where (%(broker)s::uuid is null or assigned_broker_id = %(broker)s::uuid)
            and not phone_dnc
            and campaign_status not in ('unsubscribed', 'do_not_contact', 'bounced')))
   and (%(upload)s::uuid is null
-       or id in (select r.lead_id from upload_rows r
-                 where r.upload_id = %(upload)s::uuid and r.lead_id is not null))
+       or first_upload_id = %(upload)s::uuid
+       or id = any(array(select r.lead_id from upload_rows r
+                         where r.upload_id = %(upload)s::uuid and r.status = 'merged'
+                           and r.lead_id is not null)))
 
 -- name: list_leads_by_score
 select id, owner_first_name, owner_last_name, property_address, property_unit, property_city,
@@ -47,21 +58,23 @@ select id, owner_first_name, owner_last_name, property_address, property_unit, p
 from leads
 where (%(broker)s::uuid is null or assigned_broker_id = %(broker)s::uuid)
   and (%(prefix)s::text is null
-       or lower(owner_last_name) like %(prefix)s::text
-       or lower(owner_first_name) like %(prefix)s::text
-       or lower(property_address) like %(prefix)s::text
-       or lower(property_city) like %(prefix)s::text
-       or (lower(owner_first_name) like %(first)s::text
-           and lower(owner_last_name) like %(last)s::text))
+       or lower(owner_last_name) collate "C" like %(prefix)s::text
+       or lower(owner_first_name) collate "C" like %(prefix)s::text
+       or lower(property_address) collate "C" like %(prefix)s::text
+       or lower(property_city) collate "C" like %(prefix)s::text
+       or (lower(owner_first_name) collate "C" like %(first)s::text
+           and lower(owner_last_name) collate "C" like %(last)s::text))
   and (%(zip)s::text is null or property_zip = %(zip)s::text)
   and (%(phone_index)s::bytea is null
-       or phone_index = %(phone_index)s::bytea
-       or id in (select c.lead_id from lead_contacts c
-                 where c.channel = 'phone' and c.value_index = %(phone_index)s::bytea))
+       or id = any(array(select p.id from leads p where p.phone_index = %(phone_index)s::bytea
+                         union all
+                         select c.lead_id from lead_contacts c
+                         where c.channel = 'phone' and c.value_index = %(phone_index)s::bytea)))
   and (%(email_index)s::bytea is null
-       or email_index = %(email_index)s::bytea
-       or id in (select c.lead_id from lead_contacts c
-                 where c.channel = 'email' and c.value_index = %(email_index)s::bytea))
+       or id = any(array(select e.id from leads e where e.email_index = %(email_index)s::bytea
+                         union all
+                         select c.lead_id from lead_contacts c
+                         where c.channel = 'email' and c.value_index = %(email_index)s::bytea)))
   and (%(status)s::campaign_status is null or campaign_status = %(status)s::campaign_status)
   and (%(min_score)s::int is null or lead_score >= %(min_score)s::int)
   and (%(max_score)s::int is null or lead_score <= %(max_score)s::int)
@@ -71,8 +84,10 @@ where (%(broker)s::uuid is null or assigned_broker_id = %(broker)s::uuid)
            and not phone_dnc
            and campaign_status not in ('unsubscribed', 'do_not_contact', 'bounced')))
   and (%(upload)s::uuid is null
-       or id in (select r.lead_id from upload_rows r
-                 where r.upload_id = %(upload)s::uuid and r.lead_id is not null))
+       or first_upload_id = %(upload)s::uuid
+       or id = any(array(select r.lead_id from upload_rows r
+                         where r.upload_id = %(upload)s::uuid and r.status = 'merged'
+                           and r.lead_id is not null)))
 order by lead_score desc, id
 limit %(limit)s offset %(offset)s
 
@@ -83,21 +98,23 @@ select id, owner_first_name, owner_last_name, property_address, property_unit, p
 from leads
 where (%(broker)s::uuid is null or assigned_broker_id = %(broker)s::uuid)
   and (%(prefix)s::text is null
-       or lower(owner_last_name) like %(prefix)s::text
-       or lower(owner_first_name) like %(prefix)s::text
-       or lower(property_address) like %(prefix)s::text
-       or lower(property_city) like %(prefix)s::text
-       or (lower(owner_first_name) like %(first)s::text
-           and lower(owner_last_name) like %(last)s::text))
+       or lower(owner_last_name) collate "C" like %(prefix)s::text
+       or lower(owner_first_name) collate "C" like %(prefix)s::text
+       or lower(property_address) collate "C" like %(prefix)s::text
+       or lower(property_city) collate "C" like %(prefix)s::text
+       or (lower(owner_first_name) collate "C" like %(first)s::text
+           and lower(owner_last_name) collate "C" like %(last)s::text))
   and (%(zip)s::text is null or property_zip = %(zip)s::text)
   and (%(phone_index)s::bytea is null
-       or phone_index = %(phone_index)s::bytea
-       or id in (select c.lead_id from lead_contacts c
-                 where c.channel = 'phone' and c.value_index = %(phone_index)s::bytea))
+       or id = any(array(select p.id from leads p where p.phone_index = %(phone_index)s::bytea
+                         union all
+                         select c.lead_id from lead_contacts c
+                         where c.channel = 'phone' and c.value_index = %(phone_index)s::bytea)))
   and (%(email_index)s::bytea is null
-       or email_index = %(email_index)s::bytea
-       or id in (select c.lead_id from lead_contacts c
-                 where c.channel = 'email' and c.value_index = %(email_index)s::bytea))
+       or id = any(array(select e.id from leads e where e.email_index = %(email_index)s::bytea
+                         union all
+                         select c.lead_id from lead_contacts c
+                         where c.channel = 'email' and c.value_index = %(email_index)s::bytea)))
   and (%(status)s::campaign_status is null or campaign_status = %(status)s::campaign_status)
   and (%(min_score)s::int is null or lead_score >= %(min_score)s::int)
   and (%(max_score)s::int is null or lead_score <= %(max_score)s::int)
@@ -107,8 +124,10 @@ where (%(broker)s::uuid is null or assigned_broker_id = %(broker)s::uuid)
            and not phone_dnc
            and campaign_status not in ('unsubscribed', 'do_not_contact', 'bounced')))
   and (%(upload)s::uuid is null
-       or id in (select r.lead_id from upload_rows r
-                 where r.upload_id = %(upload)s::uuid and r.lead_id is not null))
+       or first_upload_id = %(upload)s::uuid
+       or id = any(array(select r.lead_id from upload_rows r
+                         where r.upload_id = %(upload)s::uuid and r.status = 'merged'
+                           and r.lead_id is not null)))
 order by created_at desc, id
 limit %(limit)s offset %(offset)s
 
@@ -119,21 +138,23 @@ select id, owner_first_name, owner_last_name, property_address, property_unit, p
 from leads
 where (%(broker)s::uuid is null or assigned_broker_id = %(broker)s::uuid)
   and (%(prefix)s::text is null
-       or lower(owner_last_name) like %(prefix)s::text
-       or lower(owner_first_name) like %(prefix)s::text
-       or lower(property_address) like %(prefix)s::text
-       or lower(property_city) like %(prefix)s::text
-       or (lower(owner_first_name) like %(first)s::text
-           and lower(owner_last_name) like %(last)s::text))
+       or lower(owner_last_name) collate "C" like %(prefix)s::text
+       or lower(owner_first_name) collate "C" like %(prefix)s::text
+       or lower(property_address) collate "C" like %(prefix)s::text
+       or lower(property_city) collate "C" like %(prefix)s::text
+       or (lower(owner_first_name) collate "C" like %(first)s::text
+           and lower(owner_last_name) collate "C" like %(last)s::text))
   and (%(zip)s::text is null or property_zip = %(zip)s::text)
   and (%(phone_index)s::bytea is null
-       or phone_index = %(phone_index)s::bytea
-       or id in (select c.lead_id from lead_contacts c
-                 where c.channel = 'phone' and c.value_index = %(phone_index)s::bytea))
+       or id = any(array(select p.id from leads p where p.phone_index = %(phone_index)s::bytea
+                         union all
+                         select c.lead_id from lead_contacts c
+                         where c.channel = 'phone' and c.value_index = %(phone_index)s::bytea)))
   and (%(email_index)s::bytea is null
-       or email_index = %(email_index)s::bytea
-       or id in (select c.lead_id from lead_contacts c
-                 where c.channel = 'email' and c.value_index = %(email_index)s::bytea))
+       or id = any(array(select e.id from leads e where e.email_index = %(email_index)s::bytea
+                         union all
+                         select c.lead_id from lead_contacts c
+                         where c.channel = 'email' and c.value_index = %(email_index)s::bytea)))
   and (%(status)s::campaign_status is null or campaign_status = %(status)s::campaign_status)
   and (%(min_score)s::int is null or lead_score >= %(min_score)s::int)
   and (%(max_score)s::int is null or lead_score <= %(max_score)s::int)
@@ -143,9 +164,11 @@ where (%(broker)s::uuid is null or assigned_broker_id = %(broker)s::uuid)
            and not phone_dnc
            and campaign_status not in ('unsubscribed', 'do_not_contact', 'bounced')))
   and (%(upload)s::uuid is null
-       or id in (select r.lead_id from upload_rows r
-                 where r.upload_id = %(upload)s::uuid and r.lead_id is not null))
-order by lower(owner_last_name), lower(owner_first_name), id
+       or first_upload_id = %(upload)s::uuid
+       or id = any(array(select r.lead_id from upload_rows r
+                         where r.upload_id = %(upload)s::uuid and r.status = 'merged'
+                           and r.lead_id is not null)))
+order by lower(owner_last_name) collate "C", lower(owner_first_name) collate "C", id
 limit %(limit)s offset %(offset)s
 
 -- name: list_leads_by_city
@@ -155,21 +178,23 @@ select id, owner_first_name, owner_last_name, property_address, property_unit, p
 from leads
 where (%(broker)s::uuid is null or assigned_broker_id = %(broker)s::uuid)
   and (%(prefix)s::text is null
-       or lower(owner_last_name) like %(prefix)s::text
-       or lower(owner_first_name) like %(prefix)s::text
-       or lower(property_address) like %(prefix)s::text
-       or lower(property_city) like %(prefix)s::text
-       or (lower(owner_first_name) like %(first)s::text
-           and lower(owner_last_name) like %(last)s::text))
+       or lower(owner_last_name) collate "C" like %(prefix)s::text
+       or lower(owner_first_name) collate "C" like %(prefix)s::text
+       or lower(property_address) collate "C" like %(prefix)s::text
+       or lower(property_city) collate "C" like %(prefix)s::text
+       or (lower(owner_first_name) collate "C" like %(first)s::text
+           and lower(owner_last_name) collate "C" like %(last)s::text))
   and (%(zip)s::text is null or property_zip = %(zip)s::text)
   and (%(phone_index)s::bytea is null
-       or phone_index = %(phone_index)s::bytea
-       or id in (select c.lead_id from lead_contacts c
-                 where c.channel = 'phone' and c.value_index = %(phone_index)s::bytea))
+       or id = any(array(select p.id from leads p where p.phone_index = %(phone_index)s::bytea
+                         union all
+                         select c.lead_id from lead_contacts c
+                         where c.channel = 'phone' and c.value_index = %(phone_index)s::bytea)))
   and (%(email_index)s::bytea is null
-       or email_index = %(email_index)s::bytea
-       or id in (select c.lead_id from lead_contacts c
-                 where c.channel = 'email' and c.value_index = %(email_index)s::bytea))
+       or id = any(array(select e.id from leads e where e.email_index = %(email_index)s::bytea
+                         union all
+                         select c.lead_id from lead_contacts c
+                         where c.channel = 'email' and c.value_index = %(email_index)s::bytea)))
   and (%(status)s::campaign_status is null or campaign_status = %(status)s::campaign_status)
   and (%(min_score)s::int is null or lead_score >= %(min_score)s::int)
   and (%(max_score)s::int is null or lead_score <= %(max_score)s::int)
@@ -179,9 +204,11 @@ where (%(broker)s::uuid is null or assigned_broker_id = %(broker)s::uuid)
            and not phone_dnc
            and campaign_status not in ('unsubscribed', 'do_not_contact', 'bounced')))
   and (%(upload)s::uuid is null
-       or id in (select r.lead_id from upload_rows r
-                 where r.upload_id = %(upload)s::uuid and r.lead_id is not null))
-order by lower(property_city), lower(property_address), id
+       or first_upload_id = %(upload)s::uuid
+       or id = any(array(select r.lead_id from upload_rows r
+                         where r.upload_id = %(upload)s::uuid and r.status = 'merged'
+                           and r.lead_id is not null)))
+order by lower(property_city) collate "C", lower(property_address) collate "C", id
 limit %(limit)s offset %(offset)s
 
 -- name: visible_uploads

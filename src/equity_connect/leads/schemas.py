@@ -99,7 +99,8 @@ class TimelineEntry(BaseModel):
     """One thing that happened to a lead."""
 
     at: datetime
-    kind: str  # upload, skiptrace, campaign, reply, call, consent, booking, note, suppression, audit, lead
+    # lead, upload, skiptrace, campaign, reply, call, consent, booking, note, suppression, audit
+    kind: str
     title: str
     detail: str = ""
     source: str | None = None  # the provider or upload it came from

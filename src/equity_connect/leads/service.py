@@ -17,8 +17,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Any, Literal, LiteralString
+from zoneinfo import ZoneInfo
 
 from equity_connect.brokers.schemas import BrokerStatus
+from equity_connect.calls.message import summary
 from equity_connect.campaign.compliance import (
     STATE_ZONES,
     calling_allowed,
@@ -45,9 +47,9 @@ from equity_connect.leads.schemas import (
     TimelineEntry,
 )
 from equity_connect.normalize.email import validate_email
-from equity_connect.replies.schemas import InboundProvider
 from equity_connect.normalize.phone import validate_phone
-from equity_connect.security.crypto import PiiCipher, aad_for
+from equity_connect.replies.schemas import InboundProvider
+from equity_connect.security.crypto import DecryptionError, PiiCipher, aad_for
 from equity_connect.security.pii import lead_contact
 from equity_connect.web.audit import audit
 from equity_connect.web.auth import Principal
@@ -113,16 +115,39 @@ def open_states(now: datetime) -> list[str]:
 
 
 def call_window(
-    state: str | None, zip5: str | None, phone: str | None, *, dnc: bool, now: datetime
+    state: str | None,
+    zip5: str | None,
+    phone: str | None,
+    *,
+    dnc: bool,
+    now: datetime,
+    seen: dict[frozenset[ZoneInfo], tuple[bool, datetime | None]] | None = None,
 ) -> tuple[bool, datetime | None]:
     """(may call now, next allowed instant) under the calling-hours guard, judged in every
-    zone the homeowner might be in (property and area code: the strictest wins)."""
+    zone the homeowner might be in (property and area code: the strictest wins).
+    ``seen`` memoizes the answer per set of zones for one ``now`` (a page of leads
+    shares a handful of zone sets)."""
     if dnc or phone is None:
         return False, None
     zones = zones_for(state, zip5, phone)
-    if calling_allowed(now, zones):
-        return True, None
-    return False, next_allowed(now, zones)
+    if seen is not None and zones in seen:
+        return seen[zones]
+    answer = (True, None) if calling_allowed(now, zones) else (False, next_allowed(now, zones))
+    if seen is not None:
+        seen[zones] = answer
+    return answer
+
+
+UNREADABLE = "(unreadable: its encryption key is not configured)"
+
+
+def readable_contact(cipher: PiiCipher, row: Mapping[str, Any], channel: str) -> str | None:
+    """The lead's phone or email in clear; a marker instead of an error when its key is
+    gone (a revoked or never-loaded key must not take the whole page down)."""
+    try:
+        return lead_contact(cipher, row, channel)
+    except DecryptionError:
+        return UNREADABLE
 
 
 def owner_name(row: Mapping[str, Any]) -> str:
@@ -172,10 +197,17 @@ def search_leads(
     total_row = conn.execute(Q["count_leads"], params, prepare=False).fetchone()
     rows = conn.execute(Q[_SORTS[filters.sort]], params, prepare=False).fetchall()
     items = []
+    seen: dict[frozenset[ZoneInfo], tuple[bool, datetime | None]] = {}
     for r in rows:
-        phone = lead_contact(cipher, r, "phone")
+        phone = readable_contact(cipher, r, "phone")
+        phone_for_guard = None if phone == UNREADABLE else phone
         may_call, opens = call_window(
-            r["property_state"], r["property_zip"], phone, dnc=r["phone_dnc"], now=now
+            r["property_state"],
+            r["property_zip"],
+            phone_for_guard,
+            dnc=r["phone_dnc"],
+            now=now,
+            seen=seen,
         )
         if r["campaign_status"] in OPTED_OUT:
             may_call, opens = False, None
@@ -187,7 +219,7 @@ def search_leads(
                 score=r["lead_score"],
                 status=r["campaign_status"],
                 phone=phone,
-                email=lead_contact(cipher, r, "email"),
+                email=readable_contact(cipher, r, "email"),
                 callable_now=may_call,
                 next_call_window=opens,
             )
@@ -222,8 +254,8 @@ def contacts(conn: Conn, cipher: PiiCipher, lead: Mapping[str, Any]) -> list[Con
     """Every phone and email found for the lead, decrypted, with what each code means."""
     rows = conn.execute(Q["contacts"], {"id": lead["id"]}).fetchall()
     primary = {
-        "email": lead_contact(cipher, lead, "email"),
-        "phone": lead_contact(cipher, lead, "phone"),
+        "email": readable_contact(cipher, lead, "email"),
+        "phone": readable_contact(cipher, lead, "phone"),
     }
     codes = sorted({c for r in rows for c in r["codes"]})
     meanings: dict[tuple[str, str, str], str] = {}
@@ -238,7 +270,10 @@ def contacts(conn: Conn, cipher: PiiCipher, lead: Mapping[str, Any]) -> list[Con
         aad = aad_for(
             "lead_contacts", r["channel"], f"{lead['id']}:{bytes(r['value_index']).hex()}"
         )
-        value = cipher.decrypt(bytes(r["value_ciphertext"]), aad)
+        try:
+            value = cipher.decrypt(bytes(r["value_ciphertext"]), aad)
+        except DecryptionError:
+            value = UNREADABLE
         found.append(
             Contact(
                 channel=r["channel"],
@@ -299,8 +334,6 @@ class _Timeline:
 
 def _call_summaries(conn: Conn, cipher: PiiCipher, lead_id: uuid.UUID) -> dict[str, str]:
     """Each VAPI end-of-call report's summary, by inbound event id."""
-    from equity_connect.calls.message import summary  # calls imports replies; keep it lazy
-
     out: dict[str, str] = {}
     for r in conn.execute(Q["call_reports"], {"id": lead_id}):
         try:
@@ -308,7 +341,7 @@ def _call_summaries(conn: Conn, cipher: PiiCipher, lead_id: uuid.UUID) -> dict[s
                 bytes(r["payload_ciphertext"]), payload_aad(InboundProvider.VAPI, r["external_id"])
             )
             message = decode_body(body.encode("utf-8")).get("message")
-        except BodyError:
+        except (BodyError, DecryptionError):
             continue  # a report that never decoded was marked failed; nothing to show
         if isinstance(message, dict):
             out[str(r["id"])] = summary(message)

@@ -49,8 +49,14 @@ def safe_next(target: str | None) -> str:
 
 
 @router.get("/login")
-def login_form(request: Request, error: str | None = None, next: str | None = None) -> HTMLResponse:
-    """The login page."""
+def login_form(
+    request: Request,
+    error: str | None = None,
+    next: str | None = None,
+    token: str | None = None,
+) -> HTMLResponse:
+    """The login page. ``token`` pre-fills the field (the demo's broker login link);
+    logging in still takes a click, so a link alone never opens a session."""
     return render(
         request,
         "login.html",
@@ -58,6 +64,7 @@ def login_form(request: Request, error: str | None = None, next: str | None = No
         principal=None,
         error=error,
         next=safe_next(next) if next else None,
+        token=token,
     )
 
 

@@ -28,7 +28,6 @@ from equity_connect.leads import service as leads
 from equity_connect.leads.schemas import LeadFilters, LeadSort
 from equity_connect.security.apikeys import Scope, has_scope
 from equity_connect.security.crypto import PiiCipher
-from equity_connect.security.pii import lead_contact
 from equity_connect.web.auth import Principal, session_principal
 from equity_connect.web.csrf import check_csrf
 from equity_connect.web.render import render
@@ -107,7 +106,7 @@ def filters_from(params: dict[str, str]) -> tuple[LeadFilters, str | None]:
         "page": _int(params.get("page")) or 1,
         "size": _int(params.get("size")) or 50,
     }
-    problems = []
+    problems: list[str] = []
     while True:
         try:
             return LeadFilters(**raw), ("; ".join(problems) or None)
@@ -159,7 +158,10 @@ def _not_found(request: Request, principal: Principal) -> Response:
         status_code=404,
         principal=principal,
         heading="Lead not found",
-        message="There is no such lead among yours. It may belong to another broker, or the link is mistyped.",
+        message=(
+            "There is no such lead among yours. "
+            "It may belong to another broker, or the link is mistyped."
+        ),
         back_href="/dashboard/leads",
         back_label="Back to your leads",
     )
@@ -186,9 +188,13 @@ def lead_page(lead_id: str, request: Request) -> Response:
         events = leads.timeline(conn, cipher, lead)
         link = leads.booking_link(conn, lead)
     now = datetime.now(UTC)
-    phone = lead_contact(cipher, lead, "phone")
+    phone = leads.readable_contact(cipher, lead, "phone")
     may_call, opens = leads.call_window(
-        lead["property_state"], lead["property_zip"], phone, dnc=lead["phone_dnc"], now=now
+        lead["property_state"],
+        lead["property_zip"],
+        None if phone == leads.UNREADABLE else phone,
+        dnc=lead["phone_dnc"],
+        now=now,
     )
     if lead["campaign_status"] in leads.OPTED_OUT:
         may_call, opens = False, None
@@ -200,7 +206,7 @@ def lead_page(lead_id: str, request: Request) -> Response:
         lead=lead,
         owner=leads.owner_name(lead),
         property=leads.property_line(lead),
-        email=lead_contact(cipher, lead, "email"),
+        email=leads.readable_contact(cipher, lead, "email"),
         phone=phone,
         may_call=may_call,
         next_window=opens,

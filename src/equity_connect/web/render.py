@@ -18,7 +18,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from equity_connect.campaign.schedule import BUSINESS_TZ
 from equity_connect.db.pool import act_as_broker
-from equity_connect.web.auth import Q, Principal, session_principal
+from equity_connect.web.auth import Principal, Q, session_principal
 from equity_connect.web.csrf import CSRF_FIELD, csrf_token
 from equity_connect.web.state import state_of
 

@@ -2,28 +2,43 @@
 -- broker may read of their own leads' history, under RLS.
 --
 -- Search. pg_trgm would serve "contains" searches, but the embedded server
--- (pgserver) ships without it, so search is by prefix on lower() with
--- text_pattern_ops btrees, which every PostgreSQL has: name, street and city
--- match from their first letter ("smi" finds Smith, "12 oak" finds 12 Oak
--- St). Phone and email are found through their blind indexes (existing
--- indexes), ZIP by equality. Every index here is paid for by each ingest, so
--- only the ones the list's searches and sorts use are made
--- (bench/workspace.py measures them at a million leads).
-create index if not exists leads_owner_last_prefix_idx
-  on public.leads (lower(owner_last_name) text_pattern_ops);
+-- (pgserver) ships without it, so search is by prefix on lower(), which
+-- every PostgreSQL serves from a btree in the "C" collation (byte order:
+-- LIKE 'smi%' becomes a range scan): name, street and city match from their
+-- first letter ("smi" finds Smith, "12 oak" finds 12 Oak St). The same
+-- indexes give the list's name and city orders (ORDER BY ... COLLATE "C"),
+-- which text_pattern_ops indexes could not. Phone and email are found through
+-- their blind indexes (existing indexes), ZIP by equality. Every index here
+-- is paid for by each ingest, so only the ones the list's searches and sorts
+-- use are made (bench/workspace.py measures them at a million leads).
+create index if not exists leads_owner_name_idx
+  on public.leads ((lower(owner_last_name) collate "C"), (lower(owner_first_name) collate "C"), id);
 create index if not exists leads_owner_first_prefix_idx
-  on public.leads (lower(owner_first_name) text_pattern_ops);
+  on public.leads ((lower(owner_first_name) collate "C"));
 create index if not exists leads_address_prefix_idx
-  on public.leads (lower(property_address) text_pattern_ops);
-create index if not exists leads_city_prefix_idx
-  on public.leads (lower(property_city) text_pattern_ops);
+  on public.leads ((lower(property_address) collate "C"));
+create index if not exists leads_city_order_idx
+  on public.leads ((lower(property_city) collate "C"), (lower(property_address) collate "C"), id);
 create index if not exists leads_zip_idx on public.leads (property_zip);
+-- A broker's own name search (the common one) reads only their rows.
+create index if not exists leads_broker_last_name_idx
+  on public.leads (assigned_broker_id, (lower(owner_last_name) collate "C"))
+  where assigned_broker_id is not null;
+-- The callable-now filter: leads in the states whose calling hours are open.
+create index if not exists leads_state_idx on public.leads (property_state);
 -- The list's default order (best score first), for ops over every lead and
 -- for one broker (RLS adds assigned_broker_id = auth.uid() to each query).
 create index if not exists leads_score_order_idx on public.leads (lead_score desc, id);
+create index if not exists leads_created_order_idx on public.leads (created_at desc, id);
 create index if not exists leads_broker_score_idx
   on public.leads (assigned_broker_id, lead_score desc, id)
   where assigned_broker_id is not null;
+
+-- Status and consent filters, and the counts of their pages (index-only).
+create index if not exists leads_status_score_idx
+  on public.leads (campaign_status, lead_score desc, id);
+create index if not exists leads_consent_idx
+  on public.leads (lead_score desc, id) where consent;
 
 -- The lead page's timeline reads each history table by lead.
 create index if not exists upload_rows_lead_idx
