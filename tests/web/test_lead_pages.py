@@ -14,7 +14,14 @@ from fastapi.testclient import TestClient
 from equity_connect.config import Settings
 from equity_connect.web.app import create_app
 from tests.web.conftest import broker_token, login_client, make_settings
-from tests.web.workspace_seed import CALL_SUMMARY, FILENAME, PEOPLE, Workspace, seed_workspace
+from tests.web.workspace_seed import (
+    CALL_SUMMARY,
+    FILENAME,
+    MERGED_FILENAME,
+    PEOPLE,
+    Workspace,
+    seed_workspace,
+)
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +140,7 @@ def test_filters(client: TestClient, ws: Workspace) -> None:
     assert ids(consent="yes") == {a[0]}
     assert ids(consent="no") == set(a) - {a[0]}
     assert ids(upload=str(ws.upload_id)) == set(a)
+    assert ids(upload=str(ws.merged_upload_id)) == {a[0]}  # the lead it merged into
     assert ids(upload=str(uuid.uuid4())) == set()
     callable_now = ids(callable="1")
     assert a[3] not in callable_now  # do not contact
@@ -171,6 +179,7 @@ def test_lead_page_facts_contacts_score_and_timeline(client: TestClient, ws: Wor
     timeline = page[page.index('id="timeline"') :]
     for expected in (
         f"Upload row 1 of {FILENAME}: inserted",
+        f"Upload row 1 of {MERGED_FILENAME}: merged (matched by mak)",
         "Skip-trace lookup: matched",
         "Reply classified “interested”",
         "confidence 0.91",

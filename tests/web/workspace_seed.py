@@ -37,6 +37,7 @@ PEOPLE = [
     ("Paul", "Jones", "8 Fir Pl", "Fresno", "93702", "(559) 555-0110", "paul@example.com"),
 ]
 FILENAME = "county-export-november.csv"
+MERGED_FILENAME = "county-refresh-december.csv"
 CALL_SUMMARY = "Homeowner asked about a HECM and wants a call on Tuesday."
 
 
@@ -51,6 +52,7 @@ class Workspace:
     leads_a: list[uuid.UUID]  # in PEOPLE order
     leads_b: list[uuid.UUID]
     upload_id: uuid.UUID
+    merged_upload_id: uuid.UUID
 
 
 def seed_workspace(url: str, settings: Settings) -> Workspace:
@@ -95,6 +97,31 @@ def seed_workspace(url: str, settings: Settings) -> Workspace:
                 SignatureScheme.LOCAL,
                 "county-vendor",
                 FILENAME,
+            ),
+        )
+        # a later vendor file that holds Maria again: merged into her lead (lineage)
+        again = csv_bytes(
+            [
+                row(
+                    mak="7700000000",
+                    owner_first_name="Maria",
+                    owner_last_name="Alvarez",
+                    property_address="12 Oak St",
+                    property_city="Pasadena",
+                    property_zip="91101",
+                )
+            ]
+        )
+        merged = ingest(
+            conn,
+            cipher,
+            [again],
+            UploadMeta(
+                hashlib.sha256(again).digest(),
+                len(again),
+                SignatureScheme.LOCAL,
+                "county-vendor",
+                MERGED_FILENAME,
             ),
         )
         by_mak = {r["mak"]: r["id"] for r in conn.execute("select mak, id from leads order by mak")}
@@ -209,4 +236,6 @@ def seed_workspace(url: str, settings: Settings) -> Workspace:
                 [key.key_id, key.secret_hash, scopes],
             )
         conn.commit()
-    return Workspace(admin.secret, reader.secret, a, b, leads_a, leads_b, report.upload_id)
+    return Workspace(
+        admin.secret, reader.secret, a, b, leads_a, leads_b, report.upload_id, merged.upload_id
+    )

@@ -244,11 +244,18 @@ where code = any(%(codes)s)
 order by provider, channel, code, version desc
 
 -- name: lineage
-select r.upload_id, r.row_number, r.line_number, r.status::text as status,
-       r.match_key::text as match_key, r.notes, u.filename, u.source, u.received_at
-from upload_rows r left join uploads u on u.id = r.upload_id
-where r.lead_id = %(id)s
-order by u.received_at nulls last, r.upload_id, r.row_number
+-- The upload rows that fed the lead (RLS: a broker's own leads' rows only).
+select upload_id, row_number, line_number, status::text as status,
+       match_key::text as match_key, notes
+from upload_rows where lead_id = %(id)s
+order by upload_id, row_number
+
+-- name: upload_facts
+-- Name, source and time of the uploads of a lead's lineage (no PII). Read as
+-- the pipeline once RLS has returned the lineage rows: a broker's uploads
+-- policy shows only the uploads that created their leads, not those that
+-- merged into them.
+select id, filename, source, received_at from uploads where id = any(%(ids)s)
 
 -- name: skiptrace_lookups
 select provider, matched, created_at from skiptrace_requests

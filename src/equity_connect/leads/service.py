@@ -397,15 +397,22 @@ def timeline(conn: Conn, cipher: PiiCipher, lead: Mapping[str, Any]) -> list[Tim
     lead_id = lead["id"]
     tl = _Timeline()
     tl.add(lead["created_at"], "lead", "Lead created", "", lead["source"])
-    for r in conn.execute(Q["lineage"], {"id": lead_id}):
-        name = r["filename"] or "an upload"
+    lineage = conn.execute(Q["lineage"], {"id": lead_id}).fetchall()
+    uploads: dict[uuid.UUID, dict[str, Any]] = {}
+    if lineage:
+        with as_pipeline(conn):
+            ids = list({r["upload_id"] for r in lineage})
+            uploads = {u["id"]: u for u in conn.execute(Q["upload_facts"], {"ids": ids})}
+    for r in lineage:
+        upload = uploads.get(r["upload_id"], {})
+        name = upload.get("filename") or "an upload"
         how = f" (matched by {r['match_key']})" if r["match_key"] else ""
         tl.add(
-            r["received_at"] or lead["created_at"],
+            upload.get("received_at") or lead["created_at"],
             "upload",
             f"Upload row {r['row_number']} of {name}: {r['status']}{how}",
             r["notes"] or "",
-            r["source"],
+            upload.get("source"),
         )
     for r in conn.execute(Q["skiptrace_lookups"], {"id": lead_id}):
         outcome = "matched" if r["matched"] else "no match" if r["matched"] is False else "asked"
