@@ -463,7 +463,10 @@ def timeline(conn: Conn, cipher: PiiCipher, lead: Mapping[str, Any]) -> list[Tim
             change = f"{_kv(r['before'])} → {_kv(r['after'])}"
         who = "ops" if r["actor_role"] == "ops" else "broker"
         tl.add(r["occurred_at"], "audit", f"{r['action']} by {who}", change)
-    return sorted(tl.entries, key=lambda e: e.at, reverse=True)
+    # newest first; entries at the same instant keep the pipeline's order, reversed
+    # (the lead is created before its upload row is written, and so on)
+    order = {id(e): i for i, e in enumerate(tl.entries)}
+    return sorted(tl.entries, key=lambda e: (e.at, order[id(e)]), reverse=True)
 
 
 def _kv(values: Mapping[str, Any] | None) -> str:

@@ -199,7 +199,7 @@ def replay(dlq_id: int, request: Request, csrf: Annotated[str, Form()]) -> Respo
             dlq_id,
             after={"replayed": bool(replayed)},
         )
-    return RedirectResponse("/dashboard#dlq", status_code=303)
+    return RedirectResponse("/dashboard#console", status_code=303)
 
 
 @router.get("/uploads/{upload_id}/rejects.csv")
