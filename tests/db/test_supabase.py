@@ -259,7 +259,7 @@ def _leaks_after(conn: Conn, grant: str) -> list[tuple[str, str, str, str]]:
             "grant select on public.mv_contactable_leads to authenticated",
             ("authenticated", "SELECT"),
         ),
-        ("grant select on public.suppressions to authenticated", ("authenticated", "SELECT")),
+        ("grant select on public.consent_tokens to authenticated", ("authenticated", "SELECT")),
         ("grant insert on public.audit_log to authenticated", ("authenticated", "INSERT")),
         (
             "grant insert (created_at) on public.lead_notes to authenticated",

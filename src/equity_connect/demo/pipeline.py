@@ -48,6 +48,7 @@ from equity_connect.observability.logs import configure_logging
 from equity_connect.security import signatures
 from equity_connect.security.apikeys import generate_api_key
 from equity_connect.security.crypto import PiiCipher
+from equity_connect.security.jwt import issue_jwt
 from equity_connect.security.keys import ensure_dev_keys, load_keyring
 from equity_connect.security.pii import lead_contact
 from equity_connect.sms.client import SimulatedSignalWire
@@ -91,6 +92,8 @@ def _demo_secrets(data_dir: Path) -> dict[str, str]:
         "vapi": secrets.token_urlsafe(24),
         "signalwire": "PSK" + secrets.token_urlsafe(24),
         "ops_api_key": "",
+        # signs the demo broker's login token (EC_JWT_SECRET, as Supabase's HS256 secret)
+        "jwt": secrets.token_urlsafe(32),
     }
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
@@ -117,6 +120,9 @@ def demo_settings(base: Settings) -> tuple[Settings, dict[str, str]]:
     else:
         (base.data_dir / "keys").mkdir(parents=True, exist_ok=True)
     secret = _demo_secrets(base.data_dir)
+    if not secret.get("jwt"):  # demo data from before the broker login link
+        secret["jwt"] = secrets.token_urlsafe(32)
+        (base.data_dir / "keys" / "demo_secrets.json").write_text(json.dumps(secret))
     port = _free_port(base.port)
     updates |= {
         "upload_secrets": base.upload_secrets or secret["upload"],
@@ -134,7 +140,24 @@ def demo_settings(base: Settings) -> tuple[Settings, dict[str, str]]:
         "port": port,
         "public_base_url": f"http://127.0.0.1:{port}",
     }
+    if not (base.jwt_secret or base.jwt_issuer or base.jwt_jwks_url):
+        updates["jwt_secret"] = secret["jwt"]
     return base.model_copy(update=updates), secret
+
+
+def broker_login_link(settings: Settings, broker_id: uuid.UUID, *, hours: int = 8) -> str | None:
+    """A link to the login page holding a broker's token (signed with the demo's
+    EC_JWT_SECRET), so the broker view is one click away; None with no HS256 secret."""
+    if not settings.jwt_secret:
+        return None
+    token = issue_jwt(
+        secret=settings.jwt_secret.encode(),
+        sub=broker_id,
+        ttl_seconds=hours * 3600,
+        audience=settings.jwt_audience,
+        issuer=settings.jwt_issuer,
+    )
+    return f"{settings.public_base_url.rstrip('/')}/dashboard/login?{urlencode({'token': token})}"
 
 
 class BackgroundServer:
@@ -492,7 +515,7 @@ def run_demo(*, rows: int = 2000, serve: bool = True) -> list[dict[str, Any]]:
             )
 
         with pool.connection() as conn:
-            _ensure_brokers(conn)
+            broker_ids = _ensure_brokers(conn)
             ops_key = _ensure_ops_key(
                 conn, secret, settings.data_dir / "keys" / "demo_secrets.json"
             )
@@ -527,6 +550,9 @@ def run_demo(*, rows: int = 2000, serve: bool = True) -> list[dict[str, Any]]:
             funnel = print_funnel(conn)
     console.print(f"\n[bold]dashboard at {base}/dashboard[/bold]")
     console.print(f"log in with the demo ops API key: [bold]{ops_key}[/bold]")
+    link = broker_login_link(settings, broker_ids[0])
+    if link:
+        console.print(f"or as broker {BROKERS[0][0]}: {link}", markup=False, soft_wrap=True)
     if serve:
         console.print("serving; Ctrl-C to stop")
         server.wait()

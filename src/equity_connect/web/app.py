@@ -34,6 +34,7 @@ from equity_connect.web.dashboard import router as dashboard_router
 from equity_connect.web.errors import install_error_handlers
 from equity_connect.web.guards import write_rejections
 from equity_connect.web.ops_pages import router as ops_pages_router
+from equity_connect.web.lead_pages import router as lead_pages_router
 from equity_connect.web.security_headers import SecurityHeadersMiddleware
 from equity_connect.web.state import AppState, state_of
 from equity_connect.web.timeouts import BodyTimeoutMiddleware
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None, *, conninfo: str | None = None)
     app.include_router(events_router)
     app.include_router(ops_pages_router)
     install_api_docs(app)
+    app.include_router(lead_pages_router)
     # the dashboard's one stylesheet (and any script): the CSP allows only 'self'
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     # A plain Starlette route whose endpoint is an ASGI app: every method, no redirect

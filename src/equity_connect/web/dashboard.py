@@ -7,6 +7,7 @@ session cookie. Forms carry a CSRF token tied to the session.
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -16,6 +17,7 @@ from equity_connect.db import queries
 from equity_connect.db.pool import Conn, act_as_broker
 from equity_connect.errors import DomainError
 from equity_connect.jobs import service as jobs
+from equity_connect.leads import service as leads
 from equity_connect.security.apikeys import Scope, has_scope
 from equity_connect.audit.service import audit
 from equity_connect.web.auth import (
@@ -44,8 +46,14 @@ def safe_next(target: str | None) -> str:
 
 
 @router.get("/login")
-def login_form(request: Request, error: str | None = None, next: str | None = None) -> HTMLResponse:
-    """The login page."""
+def login_form(
+    request: Request,
+    error: str | None = None,
+    next: str | None = None,
+    token: str | None = None,
+) -> HTMLResponse:
+    """The login page. ``token`` pre-fills the field (the demo's broker login link);
+    logging in still takes a click, so a link alone never opens a session."""
     return render(
         request,
         "login.html",
@@ -53,6 +61,7 @@ def login_form(request: Request, error: str | None = None, next: str | None = No
         principal=None,
         error=error,
         next=safe_next(next) if next else None,
+        token=token,
     )
 
 
@@ -134,7 +143,8 @@ def _ops_home(request: Request, principal: Principal) -> Response:
 
 
 def broker_home(request: Request, principal: Principal) -> Response:
-    """A broker's home: their funnel (through RLS)."""
+    """A broker's home: today's booked calls, replies waiting, interested leads without a
+    booking, and their funnel, all through RLS."""
     state = state_of(request)
     with state.pool.connection() as conn:
         act_as_broker(conn, principal.broker_id)
@@ -143,7 +153,14 @@ def broker_home(request: Request, principal: Principal) -> Response:
             for stage, n in funnel_counts(conn, principal.broker_id)
             if stage not in BROKER_HIDDEN_STAGES
         ]
-    return render(request, "home_broker.html", principal=principal, funnel=funnel_chart(funnel))
+        sections = leads.home(conn, broker=principal.broker_id, now=datetime.now(UTC))
+    return render(
+        request,
+        "home_broker.html",
+        principal=principal,
+        funnel=funnel_chart(funnel),
+        home=sections,
+    )
 
 
 @router.get("")
@@ -179,7 +196,7 @@ def replay(dlq_id: int, request: Request, csrf: Annotated[str, Form()]) -> Respo
             dlq_id,
             after={"replayed": bool(replayed)},
         )
-    return RedirectResponse("/dashboard#dlq", status_code=303)
+    return RedirectResponse("/dashboard#console", status_code=303)
 
 
 @router.get("/uploads/{upload_id}/rejects.csv")

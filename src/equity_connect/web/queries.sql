@@ -12,3 +12,7 @@ update api_keys set revoked_at = clock_timestamp() where key_id = %(key_id)s and
 
 -- name: list_api_keys
 select key_id, name, scopes, created_at, last_used_at, revoked_at from api_keys order by created_at
+
+-- name: broker_name
+-- The logged-in broker's name for the page header (as the broker: RLS shows their row only).
+select name from brokers where id = %(id)s

@@ -17,8 +17,10 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from equity_connect.campaign.schedule import BUSINESS_TZ
-from equity_connect.web.auth import Principal, session_principal
+from equity_connect.db.pool import act_as_broker
+from equity_connect.web.auth import Principal, Q, session_principal
 from equity_connect.web.csrf import CSRF_FIELD, csrf_token
+from equity_connect.web.state import state_of
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,13 @@ def is_active(link: NavLink, path: str) -> bool:
     return path == link.href or path.startswith(link.href + "/")
 
 
+def _broker_name(request: Request, principal: Principal) -> str:
+    with state_of(request).pool.connection() as conn:
+        act_as_broker(conn, principal.broker_id)
+        row = conn.execute(Q["broker_name"], {"id": principal.broker_id}).fetchone()
+    return str(row["name"]) if row else "broker"
+
+
 def page_context(request: Request, principal: Principal | None) -> dict[str, Any]:
     """What base.html needs, for any page."""
     refresh = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -100,6 +109,11 @@ def page_context(request: Request, principal: Principal | None) -> dict[str, Any
         "as_of": pt(datetime.now(UTC), "%a %b %d %H:%M:%S"),
         "nav": [(link, is_active(link, path)) for link in nav_for(principal)],
         "refresh_url": refresh,
+        "broker_name": (
+            _broker_name(request, principal)
+            if principal is not None and principal.kind == "broker"
+            else ""
+        ),
     }
 
 
