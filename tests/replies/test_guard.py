@@ -66,6 +66,16 @@ def test_every_rule_has_examples_and_a_twin() -> None:
         "Paren de llamar.",
         "The homeowner asked not to be called again.",
         "Customer requested removal from the list.",
+        # Found while writing the second batch of training rows (hard-cases-2.jsonl).
+        "Enough.",
+        "Please refrain from contacting me.",
+        "I withdraw my consent.",
+        "I do not consent to these emails.",
+        "Please put me on your no-contact list.",
+        "Olvídense de mí.",
+        "Quiero que me borren.",
+        "Por favor eliminen mi número.",
+        "Borren mi correo.",
     ],
 )
 def test_opt_outs(text: str) -> None:
@@ -90,6 +100,17 @@ def test_opt_outs(text: str) -> None:
         "Count me in. What are the next steps?",
         "Feel free to stop by on Saturday.",
         "Do not hesitate to call me at 602-555-0147.",
+        # Their twins, and declines and questions an earlier rule read as opt-outs.
+        "That's enough for today, call me tomorrow.",
+        "I don't want you to stop, I'm interested.",
+        "Yes, I consent to being called.",
+        "No se olviden de mí, llámenme.",
+        "No quiero que me borren.",
+        "No borren mi número, por favor.",
+        "Can I lose my house?",
+        "Don't forget my appointment is Tuesday.",
+        "Is there a way to stop foreclosure?",
+        "Can you help me remove her name from the deed?",
     ],
 )
 def test_not_opt_outs(text: str) -> None:
