@@ -27,7 +27,13 @@ from equity_connect.replies.model import (
     model_input,
 )
 from equity_connect.replies.schemas import ReplyIntent
-from equity_connect.replies.train import DATA_DIR, data_sha256, load_rows, stale_reasons
+from equity_connect.replies.train import (
+    DATA_DIR,
+    data_sha256,
+    load_rows,
+    source_folds,
+    stale_reasons,
+)
 
 HELDOUT = DATA_DIR.parent / "heldout"
 # Written for issue 14 before any tuning, measured once at the end (bench/classify.py).
@@ -179,3 +185,15 @@ def test_learned_model_reports_phone_and_consent(learned: LearnedClassifier) -> 
     assert result.phone == "+16025550147"
     assert result.consent is True
     assert learned.classify("").intent is ReplyIntent.QUESTION
+
+
+def test_regularization_is_chosen_by_holding_out_each_source_in_turn() -> None:
+    rows = load_rows()
+    folds = source_folds(rows)
+    # One fold per source: a fold never mixes replies from two sets.
+    assert len(set(folds.tolist())) == len({r.source for r in rows}) >= 4
+    by_fold: dict[int, set[str]] = {}
+    for fold, row in zip(folds.tolist(), rows, strict=True):
+        by_fold.setdefault(fold, set()).add(row.source)
+    assert all(len(sources) == 1 for sources in by_fold.values())
+    assert Head.load().meta["cv_folds"] == sorted({r.source for r in rows})
