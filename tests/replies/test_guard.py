@@ -76,6 +76,11 @@ def test_every_rule_has_examples_and_a_twin() -> None:
         "Quiero que me borren.",
         "Por favor eliminen mi número.",
         "Borren mi correo.",
+        # Missed by the guard on the fresh held-out set (the model caught it); a bare
+        # revocation word with "this"/"it" as its object.
+        "End it.",
+        "Cancel this, please.",
+        "Stop it. Now.",
     ],
 )
 def test_opt_outs(text: str) -> None:
@@ -111,6 +116,8 @@ def test_opt_outs(text: str) -> None:
         "Don't forget my appointment is Tuesday.",
         "Is there a way to stop foreclosure?",
         "Can you help me remove her name from the deed?",
+        "Don't end this, I'm interested.",
+        "Don't cancel it, I still want the estimate.",
     ],
 )
 def test_not_opt_outs(text: str) -> None:

@@ -127,8 +127,8 @@ RULES: Final[tuple[GuardRule, ...]] = (
     GuardRule(
         "remove",
         r"\bremove (?:me|us|my|our|this|him|her|them|the (?:email|address|number))\b"
-        r"(?!(?: \w+)?(?: name)? (?:from|off|on) (?:the|my|our|his|her) (?:deed|title|mortgage"
-        r"|loan)\b)"
+        r"(?!(?: [\w']+){0,3} (?:from|off|on) (?:the|my|our|his|her) (?:deed|title|mortgage"
+        r"|loan)\b(?! (?:list|mailing|database)))"
         r"|\b(?:be|been|get|getting|being) removed\b|\bremoval\b",
         0.9,
         ("Remove me from your list.", "I asked to be removed.", "Ok, remove me."),
@@ -136,6 +136,7 @@ RULES: Final[tuple[GuardRule, ...]] = (
             "Don't remove me, I actually want to learn more.",
             "Please do not remove me.",
             "My mother passed, can you help me remove her name from the deed?",
+            "Can you help me remove my late husband's name from the deed?",
         ),
     ),
     GuardRule(
@@ -404,6 +405,13 @@ _FILLER: Final = frozenset(
         "gracias",
         "and",
         "y",
+        # "End this.", "Stop it.": the object of a bare revocation word is this thread.
+        "this",
+        "it",
+        "that",
+        "these",
+        "all",
+        "esto",
     }
 )
 _WORDS: Final = re.compile(r"[a-z]+")
