@@ -196,3 +196,19 @@ def test_a_negated_removal_never_masks_a_later_request(
 @given(st.text(max_size=400))
 def test_guard_never_crashes(text: str) -> None:
     assert isinstance(guard_text(text), list)
+
+
+def test_no_quoted_footer_in_the_training_replies_fires_the_guard() -> None:
+    # Every labelled reply that quotes our email with its footer ("Reply STOP to
+    # unsubscribe", "Para darse de baja...") and is not itself an opt-out.
+    from equity_connect.replies.train import load_rows  # noqa: PLC0415
+
+    footer = re.compile(r"(?im)^>?.*\b(?:stop|unsubscribe|baja|opt out)\b.*$")
+    quoted = [
+        r
+        for r in load_rows()
+        if r.intent.value != "unsubscribe" and "\n" in r.text and footer.search(r.text)
+    ]
+    assert len(quoted) >= 20
+    fired = [r.text[:60] for r in quoted if guard_reply(r.text, r.subject, r.channel)]
+    assert fired == []
