@@ -15,6 +15,7 @@ from equity_connect.replies.guard import (
     guard_text,
     masked_clauses,
 )
+from equity_connect.replies.train import load_rows
 
 CATCHES = [(rule, text) for rule in RULES for text in rule.catches]
 TWINS = [(rule, text) for rule in RULES for text in rule.twins]
@@ -201,8 +202,6 @@ def test_guard_never_crashes(text: str) -> None:
 def test_no_quoted_footer_in_the_training_replies_fires_the_guard() -> None:
     # Every labelled reply that quotes our email with its footer ("Reply STOP to
     # unsubscribe", "Para darse de baja...") and is not itself an opt-out.
-    from equity_connect.replies.train import load_rows  # noqa: PLC0415
-
     footer = re.compile(r"(?im)^>?.*\b(?:stop|unsubscribe|baja|opt out)\b.*$")
     quoted = [
         r
