@@ -71,11 +71,13 @@ RULES: Final[tuple[GuardRule, ...]] = (
     GuardRule(
         "stop",
         r"\b" + _NOT_VISIT_STOP + r"stop(?:all|ped|ping)?\b(?!-)(?! (?:by|in|over)\b)"
-        r"(?! (?:thinking|wondering|laughing|smiling|talking about)\b)",
+        r"(?! (?:thinking|wondering|laughing|smiling|talking about)\b)"
+        r"(?! (?:a |the |my |our )?(?:foreclosure|tax sale|auction|eviction)\b)",
         0.95,
         ("Please stop.", "Stop emailing me.", "I have asked you twice to stop."),
         (
             "Feel free to stop by the house.",
+            "Is there a way to stop foreclosure?",
             "Don't stop sending me these, they're useful.",
             "I can't stop thinking about redoing my kitchen. Call me.",
         ),
@@ -102,12 +104,40 @@ RULES: Final[tuple[GuardRule, ...]] = (
         ("I revisited the offer.",),
     ),
     GuardRule(
+        "consent",
+        r"\b(?:withdraw\w*|retract\w*|rescind\w*|pull\w*) (?:my |our |any |all )?consent\b"
+        r"|\b(?:i|we) (?:do not|don'?t|dont|never|did not|didn'?t) (?:consent|agree) to (?:these"
+        r"|this|your|being|receiving|any|you)\b"
+        r"|\b(?:retiro|quito) (?:mi )?consentimiento\b"
+        r"|\bno (?:doy|di) (?:mi )?(?:consentimiento|permiso|autorizacion)\b"
+        r"|\bno autoriz\w* (?:que|a (?:que|nadie|ustedes)|el contacto|ningun)",
+        0.9,
+        (
+            "I withdraw my consent.",
+            "I do not consent to these emails.",
+            "Retiro mi consentimiento.",
+            "No autorizo que me contacten.",
+        ),
+        (
+            "Yes, I consent to a call tomorrow.",
+            "I agree to a consultation.",
+            "No doy crédito a estas ofertas, ¿es real?",
+        ),
+    ),
+    GuardRule(
         "remove",
         r"\bremove (?:me|us|my|our|this|him|her|them|the (?:email|address|number))\b"
+        r"(?!(?: [\w']+){0,3} (?:from|off|on) (?:the|my|our|his|her) (?:deed|title|mortgage"
+        r"|loan)\b(?! (?:list|mailing|database)))"
         r"|\b(?:be|been|get|getting|being) removed\b|\bremoval\b",
         0.9,
         ("Remove me from your list.", "I asked to be removed.", "Ok, remove me."),
-        ("Don't remove me, I actually want to learn more.", "Please do not remove me."),
+        (
+            "Don't remove me, I actually want to learn more.",
+            "Please do not remove me.",
+            "My mother passed, can you help me remove her name from the deed?",
+            "Can you help me remove my late husband's name from the deed?",
+        ),
     ),
     GuardRule(
         "remove_list",
@@ -134,19 +164,36 @@ RULES: Final[tuple[GuardRule, ...]] = (
     ),
     GuardRule(
         "delete",
-        r"\b(?:delete|erase|purge|scrub|wipe|lose|forget|destroy) (?:me|us|my|our|this)\b",
+        r"\b(?:delete|erase|purge|scrub|wipe|destroy) (?:me|us|my|our|this)\b"
+        r"|\b(?:lose|forget|toss|shred) (?:about )?(?:me|us|(?:my|our|this) (?:\w+ )?(?:number"
+        r"|e-?mail|address|name|info\w*|details|contact\w*|file|data))\b",
         0.9,
-        ("Delete my information from your database.", "Lose my number.", "Purge my details."),
-        ("Please do not delete my information.",),
+        (
+            "Delete my information from your database.",
+            "Lose my number.",
+            "Purge my details.",
+            "Forget my email address.",
+        ),
+        (
+            "Please do not delete my information.",
+            "Can I lose my house?",
+            "Don't forget my appointment is Tuesday.",
+        ),
     ),
     GuardRule(
         "do_not_contact",
         r"\b(?:do not|don'?t|dont|never|quit|cease|no longer|not to)"
         r" (?:(?:ever|again|please|you|u|even|dare|to|be|want you to|need to|bother to) )*"
         r"(?:contact|e-?mail|call|phone|text|messag|writ|bother|send|mail|reach|ring|harass"
-        r"|spam|solicit|pester|hound)",
+        r"|spam|solicit|pester|hound)"
+        r"|\brefrain from (?:\w+ )?(?:contact|e-?mail|call|phon|text|messag|writ|send|mail|reach)",
         0.95,
-        ("Don't contact me again.", "Please don't call me anymore.", "Never call again."),
+        (
+            "Don't contact me again.",
+            "Please don't call me anymore.",
+            "Never call again.",
+            "Please refrain from contacting me.",
+        ),
         ("Do not hesitate to reach out.", "Don't worry, I'm interested."),
     ),
     GuardRule(
@@ -195,9 +242,14 @@ RULES: Final[tuple[GuardRule, ...]] = (
     GuardRule(
         "harassment",
         r"\bharass|\breport(?:ing)? (?:you|this|your)\b|\bdnc\b|\bspam(?:ming|mer|mers)?\b"
-        r"|\bdo[- ]not[- ](?:call|contact|email|mail) (?:list|registry)\b",
+        r"|\bdo[- ]not[- ](?:call|contact|email|mail) (?:list|registry)\b"
+        r"|\bno[- ](?:contact|call|calls|e-?mail) (?:list|registry)\b",
         0.8,
-        ("This is harassment.", "I'm on the Do Not Call registry."),
+        (
+            "This is harassment.",
+            "I'm on the Do Not Call registry.",
+            "Please put me on your no-contact list.",
+        ),
         ("Is this the harbor view listing?",),
     ),
     GuardRule(
@@ -238,10 +290,11 @@ RULES: Final[tuple[GuardRule, ...]] = (
     ),
     GuardRule(
         "es_leave_alone",
-        r"\bdej\w*(?:me|nos|la|lo) en paz\b|\bdej\w*(?:me|nos) tranquil",
+        r"\bdej\w*(?:me|nos|la|lo) en paz\b|\bdej\w*(?:me|nos) tranquil"
+        r"|(?<!no se )(?<!no te )\bolvid\w* de (?:mi|nosotros)\b",
         0.9,
-        ("Déjenme en paz.", "Déjenme tranquila."),
-        ("Me dejaron un mensaje.",),
+        ("Déjenme en paz.", "Déjenme tranquila.", "Olvídense de mí."),
+        ("Me dejaron un mensaje.", "No se olviden de mí, llámenme el lunes."),
     ),
     GuardRule(
         "es_no_more",
@@ -261,12 +314,27 @@ RULES: Final[tuple[GuardRule, ...]] = (
     GuardRule(
         "es_remove",
         r"\b(?:quit|saqu|sac|elimin|borr|remuev|retir|exclu)\w*(?:me|nos)\b"
-        r"|\b(?:elimin|borr)\w* (?:mis|nuestros|sus|los) datos\b"
+        r"|\b(?:elimin|borr|quit|saqu)\w* (?:mis?|nuestros?|sus?|los|el|este) (?:datos|correos?"
+        r"|e-?mails?|numeros?|telefonos?|informacion|direccion)\b"
+        r"|\bque (?:me|nos) (?:borr|elimin|quit|saqu|sac|retir|exclu)\w*"
         r"|\b(?:quit|saqu|sac|elimin|borr|retir)\w* de (?:la|su|sus|esta|esa|nuestra) (?:lista"
         r"|base)",
         0.9,
-        ("Elimínenme de su lista.", "Borren mis datos.", "Pidió que la quiten de la lista."),
-        ("No me borren, por favor.", "No me quiten de la lista."),
+        (
+            "Elimínenme de su lista.",
+            "Borren mis datos.",
+            "Pidió que la quiten de la lista.",
+            "Borren mi correo.",
+            "Por favor eliminen mi número.",
+            "Quiero que me borren.",
+        ),
+        (
+            "No me borren, por favor.",
+            "No me quiten de la lista.",
+            "No borren mi correo, sí me interesa.",
+            "No quiero que me borren.",
+            "¿Quién es usted y de dónde sacó mi correo?",
+        ),
     ),
     GuardRule(
         "es_do_not_want",
@@ -307,6 +375,7 @@ _REVOCATION_WORDS: Final = frozenset(
         "paren",
         "cancelar",
         "basta",
+        "enough",
         "borrar",
         "eliminar",
     }
@@ -336,6 +405,13 @@ _FILLER: Final = frozenset(
         "gracias",
         "and",
         "y",
+        # "End this.", "Stop it.": the object of a bare revocation word is this thread.
+        "this",
+        "it",
+        "that",
+        "these",
+        "all",
+        "esto",
     }
 )
 _WORDS: Final = re.compile(r"[a-z]+")
@@ -371,6 +447,7 @@ _NEG_ES: Final = (
     r"|\bno (?:es necesario|hace falta|hay (?:necesidad|que)) (?:de )?(?:que (?:me|nos) )?"
     r"(?:\w+ )?(?:borr|quit|saqu|sac|elimin|retir|cancel|d[ae]n? de baja|dar de baja|baj)"
     r"|\bno dej\w* de (?:mand|envi|escrib|llam|contact)"
+    r"|\bno (?:borr|elimin|quit|saqu|sac|retir)\w* (?:mis?|nuestros?)\b"
 )
 # The mask runs to the end of the clause but stops before a turn to a new request.
 _MASK_TAIL: Final = r"(?:(?!\b(?:but|pero|sino|however|instead|though)\b).){0,60}"
