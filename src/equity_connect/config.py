@@ -176,6 +176,10 @@ class Settings(BaseSettings):
     # back to the rules with a warning where the model cannot load; "rules" = guard + rules.
     reply_classifier: Literal["model", "rules"] = "model"
 
+    # The ingest's dedupe after the exact cascade (ingest/matching_pass.py):
+    # "probabilistic" = owner-aware match weights; "exact" = the cascade only.
+    matching: Literal["probabilistic", "exact"] = "probabilistic"
+
     @field_validator("jwt_secret")
     @classmethod
     def _jwt_secret_long_enough(cls, value: str | None) -> str | None:
