@@ -15,6 +15,7 @@ from equity_connect.ingest.commands import ingest_cmd, upload_cmd, uploads_app
 from equity_connect.jobs.commands import dlq_app, run_jobs, worker
 from equity_connect.keys.commands import app as keys_app
 from equity_connect.mcp_server.commands import mcp_cmd
+from equity_connect.matching.commands import app as matching_app
 from equity_connect.replies.commands import classify_reply_cmd
 from equity_connect.verification.commands import app as verification_app
 from equity_connect.web.commands import serve
@@ -33,6 +34,7 @@ app.command("serve")(serve)
 app.command("worker")(worker)
 app.command("run-jobs")(run_jobs)
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(matching_app, name="matching")
 app.add_typer(verification_app, name="verification")
 app.add_typer(schedule_app, name="schedule")
 app.command("feed")(feed_cmd)

@@ -255,6 +255,9 @@ class Settings(BaseSettings):
     batchdata_mcp_arguments: str = '{"requests": "requests", "options": "options"}'
     batchdata_mcp_token: str | None = None
     batchdata_mcp_timeout_seconds: float = Field(default=30.0, gt=0)
+    # The ingest's dedupe after the exact cascade (ingest/matching_pass.py):
+    # "probabilistic" = owner-aware match weights; "exact" = the cascade only.
+    matching: Literal["probabilistic", "exact"] = "probabilistic"
 
     @field_validator("jwt_secret")
     @classmethod

@@ -432,7 +432,7 @@ values (%(stage)s, %(outcome)s, %(count)s, %(duration_ms)s, %(upload_id)s, %(cor
 -- The scratch tables drop at commit; dropping them at the end of each ingest
 -- too lets one transaction run several ingests (tests, batch tools).
 drop table if exists ingest_stage, ingest_links, ingest_edges, ingest_components, ingest_targets,
-  ingest_merged, ingest_rejects, ingest_extras
+  ingest_merged, ingest_rejects, ingest_extras, ingest_unplaced, ingest_evidence, ingest_reviews
 
 -- name: rejected_rows
 select row_number, line_number, field, reason, raw_ciphertext from upload_rows
@@ -523,3 +523,206 @@ returning u.id
 
 -- name: drop_bodies
 delete from upload_bodies where upload_id = any(%(ids)s)
+-- Probabilistic matching (ingest/matching_pass.py) ---------------------------
+
+-- name: address_links_to_check
+-- In-file address-hash links the guard must read before they may stand:
+-- two rows without a unit (two units of one building, written without
+-- them, share the hash: their owners decide), or two rows whose MAKs or
+-- APNs in one county differ (never one property).
+select l.first, l.row, f.owner_first_name as first_given, f.owner_last_name as first_family,
+       r.owner_first_name as row_given, r.owner_last_name as row_family,
+       (f.mak <> r.mak
+        or (f.county_fips = r.county_fips and f.apn_normalized <> r.apn_normalized)) as keys_differ
+from ingest_links l
+join ingest_stage f on f.row_number = l.first
+join ingest_stage r on r.row_number = l.row
+where l.key = 3
+  and ((f.property_unit is null and r.property_unit is null)
+       or f.mak <> r.mak
+       or (f.county_fips = r.county_fips and f.apn_normalized <> r.apn_normalized))
+
+-- name: drop_address_links
+delete from ingest_links l
+using unnest(%(firsts)s::integer[], %(rows)s::integer[]) as d(first, row)
+where l.key = 3 and l.first = d.first and l.row = d.row
+
+-- name: address_targets_to_check
+-- Components matched to a lead by address hash alone that the guard must
+-- read: the lead has no unit, or its MAK or APN differs from the row's.
+select t.root, t.lead_id, l.owner_first_name as lead_given, l.owner_last_name as lead_family,
+       s.owner_first_name as row_given, s.owner_last_name as row_family,
+       (l.mak <> s.mak
+        or (l.county_fips = s.county_fips and l.apn_normalized <> s.apn_normalized)) as keys_differ
+from ingest_targets t
+join leads l on l.id = t.lead_id
+join ingest_stage s on s.addr_hash = l.addr_hash
+left join ingest_components c on c.row_number = s.row_number
+where t.match_key = 'addr_hash'
+  and coalesce(c.root, s.row_number) = t.root
+  and ((l.property_unit is null and s.property_unit is null)
+       or l.mak <> s.mak
+       or (l.county_fips = s.county_fips and l.apn_normalized <> s.apn_normalized))
+
+-- name: drop_targets
+delete from ingest_targets where root = any(%(roots)s::integer[])
+
+-- name: create_unplaced
+-- Rows whose component matched no lead, with their blocking keys, kept only
+-- when a key is shared with another component of the file or with a lead:
+-- the rest cannot match anything and never reach the application. Keys:
+-- 1 ZIP + house number; 2 ZIP + street prefix + surname initial; 3 city +
+-- state + house number; 4 ZIP + surname + street initial. (A street prefix
+-- or a surname alone is shared by every neighbour on a street: it would
+-- send a whole new file to the application.)
+create temp table ingest_unplaced on commit drop as
+with u as (
+  select s.row_number, coalesce(c.root, s.row_number) as root, s.mak, s.county_fips,
+         s.apn_normalized, s.owner_first_name, s.owner_last_name, s.property_address,
+         s.property_city, s.property_state, s.property_zip,
+         split_part(s.property_address, ' ', 1) as num,
+         left(split_part(s.property_address, ' ', 2), 4) as pre,
+         upper(trim(split_part(s.owner_last_name, ',', 1))) as surname
+  from ingest_stage s
+  left join ingest_components c on c.row_number = s.row_number
+  where s.property_address is not null
+    and not exists (select 1 from ingest_targets t where t.root = coalesce(c.root, s.row_number))
+), k as (
+  select row_number, root, 1 as kind, property_zip as a, num as b, '' as c
+  from u where property_zip is not null
+  union all
+  select row_number, root, 2, property_zip, pre, left(surname, 1)
+  from u where property_zip is not null
+  union all
+  select row_number, root, 3, property_city, property_state, num
+  from u where property_city is not null and property_state is not null
+  union all
+  select row_number, root, 4, property_zip, surname, left(pre, 1)
+  from u where property_zip is not null and surname <> ''
+), shared as (
+  select kind, a, b, c from k group by kind, a, b, c having count(distinct root) > 1
+), keep as (
+  select k.row_number from k join shared using (kind, a, b, c)
+  union
+  select k.row_number from k where k.kind = 1 and exists (
+    select 1 from leads l
+    where l.property_zip = k.a and split_part(l.property_address, ' ', 1) = k.b)
+  union
+  select k.row_number from k where k.kind = 2 and exists (
+    select 1 from leads l
+    where l.property_zip = k.a and left(split_part(l.property_address, ' ', 2), 4) = k.b
+      and left(upper(trim(split_part(l.owner_last_name, ',', 1))), 1) = k.c)
+  union
+  select k.row_number from k where k.kind = 3 and exists (
+    select 1 from leads l
+    where l.property_city = k.a and l.property_state = k.b
+      and split_part(l.property_address, ' ', 1) = k.c)
+  union
+  select k.row_number from k where k.kind = 4 and exists (
+    select 1 from leads l
+    where l.property_zip = k.a and upper(trim(split_part(l.owner_last_name, ',', 1))) = k.b
+      and left(split_part(l.property_address, ' ', 2), 1) = k.c)
+)
+select u.* from u where u.row_number in (select row_number from keep)
+
+-- name: unplaced_rows
+select row_number, root, mak, county_fips, apn_normalized, owner_first_name, owner_last_name,
+       property_address, property_city, property_state, property_zip
+from ingest_unplaced order by row_number
+
+-- name: unplaced_leads
+-- Existing leads sharing a blocking key with an unplaced row (through the
+-- blocking indexes of migration 0022).
+select l.id, l.mak, l.county_fips, l.apn_normalized, l.owner_first_name, l.owner_last_name,
+       l.property_address, l.property_city, l.property_state, l.property_zip
+from leads l
+where l.id in (
+  select l2.id from ingest_unplaced u join leads l2
+    on l2.property_zip = u.property_zip
+   and split_part(l2.property_address, ' ', 1) = u.num
+  union
+  select l2.id from ingest_unplaced u join leads l2
+    on l2.property_zip = u.property_zip
+   and left(split_part(l2.property_address, ' ', 2), 4) = u.pre
+   and left(upper(trim(split_part(l2.owner_last_name, ',', 1))), 1) = left(u.surname, 1)
+  union
+  select l2.id from ingest_unplaced u join leads l2
+    on l2.property_city = u.property_city and l2.property_state = u.property_state
+   and split_part(l2.property_address, ' ', 1) = u.num
+  union
+  select l2.id from ingest_unplaced u join leads l2
+    on l2.property_zip = u.property_zip
+   and upper(trim(split_part(l2.owner_last_name, ',', 1))) = u.surname
+   and left(split_part(l2.property_address, ' ', 2), 1) = left(u.pre, 1)
+)
+order by l.id
+
+-- name: add_probabilistic_targets
+insert into ingest_targets (root, lead_id, match_key)
+select root, lead_id, 'probabilistic'::match_key
+from unnest(%(roots)s::integer[], %(leads)s::uuid[]) as t(root, lead_id)
+
+-- name: join_components
+-- Components found to be one property: every row of the later ones moves to
+-- the earliest root; rows that were alone until now join the table.
+update ingest_components set root = %(root)s where root = any(%(roots)s::integer[])
+
+-- name: add_component_rows
+insert into ingest_components (row_number, root, link)
+select r, %(root)s, 'probabilistic'::match_key from unnest(%(rows)s::integer[]) as r
+on conflict (row_number) do nothing
+
+-- name: mark_probabilistic_links
+update ingest_components set link = 'probabilistic'::match_key
+where row_number = any(%(rows)s::integer[])
+
+-- name: create_match_scratch
+create temp table ingest_evidence (row_number integer primary key, evidence jsonb not null)
+on commit drop;
+create temp table ingest_reviews (
+  row_number integer not null, other_row integer, other_lead uuid, score double precision not null,
+  evidence jsonb not null
+) on commit drop
+
+-- name: release_address_hashes
+-- Rows the guard kept apart still carry their address hash, unique among
+-- leads: only the unit that owns it keeps it (the lead holding it, else the
+-- earliest component), so a second property of one unit-less address is
+-- inserted with no hash rather than failing the upload.
+with r as (
+  select s.row_number, s.addr_hash, coalesce(c.root, s.row_number) as root,
+         coalesce(t.lead_id::text, 'r' || coalesce(c.root, s.row_number)) as unit
+  from ingest_stage s
+  left join ingest_components c on c.row_number = s.row_number
+  left join ingest_targets t on t.root = coalesce(c.root, s.row_number)
+  where s.addr_hash = any(%(hashes)s::bytea[])
+), holder as (
+  select distinct on (r.addr_hash) r.addr_hash, r.unit
+  from r order by r.addr_hash, r.root
+)
+update ingest_stage s set addr_hash = null
+from r
+where s.row_number = r.row_number and (
+  exists (select 1 from leads l where l.addr_hash = r.addr_hash and l.id::text <> r.unit)
+  or r.unit <> (select h.unit from holder h where h.addr_hash = r.addr_hash))
+
+-- name: store_match_evidence
+update upload_rows u set match_evidence = e.evidence
+from ingest_evidence e
+where u.upload_id = %(upload_id)s and u.row_number = e.row_number
+
+-- name: store_match_reviews
+-- Grey pairs for ops, between the lead each row became and the lead it may
+-- be; a pair already decided (either way round) is not asked again.
+insert into match_reviews (upload_id, row_number, lead_id, other_lead_id, score, evidence)
+select %(upload_id)s, r.row_number, mine.lead_id, coalesce(r.other_lead, theirs.lead_id),
+       r.score, r.evidence
+from ingest_reviews r
+join upload_rows mine on mine.upload_id = %(upload_id)s and mine.row_number = r.row_number
+left join upload_rows theirs on theirs.upload_id = %(upload_id)s and theirs.row_number = r.other_row
+where coalesce(r.other_lead, theirs.lead_id) is not null
+  and mine.lead_id <> coalesce(r.other_lead, theirs.lead_id)
+  and not exists (
+    select 1 from match_reviews d
+    where d.lead_id = coalesce(r.other_lead, theirs.lead_id) and d.other_lead_id = mine.lead_id)
+on conflict (lead_id, other_lead_id) do nothing

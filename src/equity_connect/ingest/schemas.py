@@ -28,6 +28,7 @@ class MatchKey(StrEnum):
     MAK = "mak"
     APN = "apn"
     ADDR_HASH = "addr_hash"
+    PROBABILISTIC = "probabilistic"
 
 
 class SignatureScheme(StrEnum):

@@ -23,8 +23,9 @@ from equity_connect.config import Settings
 from equity_connect.db import queries
 from equity_connect.db.ids import Uuid7Sequence
 from equity_connect.db.pool import Conn
+from equity_connect.ingest import matching_pass
 from equity_connect.ingest.csv_reader import DELIMITER_NAMES, CsvFileError, CsvReject
-from equity_connect.ingest.dedupe import connected_components
+from equity_connect.ingest.dedupe import components_of_links
 from equity_connect.ingest.rows import encrypt_reject_raw, extras_aad
 from equity_connect.ingest.schemas import SignatureScheme, UploadRowStatus, UploadStatus
 from equity_connect.ingest.staging import FileFacts, StageJob, default_workers, staged_batches
@@ -98,6 +99,8 @@ class IngestLimits:
     #: Processes that read and encrypt a large upload's rows (see ingest.staging).
     staging_workers: int = 1
     staging_block_bytes: int = 1 << 20
+    #: The second dedupe pass (ingest.matching_pass) after the exact cascade.
+    probabilistic_matching: bool = True
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IngestLimits:
@@ -107,6 +110,7 @@ class IngestLimits:
             max_rows=settings.max_upload_rows,
             bulk_index_min_rows=settings.ingest_bulk_index_min_rows or None,
             staging_workers=settings.ingest_workers or default_workers(),
+            probabilistic_matching=settings.matching == "probabilistic",
         )
 
 
@@ -426,10 +430,27 @@ def _merge(
     t0 = time.perf_counter()
     conn.execute(Q["tune_merge"])
     conn.execute(Q["analyze_stage"])
-    linked = connected_components(conn)
+    matched = matching_pass.PassResult() if limits.probabilistic_matching else None
+    conn.execute(Q["create_links"])
+    if matched is not None:
+        matching_pass.guard_links(conn, matched)
+    linked = components_of_links(conn)
     any_lead = conn.execute(Q["any_lead_exists"]).fetchone()
     conn.execute(Q["create_targets"] if any_lead and any_lead["any"] else Q["create_empty_targets"])
     _event(conn, upload_id, stage="dedupe", outcome="matched", count=linked.rows, started=t0)
+    if matched is not None:
+        t_match = time.perf_counter()
+        matching_pass.run(conn, matched)
+        _event(
+            conn,
+            upload_id,
+            stage="dedupe",
+            outcome="probabilistic",
+            count=matched.joined,
+            started=t_match,
+            guarded=matched.guarded,
+            review=matched.review,
+        )
 
     t1 = time.perf_counter()
     conn.execute(Q["create_merged"])
@@ -441,6 +462,8 @@ def _merge(
     rebuild = _drop_lead_indexes_for_bulk_load(conn, new_leads, limits)
     inserted = conn.execute(Q["insert_new_leads"], {"upload_id": upload_id}).rowcount
     conn.execute(Q["lineage"])
+    if matched is not None:
+        matching_pass.record(conn, upload_id)
     if rebuild:
         t2 = time.perf_counter()
         for definition in rebuild:

@@ -17,13 +17,14 @@ from equity_connect.matching.compare import Candidate
 
 @dataclass
 class _Facts:
+    lead: str | None = None
     mak: str | None = None
     apns: dict[str, str] = field(default_factory=dict)
     units: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, c: Candidate) -> _Facts:
-        facts = cls(mak=c.mak)
+        facts = cls(lead=c.lead, mak=c.mak)
         if c.county is not None and c.apn:
             facts.apns[c.county] = c.apn
         if c.number is not None and c.unit is not None:
@@ -31,6 +32,8 @@ class _Facts:
         return facts
 
     def conflicts(self, other: _Facts) -> bool:
+        if self.lead is not None and other.lead is not None and self.lead != other.lead:
+            return True
         if self.mak is not None and other.mak is not None and self.mak != other.mak:
             return True
         for county, apn in other.apns.items():
@@ -39,6 +42,7 @@ class _Facts:
         return any(self.units.get(n, u) != u for n, u in other.units.items())
 
     def absorb(self, other: _Facts) -> None:
+        self.lead = self.lead or other.lead
         self.mak = self.mak or other.mak
         self.apns.update(other.apns)
         self.units.update(other.units)

@@ -29,6 +29,7 @@ class Candidate:
     mak: str | None = None
     county: str | None = None
     apn: str | None = None
+    lead: str | None = None  # an existing lead's id: two leads are never joined here
 
 
 def split_street_line(line: str | None) -> tuple[str | None, str | None]:
@@ -162,6 +163,8 @@ def compare(a: Candidate, b: Candidate) -> dict[str, str]:
 
 def hard_conflict(a: Candidate, b: Candidate) -> str | None:
     """Why two rows can never be one property, whatever their score (or None)."""
+    if a.lead is not None and b.lead is not None and a.lead != b.lead:
+        return "two existing leads"  # merging leads is an ops decision, not an ingest's
     if a.mak is not None and b.mak is not None and a.mak != b.mak:
         return "different MAK"
     if a.county is not None and a.county == b.county and a.apn and b.apn and a.apn != b.apn:

@@ -39,7 +39,7 @@ _NO_ZIP = "00000"
 # only a surname does (two units' owners are often relatives, or share a
 # common surname by chance; a true re-appearance almost always repeats a
 # first name too).
-_OWNERS_DIFFER = frozenset({"different", "surname"})
+OWNERS_DIFFER = frozenset({"different", "surname"})
 
 
 def candidate(
@@ -53,6 +53,7 @@ def candidate(
     mak: str | None = None,
     county: str | None = None,
     apn: str | None = None,
+    lead: str | None = None,
 ) -> Candidate:
     """A candidate from a row's raw fields, normalized as the ingest normalizes them."""
     zip5 = normalize_zip5(zip_code)
@@ -74,6 +75,7 @@ def candidate(
         mak=mak or None,
         county=county or None,
         apn=apn or None,
+        lead=lead,
     )
 
 
@@ -89,10 +91,11 @@ def address_key(c: Candidate) -> tuple[str, ...] | None:
 
 
 def _street_prefix(street: str | None) -> str | None:
+    # The same rule as the ingest's blocking SQL (left(split_part(address,
+    # ' ', 2), 4)), so a pair the database found is a pair blocked here too.
     if street is None:
         return None
-    words = [w for w in street.split() if w not in _DIRECTIONALS]
-    return words[0][:4] if words else None
+    return street.split(" ", 1)[0][:4]
 
 
 def blocking_keys(c: Candidate) -> Iterator[tuple[str, ...]]:
@@ -104,8 +107,6 @@ def blocking_keys(c: Candidate) -> Iterator[tuple[str, ...]]:
         yield ("zip_street", c.zip5, prefix)
     if c.city and c.state and c.number:
         yield ("city_number", c.city, c.state, c.number)
-    if c.city and c.state and prefix and not c.zip5:
-        yield ("city_street", c.city, c.state, prefix)
     if c.zip5:
         for surname in c.owners.surnames:
             yield ("zip_surname", c.zip5, surname)
@@ -157,7 +158,7 @@ def _exact(candidates: list[Candidate], clusters: Clusters, matches: list[Match]
         for pos, i in enumerate(rows[1:], 1):
             for j in rows[:pos]:
                 a, b = candidates[j], candidates[i]
-                if a.unit is None and owner_level(a.owners, b.owners) in _OWNERS_DIFFER:
+                if a.unit is None and owner_level(a.owners, b.owners) in OWNERS_DIFFER:
                     continue  # two units written without them? scored instead
                 if clusters.join(j, i):
                     matches.append(Match(j, i, "addr_hash"))

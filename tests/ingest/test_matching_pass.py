@@ -1,0 +1,159 @@
+"""The ingest's probabilistic pass: guarded exact keys, match weights, evidence, review."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from equity_connect.db.pool import Conn
+from equity_connect.ingest.service import IngestLimits
+from equity_connect.matching.reviews import ReviewError, decide
+from equity_connect.security.crypto import PiiCipher, aad_for
+from tests.ingest.helpers import csv_bytes, lineage, row, run_ingest
+
+HOME = {
+    "property_address": "1482 Maple Ave",
+    "property_city": "Springfield",
+    "property_state": "IL",
+    "property_zip": "62704",
+    "owner_first_name": "Carmen",
+    "owner_last_name": "Delgado",
+}
+
+
+def home(**fields: object) -> dict[str, str]:
+    return row(**{**HOME, **fields})
+
+
+def ingest_rows(conn: Conn, cipher: PiiCipher, *rows: dict[str, str], **kw: Any) -> list[Any]:
+    report = run_ingest(conn, cipher, csv_bytes(list(rows)), **kw)
+    return lineage(conn, report.upload_id)
+
+
+def lead(conn: Conn, lead_id: object) -> dict[str, Any]:
+    found = conn.execute("select * from leads where id = %s", [lead_id]).fetchone()
+    assert found is not None
+    return found
+
+
+def test_two_units_written_without_units_and_owned_apart_stay_two_leads(
+    conn: Conn, cipher: PiiCipher
+) -> None:
+    first, second = ingest_rows(
+        conn, cipher, home(), home(owner_first_name="Robert", owner_last_name="Okafor")
+    )
+    assert first["lead_id"] != second["lead_id"]
+    assert (first["status"], second["status"]) == ("inserted", "inserted")
+    # the address hash is unique among leads: the first keeps it
+    assert lead(conn, first["lead_id"])["addr_hash"] is not None
+    assert lead(conn, second["lead_id"])["addr_hash"] is None
+
+
+def test_an_existing_leads_address_with_another_owner_is_a_new_lead(
+    conn: Conn, cipher: PiiCipher
+) -> None:
+    (old,) = ingest_rows(conn, cipher, home())
+    (new,) = ingest_rows(conn, cipher, home(owner_first_name="Robert", owner_last_name="Okafor"))
+    assert new["status"] == "inserted" and new["lead_id"] != old["lead_id"]
+
+
+def test_a_garbled_reappearance_joins_its_lead_with_the_evidence(
+    conn: Conn, cipher: PiiCipher
+) -> None:
+    (old,) = ingest_rows(conn, cipher, home(mak="3000000001", apn="12-34", county_fips="17167"))
+    (again,) = ingest_rows(
+        conn,
+        cipher,
+        home(
+            property_address="1428 MAPEL AVENUE",
+            owner_first_name="",
+            owner_last_name="DELGADO, CARMEN M",
+        ),
+    )
+    assert again["lead_id"] == old["lead_id"]
+    assert (again["status"], again["match_key"]) == ("merged", "probabilistic")
+    evidence = conn.execute(
+        "select match_evidence from upload_rows where lead_id = %s and status = 'merged'",
+        [old["lead_id"]],
+    ).fetchone()
+    assert evidence is not None
+    found = evidence["match_evidence"]
+    assert found["levels"]["house_number"] == "transposed"
+    assert "owner" in found["agreed"] and found["score"] >= 11
+    assert found["matched_lead"] == str(old["lead_id"])
+
+
+def test_rows_of_one_file_join_by_score_too(conn: Conn, cipher: PiiCipher) -> None:
+    first, second = ingest_rows(
+        conn, cipher, home(), home(property_address="1482 Mapel Ave", property_zip="")
+    )
+    assert second["lead_id"] == first["lead_id"]
+    assert second["match_key"] == "probabilistic"
+
+
+def test_different_maks_are_never_merged_even_on_one_address(conn: Conn, cipher: PiiCipher) -> None:
+    first, second = ingest_rows(conn, cipher, home(mak="111"), home(mak="222"))
+    assert first["lead_id"] != second["lead_id"]
+
+
+def test_a_grey_pair_goes_to_review_and_is_not_merged(conn: Conn, cipher: PiiCipher) -> None:
+    (carmen,) = ingest_rows(conn, cipher, home())
+    (luis,) = ingest_rows(conn, cipher, home(owner_first_name="Luis"))
+    assert luis["lead_id"] != carmen["lead_id"]
+    (review,) = conn.execute("select * from match_reviews").fetchall()
+    assert (review["lead_id"], review["other_lead_id"]) == (luis["lead_id"], carmen["lead_id"])
+    assert review["status"] == "pending"
+    assert review["evidence"]["levels"]["owner"] == "surname"
+
+
+def test_keep_apart_survives_a_reupload(conn: Conn, cipher: PiiCipher) -> None:
+    (carmen,) = ingest_rows(conn, cipher, home())
+    (luis,) = ingest_rows(conn, cipher, home(owner_first_name="Luis"))
+    (review,) = conn.execute("select id from match_reviews").fetchall()
+    decide(conn, cipher, review["id"], "apart", who="ops@test")
+    (again,) = ingest_rows(conn, cipher, home(owner_first_name="Luis", source="vendor-b"))
+    assert again["lead_id"] == luis["lead_id"]  # Luis's own lead, not Carmen's
+    reviews = conn.execute("select status from match_reviews").fetchall()
+    assert [r["status"] for r in reviews] == ["apart"]  # not asked again
+    assert carmen["lead_id"] != again["lead_id"]
+
+
+def test_a_merge_decision_folds_the_rows_lead_into_the_other(conn: Conn, cipher: PiiCipher) -> None:
+    (carmen,) = ingest_rows(conn, cipher, home())
+    (luis,) = ingest_rows(conn, cipher, home(owner_first_name="Luis", phone="(217) 555-0142"))
+    (review,) = conn.execute("select id from match_reviews").fetchall()
+    done = decide(conn, cipher, review["id"], "merge", who="ops@test")
+    assert (done.kept, done.removed) == (carmen["lead_id"], luis["lead_id"])
+    assert conn.execute("select 1 from leads where id = %s", [luis["lead_id"]]).fetchone() is None
+    moved = conn.execute(
+        "select status, match_key from upload_rows where lead_id = %s order by row_number",
+        [carmen["lead_id"]],
+    ).fetchall()
+    assert len(moved) == 2 and moved[-1]["match_key"] == "probabilistic"
+    kept = lead(conn, carmen["lead_id"])
+    phone = cipher.decrypt(bytes(kept["phone_ciphertext"]), aad_for("leads", "phone", kept["id"]))
+    assert phone == "+12175550142"
+    with pytest.raises(ReviewError, match="already decided"):
+        decide(conn, cipher, review["id"], "apart", who="ops@test")
+
+
+def test_a_lead_with_history_is_not_folded(conn: Conn, cipher: PiiCipher) -> None:
+    ingest_rows(conn, cipher, home())
+    (luis,) = ingest_rows(conn, cipher, home(owner_first_name="Luis"))
+    conn.execute("update leads set added_to_campaign_at = now() where id = %s", [luis["lead_id"]])
+    (review,) = conn.execute("select id from match_reviews").fetchall()
+    with pytest.raises(ReviewError, match="campaign feed"):
+        decide(conn, cipher, review["id"], "merge", who="ops@test")
+
+
+def test_exact_matching_only_keeps_the_old_behaviour(conn: Conn, cipher: PiiCipher) -> None:
+    exact = IngestLimits(probabilistic_matching=False)
+    first, second = ingest_rows(
+        conn,
+        cipher,
+        home(),
+        home(owner_first_name="Robert", owner_last_name="Okafor"),
+        limits=exact,
+    )
+    assert second["lead_id"] == first["lead_id"]
