@@ -14,8 +14,8 @@ from equity_connect.events.commands import app as events_app
 from equity_connect.ingest.commands import ingest_cmd, upload_cmd, uploads_app
 from equity_connect.jobs.commands import dlq_app, run_jobs, worker
 from equity_connect.keys.commands import app as keys_app
-from equity_connect.mcp_server.commands import mcp_cmd
 from equity_connect.matching.commands import app as matching_app
+from equity_connect.mcp_server.commands import mcp_cmd
 from equity_connect.replies.commands import classify_reply_cmd
 from equity_connect.verification.commands import app as verification_app
 from equity_connect.web.commands import serve

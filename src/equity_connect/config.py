@@ -201,8 +201,6 @@ class Settings(BaseSettings):
     # reset; they verify X-SignalWire-Signature on POST /v1/webhooks/signalwire.
     signalwire_signing_keys: str | None = None
     sms_timeout_seconds: float = 15.0
-    brokerage_name: str = "Equity Connect"
-    brokerage_contact: str = ""  # phone or email a HELP reply gives
     # Key-encryption keys (security/kek.py): "env" = EC_ENCRYPTION_KEYS only; "aws" =
     # AWS KMS holds the active KEK (EC_ENCRYPTION_KEYS, if set, only read older values
     # until `keys rotate`). Credentials come from boto3's usual chain, never from here.
@@ -239,6 +237,14 @@ class Settings(BaseSettings):
     privacy_policy_url: str | None = None
     brand_support_phone: str | None = None
     brand_support_email: str | None = None
+
+    @property
+    def brand_contact(self) -> str:
+        """How a homeowner reaches the brokerage (a text's HELP answer): phone, else e-mail."""
+        if self.brand_support_phone:
+            return f"Call {self.brand_support_phone}"
+        return f"Write to {self.brand_support_email}" if self.brand_support_email else ""
+
     provider_cost_per_record_usd: dict[str, float] = Field(default_factory=dict)
     # MCP server (mcp_server/): each token's tool calls share one bucket of
     # mcp_rate_per_sec calls a second, at most mcp_burst at once; the stdio

@@ -15,9 +15,9 @@ from equity_connect.cli import app as cli
 from equity_connect.config import get_settings
 from equity_connect.db.pool import Conn
 from equity_connect.events.service import secret_aad
+from equity_connect.keys.rotation import rotate
 from equity_connect.security.apikeys import generate_api_key
 from equity_connect.security.crypto import DecryptionError, Keyring, PiiCipher, generate_key
-from equity_connect.keys.rotation import rotate
 from equity_connect.web.app import create_app
 from tests.events.helpers import FAST, add_dead_letter, rows, run_worker
 from tests.outbound.fakeserver import Reply, running_server

@@ -87,8 +87,8 @@ def settings(tmp_path: Path) -> Settings:
         signalwire_signing_keys=f"old-key,{SIGNING_KEY}",
         sms_provider="simulator",
         public_base_url=PUBLIC,
-        brokerage_name="Sunrise Home Equity",
-        brokerage_contact="Call (505) 555-0100",
+        brand_name="Sunrise Home Equity",
+        brand_support_phone="(505) 555-0100",
         data_dir=tmp_path,
     )
 

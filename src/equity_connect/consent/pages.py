@@ -19,7 +19,6 @@ from equity_connect.config import Settings
 from equity_connect.web.render import templates
 
 
-
 @dataclass(frozen=True)
 class Brand:
     """Who the homeowner is dealing with, as every homeowner page shows it."""

@@ -19,8 +19,8 @@ from equity_connect.consent.pages import (
     render_problem,
     wants_json,
 )
-from equity_connect.errors import DomainError
 from equity_connect.consent.service import DISCLOSURE
+from equity_connect.errors import DomainError
 from equity_connect.replies.schemas import ConsentMethod
 from equity_connect.web.state import state_of
 

@@ -135,8 +135,7 @@ def demo_settings(base: Settings) -> tuple[Settings, dict[str, str]]:
         "campaign_provider": base.campaign_provider or "simulator",
         "sms_provider": base.sms_provider or "simulator",
         "signalwire_signing_keys": base.signalwire_signing_keys or secret["signalwire"],
-        "brokerage_name": base.brokerage_name,
-        "brokerage_contact": base.brokerage_contact or "Call (505) 555-0100",
+        "brand_support_phone": base.brand_support_phone or "(505) 555-0100",
         "port": port,
         "public_base_url": f"http://127.0.0.1:{port}",
     }
@@ -484,6 +483,14 @@ def print_funnel(conn: Conn) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
+def _print_logins(settings: Settings, base: str, ops_key: str, broker_id: Any) -> None:
+    console.print(f"\n[bold]dashboard at {base}/dashboard[/bold]")
+    console.print(f"log in with the demo ops API key: [bold]{ops_key}[/bold]")
+    link = broker_login_link(settings, broker_id)
+    if link:
+        console.print(f"or as broker {BROKERS[0][0]}: {link}", markup=False, soft_wrap=True)
+
+
 def run_demo(*, rows: int = 2000, serve: bool = True) -> list[dict[str, Any]]:
     """Run the pipeline end to end with simulators; then serve the dashboard."""
     settings, secret = demo_settings(get_settings())
@@ -548,11 +555,7 @@ def run_demo(*, rows: int = 2000, serve: bool = True) -> list[dict[str, Any]]:
             console.print(f"texts after bookings: {_text_summary(conn)}")
         with pool.connection() as conn:
             funnel = print_funnel(conn)
-    console.print(f"\n[bold]dashboard at {base}/dashboard[/bold]")
-    console.print(f"log in with the demo ops API key: [bold]{ops_key}[/bold]")
-    link = broker_login_link(settings, broker_ids[0])
-    if link:
-        console.print(f"or as broker {BROKERS[0][0]}: {link}", markup=False, soft_wrap=True)
+    _print_logins(settings, base, ops_key, broker_ids[0])
     if serve:
         console.print("serving; Ctrl-C to stop")
         server.wait()

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from equity_connect.audit.service import audit
 from equity_connect.cli_support import cli_principal, fail, keyring_or_exit, migrated_database_url
 from equity_connect.config import get_settings
 from equity_connect.db.pool import Conn, connect
@@ -17,7 +18,6 @@ from equity_connect.errors import DomainError
 from equity_connect.events import service
 from equity_connect.events.schemas import DeliveryStatus, EventType
 from equity_connect.security.crypto import PiiCipher
-from equity_connect.audit.service import audit
 
 _console = Console()
 app = typer.Typer(

@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from equity_connect.audit.service import audit
+from equity_connect.auth.principal import Principal
 from equity_connect.events import service
 from equity_connect.events.schemas import (
     DeliveryDetail,
@@ -18,8 +20,7 @@ from equity_connect.events.schemas import (
 )
 from equity_connect.security.apikeys import Scope
 from equity_connect.security.crypto import PiiCipher
-from equity_connect.audit.service import audit
-from equity_connect.web.auth import Principal, authenticate, require_ops
+from equity_connect.web.auth import authenticate, require_ops
 from equity_connect.web.state import state_of
 
 router = APIRouter(prefix="/v1/ops/events", tags=["outbound events"])

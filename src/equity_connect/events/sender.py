@@ -36,6 +36,8 @@ from typing import Any
 import httpx
 from psycopg_pool import ConnectionPool
 
+from equity_connect.audit.service import audit
+from equity_connect.auth.principal import Principal
 from equity_connect.config import Settings
 from equity_connect.db.pool import Conn
 from equity_connect.events.schemas import webhook_id
@@ -47,8 +49,6 @@ from equity_connect.jobs.worker import RetryLater
 from equity_connect.outbound.retry import backoff_delay, parse_retry_after
 from equity_connect.security.crypto import DecryptionError, Keyring, PiiCipher
 from equity_connect.security.pii import lead_contact
-from equity_connect.audit.service import audit
-from equity_connect.web.auth import Principal
 
 _log = logging.getLogger(__name__)
 _rng = random.SystemRandom()

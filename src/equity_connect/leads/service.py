@@ -19,6 +19,8 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any, Literal, LiteralString
 from zoneinfo import ZoneInfo
 
+from equity_connect.audit.service import audit
+from equity_connect.auth.principal import Principal
 from equity_connect.brokers.schemas import BrokerStatus
 from equity_connect.calls.message import summary
 from equity_connect.campaign.compliance import (
@@ -51,8 +53,6 @@ from equity_connect.normalize.phone import validate_phone
 from equity_connect.replies.schemas import InboundProvider
 from equity_connect.security.crypto import DecryptionError, PiiCipher, aad_for
 from equity_connect.security.pii import lead_contact
-from equity_connect.web.audit import audit
-from equity_connect.web.auth import Principal
 
 Q = queries.load("equity_connect.leads")
 

@@ -96,8 +96,8 @@ def message_sid(data: dict[str, str]) -> str:
 def reply_for(settings: Settings, data: dict[str, str]) -> str | None:
     """The text we answer with, in the webhook's cXML response; None for no answer."""
     keyword = keyword_of(data.get("Body"))
-    name = settings.brokerage_name
-    contact = f" {settings.brokerage_contact}." if settings.brokerage_contact else ""
+    name = settings.brand_name
+    contact = f" {settings.brand_contact}." if settings.brand_contact else ""
     if keyword is Keyword.OPT_OUT:
         # The one confirmation the FCC's revocation rule allows; nothing else follows.
         return f"{name}: you are unsubscribed and will get no more messages from us."

@@ -272,7 +272,7 @@ def _compose(
     conn: Conn, settings: Settings, m: dict[str, Any], zones: frozenset[ZoneInfo]
 ) -> str | None:
     """The text's body; None when a booking confirmation's booking is gone."""
-    brokerage = settings.brokerage_name
+    brokerage = settings.brand_name
     broker = m["broker_name"] or "a licensed loan officer"
     stop = "Reply STOP to opt out, HELP for help."
     if m["kind"] == CONSENT_LINK:

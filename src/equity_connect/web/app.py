@@ -33,8 +33,8 @@ from equity_connect.web.api_docs import install_api_docs
 from equity_connect.web.dashboard import router as dashboard_router
 from equity_connect.web.errors import install_error_handlers
 from equity_connect.web.guards import write_rejections
-from equity_connect.web.ops_pages import router as ops_pages_router
 from equity_connect.web.lead_pages import router as lead_pages_router
+from equity_connect.web.ops_pages import router as ops_pages_router
 from equity_connect.web.security_headers import SecurityHeadersMiddleware
 from equity_connect.web.state import AppState, state_of
 from equity_connect.web.timeouts import BodyTimeoutMiddleware

@@ -13,16 +13,16 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from equity_connect.audit.service import audit
+from equity_connect.auth.principal import Principal
 from equity_connect.db import queries
 from equity_connect.db.pool import Conn, act_as_broker
 from equity_connect.errors import DomainError
 from equity_connect.jobs import service as jobs
 from equity_connect.leads import service as leads
 from equity_connect.security.apikeys import Scope, has_scope
-from equity_connect.audit.service import audit
 from equity_connect.web.auth import (
     SESSION_COOKIE,
-    Principal,
     broker_session,
     principal_from_api_key,
     session_key,

@@ -21,6 +21,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
+from equity_connect.auth.principal import Principal
 from equity_connect.campaign.schemas import CampaignStatus
 from equity_connect.db.pool import Conn, act_as_broker
 from equity_connect.errors import DomainError
@@ -28,7 +29,7 @@ from equity_connect.leads import service as leads
 from equity_connect.leads.schemas import LeadFilters, LeadSort
 from equity_connect.security.apikeys import Scope, has_scope
 from equity_connect.security.crypto import PiiCipher
-from equity_connect.web.auth import Principal, session_principal
+from equity_connect.web.auth import session_principal
 from equity_connect.web.csrf import check_csrf
 from equity_connect.web.render import render
 from equity_connect.web.state import state_of

@@ -20,6 +20,8 @@ import psycopg
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
+from equity_connect.audit.service import audit
+from equity_connect.auth.principal import Principal
 from equity_connect.campaign.schedule import BUSINESS_TZ
 from equity_connect.campaign.scheduler import calendar_from
 from equity_connect.errors import DomainError
@@ -29,8 +31,7 @@ from equity_connect.jobs import service as jobs
 from equity_connect.observability import console
 from equity_connect.security.apikeys import Scope, has_scope
 from equity_connect.security.crypto import PiiCipher
-from equity_connect.audit.service import audit
-from equity_connect.web.auth import Principal, session_principal
+from equity_connect.web.auth import session_principal
 from equity_connect.web.charts import feed_chart
 from equity_connect.web.csrf import check_csrf
 from equity_connect.web.render import render

@@ -16,9 +16,10 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from equity_connect.auth.principal import Principal
 from equity_connect.campaign.schedule import BUSINESS_TZ
 from equity_connect.db.pool import act_as_broker
-from equity_connect.web.auth import Principal, Q, session_principal
+from equity_connect.web.auth import Q, session_principal
 from equity_connect.web.csrf import CSRF_FIELD, csrf_token
 from equity_connect.web.state import state_of
 
