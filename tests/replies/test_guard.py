@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from equity_connect.replies.classify import classify_reply
 from equity_connect.replies.guard import (
     RULES,
     GuardRule,
@@ -15,6 +16,7 @@ from equity_connect.replies.guard import (
     guard_text,
     masked_clauses,
 )
+from equity_connect.replies.schemas import ReplyIntent
 from equity_connect.replies.train import load_rows
 
 CATCHES = [(rule, text) for rule in RULES for text in rule.catches]
@@ -211,3 +213,48 @@ def test_no_quoted_footer_in_the_training_replies_fires_the_guard() -> None:
     assert len(quoted) >= 20
     fired = [r.text[:60] for r in quoted if guard_reply(r.text, r.subject, r.channel)]
     assert fired == []
+
+
+# A footer sentence of ours is removed before the guard reads a reply; the homeowner's own
+# request written right after our words, past a clause break, must survive that.
+FOOTER_LEAD_INS = [
+    "You're receiving this without my consent",
+    "This email was sent to the wrong person",
+    "If you don't want to receive a complaint",
+    "Reply STOP to unsubscribe and I did",
+    "Manage your preferences my foot",
+    "To unsubscribe here",
+    "Estás recibiendo este mensaje sin mi permiso",
+    "Para darse de baja aquí",
+]
+STOP_REQUESTS = ["remove me", "stop emailing me", "take me off your list", "bórrame", "stop"]
+
+
+@pytest.mark.parametrize("lead_in", FOOTER_LEAD_INS)
+@pytest.mark.parametrize("request_", STOP_REQUESTS)
+@pytest.mark.parametrize("joint", [", ", "; ", ": ", " | "])
+def test_a_request_after_footer_words_is_still_an_opt_out(
+    lead_in: str, request_: str, joint: str
+) -> None:
+    assert classify_reply(f"{lead_in}{joint}{request_}").intent == ReplyIntent.UNSUBSCRIBE
+
+
+def test_a_phone_default_line_above_the_reply_does_not_hide_it() -> None:
+    assert classify_reply("Sent from my iPhone\nunsubscribe me").intent == ReplyIntent.UNSUBSCRIBE
+    assert classify_reply("Sent from my iPhone").intent != ReplyIntent.UNSUBSCRIBE
+
+
+@pytest.mark.parametrize(
+    "footer",
+    [
+        "If you no longer wish to receive these emails, click here to unsubscribe.",
+        "Reply STOP to unsubscribe.",
+        "To unsubscribe, click here: https://example.com/u",
+        "You are receiving this because you opted in, manage your preferences here.",
+        "Para darse de baja, haga clic aquí.",
+    ],
+)
+def test_a_footer_that_runs_past_a_comma_is_still_not_the_homeowners_opt_out(footer: str) -> None:
+    assert classify_reply(f"Yes, I'm interested, call me.\n\n{footer}").intent != (
+        ReplyIntent.UNSUBSCRIBE
+    )

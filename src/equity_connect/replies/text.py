@@ -101,11 +101,45 @@ _MAX_SIGNATURE_LINES: Final = 6
 # --- our own footer, when a client pasted our email back without quote marks. Only whole
 # footer *sentences* starting a line or a sentence are removed, so "I tried to unsubscribe,
 # remove me" keeps its opt-out.
+_FOOTER: Final = re.compile(
+    r"^\s*(?:sent from (?:my|yahoo|outlook|mail|gmail|aol)|sent via|enviado desde (?:mi|yahoo|"
+    r"outlook)|get outlook for|obtener outlook para|descargar outlook)\b",
+    re.IGNORECASE,
+)
+# A greeting after the homeowner has already written something is the top of an earlier
+# message pasted without quote marks (ours, in practice): "Hi Carol," / "Hola Rosa:".
+_SALUTATION: Final = re.compile(
+    r"^\s*(?:hi|hello|dear|hola|estimad[oa]s?|buenos d[ií]as|buenas tardes)\b"
+    r"[^.!?\n]{0,40}[,:]\s*$",
+    re.IGNORECASE,
+)
+_DISCLAIMER: Final = re.compile(
+    r"^\s*(?:confidentiality notice|confidential(?:ity)?\s*:|disclaimer\s*:|aviso de "
+    r"confidencialidad|this (?:e-?mail|message)(?: and any (?:files|attachments)[^.]{0,40})? "
+    r"(?:is|are|may be|contains?) (?:confidential|privileged))",
+    re.IGNORECASE,
+)
+
+# --- signatures
+_SIG_DELIMITER: Final = re.compile(r"^--\s*$")
+_SIGN_OFF: Final = re.compile(
+    r"^\s*(?:thanks(?: (?:again|so much|a lot|very much))?|thank you(?: (?:so|very) much)?|"
+    r"many thanks|thx|regards|best(?: regards| wishes)?|kind regards|warm(?:est)? regards|"
+    r"warmly|sincerely(?: yours)?|yours(?: truly)?|cheers|respectfully|take care|god bless|"
+    r"blessings|saludos(?: cordiales)?|un saludo|atentamente|cordialmente|gracias|"
+    r"muchas gracias|mil gracias|bendiciones|que dios (?:le|los|te) bendiga)\s*[,.!:]*\s*$",
+    re.IGNORECASE,
+)
+_MAX_SIGNATURE_LINES: Final = 6
+
+# --- our own footer, when a client pasted our email back without quote marks. Only whole
+# footer *sentences* starting a line or a sentence are removed, so "I tried to unsubscribe,
+# remove me" keeps its opt-out.
 _FOOTER_PHRASES: Final = (
     r"to (?:unsubscribe|opt[- ]?out|stop receiving(?: these| our| future)?(?: e-?mails|"
     r" messages)?)[,:]?\s*(?:please\s+)?(?:click|tap|visit|go to|use|follow|reply|respond|"
     r"here|below)",
-    r"to (?:unsubscribe|opt[- ]?out)[^.!?\n]{0,40}https?://",
+    r"to (?:unsubscribe|opt[- ]?out)[^.!?,;:|\n]{0,40}https?://",
     r"(?:click|tap) (?:here|below|this link|the link(?: below)?) to (?:unsubscribe|"
     r"opt[- ]?out|stop receiving|be removed)",
     r"unsubscribe(?: here| below| now)?\s*[:|]?\s*<?https?://",
@@ -113,23 +147,29 @@ _FOOTER_PHRASES: Final = (
     r"(?:reply|respond|text)(?: with)? [\"'“]?(?:stop|unsubscribe|remove)[\"'”]?(?: to| and| if)",
     r"if you (?:no longer|do not|don'?t|would rather not|'?d rather not|would prefer not to|"
     r"prefer not to)(?: wish| want| like)?(?: to)? (?:receive|hear|get|be contacted)"
-    r"[^.!?\n]{0,30}?(?:e-?mails?|messages?|communications?|mailings?|from us)",
+    r"[^.!?,;:|\n]{0,30}?(?:e-?mails?|messages?|communications?|mailings?|from us)",
     r"you(?: are|'re| were) receiving this",
     r"(?:manage|update) (?:your )?(?:e-?mail |subscription |communication )?preferences",
     r"this (?:e-?mail|message) was sent to",
     r"para (?:darse|darte) de baja[,:]?\s*(?:por favor\s+)?(?:haga|haz|d[eé]|pulse|visite|"
     r"responda|conteste|escriba|aqu[ií]|clic)",
-    r"para (?:darse|darte) de baja[^.!?\n]{0,40}https?://",
+    r"para (?:darse|darte) de baja[^.!?,;:|\n]{0,40}https?://",
     r"(?:haga|haz|d[eé]) clic (?:aqu[ií] )?para (?:darse|darte|cancelar|dejar de)",
     r"si (?:ya )?no (?:desea|deseas|quiere|quieres) (?:recibir|seguir recibiendo) (?:m[aá]s )?"
     r"(?:correos|mensajes|e-?mails|comunicaciones|informaci[oó]n)",
     r"(?:responda|responde|conteste|contesta)(?: con)? [\"'“]?(?:stop|alto|baja)[\"'”]?",
     r"(?:usted )?est[aá]s? recibiendo este (?:correo|mensaje)",
 )
+# A footer sentence ends at a sentence end, and also at a clause break (, ; : |): the
+# homeowner may write their own request right after our words ("You're receiving this
+# without my consent, remove me"), and what follows the break must reach the guard. A
+# footer that runs on past a comma ("..., click here to unsubscribe") is removed as two
+# matches, the second starting after the break. A break followed by a link
+# ("click here: https://...") is still the footer.
 _FOOTER: Final = re.compile(
-    r"(?:^|(?<=[.!?])[ \t]+)[ \t*•|-]*(?:"
+    r"(?:^|(?<=[.!?,;:|])[ \t]*)[ \t*•|-]*(?:"
     + "|".join(_FOOTER_PHRASES)
-    + r")(?:<?https?://\S+>?|[^.!?\n])*[.!?]?",
+    + r")(?:[,;:|]?\s*<?https?://\S+>?|[^.!?,;:|\n])*[.!?]?",
     re.IGNORECASE | re.MULTILINE,
 )
 
@@ -148,8 +188,13 @@ def _quote_start(lines: list[str], i: int) -> str | None:
             joined = " ".join(lines[i:end])
             if _ON_WROTE.match(joined) and _DIGIT.search(joined):
                 return "quote_header"
+    # "Sent from my iPhone" ends a reply only after some of it: above everything it is
+    # a phone's default line the homeowner typed under ("Sent from my iPhone / stop").
     if len(line) <= 80 and _MOBILE_FOOTER.match(line):
-        return "mobile_footer"
+        above = any(x.strip() for x in lines[:i])
+        below = any(x.strip() for x in lines[i + 1 :])
+        if above or not below:
+            return "mobile_footer"
     if _DISCLAIMER.match(line):
         return "disclaimer"
     return None
