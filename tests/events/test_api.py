@@ -210,3 +210,13 @@ def test_key_rotation_rewraps_endpoint_secrets(
     blob = bytes(row["secret_ciphertext"])
     assert only_new.key_id_of(blob) == "k2"
     assert only_new.decrypt(blob, secret_aad(uuid.UUID(made["id"]))) == made["secret"]
+
+
+def test_an_endpoint_allowed_pii_needs_the_export_scope(
+    client: TestClient, pool: ConnectionPool[Conn]
+) -> None:
+    manager = {"X-API-Key": _key(pool, ["events:manage"])}
+    exporter = {"X-API-Key": _key(pool, ["events:manage", "exports:read"])}
+    body = {"url": "http://127.0.0.1:9/hook", "event_types": ["lead.booked"], "allow_pii": True}
+    assert client.post("/v1/ops/events/endpoints", json=body, headers=manager).status_code == 403
+    assert client.post("/v1/ops/events/endpoints", json=body, headers=exporter).status_code == 201

@@ -339,3 +339,23 @@ def test_broker_home(client: TestClient, ws: Workspace) -> None:
     assert "upload" not in shown and "dedupe" not in shown
     other = as_broker(client, ws.broker_b).get("/dashboard").text
     assert "Replies waiting (0)" in other and "Maria" not in other
+
+
+def test_a_suppressed_number_is_never_callable_now(
+    client: TestClient, ws: Workspace, module_database_url: str
+) -> None:
+    # Runs last in this module: it suppresses Baker's number for the rest of it.
+    with psycopg.connect(module_database_url, autocommit=True) as admin:
+        admin.execute(
+            "insert into suppressions (channel, value_index, reason, source) "
+            "select 'phone', phone_index, 'opt_out', 'test' from leads "
+            "where owner_last_name = 'Baker' and phone_index is not null "
+            "on conflict do nothing"
+        )
+    page = as_broker(client, ws.broker_a).get("/dashboard/leads", params={"q": "Baker"}).text
+    assert "callable now" not in page
+    assert '<span class="badge bad">no</span>' in page
+    assert (
+        set(lead_links(client.get("/dashboard/leads", params={"q": "Baker", "callable": "1"}).text))
+        == set()
+    )

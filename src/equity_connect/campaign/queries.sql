@@ -170,8 +170,8 @@ on conflict on constraint suppressions_channel_value_key do update
   set value_ciphertext = coalesce(suppressions.value_ciphertext, excluded.value_ciphertext)
 
 -- name: contact_values_of
--- Every contact ciphertext of these leads: primary email and phone, and all
--- the contacts skip-trace found.
+-- Every contact ciphertext of these leads: primary email and phone, all the
+-- contacts skip-trace found, and the numbers confirmed for texts.
 select id as lead_id, 'email' as channel, email_ciphertext as ciphertext, 'leads' as source_table,
        null::text as source_key
 from leads where id = any(%(lead_ids)s) and email_ciphertext is not null
@@ -181,3 +181,8 @@ where id = any(%(lead_ids)s) and phone_ciphertext is not null
 union all
 select lead_id, channel::text, value_ciphertext, 'lead_contacts', encode(value_index, 'hex')
 from lead_contacts where lead_id = any(%(lead_ids)s)
+union all
+-- numbers the homeowner gave or confirmed for texts (sms/): an opt-out on any
+-- channel suppresses them too
+select lead_id, 'phone', phone_ciphertext, 'sms_numbers', null
+from sms_numbers where lead_id = any(%(lead_ids)s)

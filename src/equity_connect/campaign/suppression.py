@@ -53,6 +53,8 @@ def suppress_leads(
     for r in rows:
         if r["source_table"] == "leads":
             aad = aad_for("leads", r["channel"], r["lead_id"])
+        elif r["source_table"] == "sms_numbers":
+            aad = aad_for("sms_numbers", "phone", r["lead_id"])  # as sms.service binds it
         else:
             aad = aad_for("lead_contacts", r["channel"], f"{r['lead_id']}:{r['source_key']}")
         value = cipher.decrypt(r["ciphertext"], aad)

@@ -40,7 +40,12 @@ Ops = Annotated[Principal, Depends(_ops)]
 
 @router.post("/endpoints", response_model=EndpointCreated, status_code=201, responses=_ERRORS)
 def create_endpoint(body: SubscribeIn, request: Request, caller: Ops) -> EndpointCreated:
-    """Subscribe an endpoint to event types. Its ``whsec_`` secret is in this answer only."""
+    """Subscribe an endpoint to event types. Its ``whsec_`` secret is in this answer only.
+
+    An endpoint allowed PII receives decrypted contacts, so subscribing one also needs
+    the export scope (``exports:read``), as reading them any other way would."""
+    if body.allow_pii:
+        require_ops(caller, Scope.EXPORTS_READ)
     state = state_of(request)
     with state.pool.connection() as conn:
         new = service.subscribe(

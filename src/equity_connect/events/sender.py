@@ -76,11 +76,12 @@ def retry_delay(
 
     Full-jitter exponential backoff; a receiver's ``Retry-After`` is a floor
     (plus a little jitter so receivers told one instant are not hit at once),
-    clamped to the backoff cap.
+    never shortened to the backoff cap: a receiver asking for two hours gets two hours,
+    and the wait only delays its own deliveries.
     """
     base, cap = settings.events_backoff_base_seconds, settings.events_backoff_cap_seconds
     if retry_after is not None:
-        return min(cap, retry_after + rng.uniform(0.0, min(base, 1.0)))
+        return retry_after + rng.uniform(0.0, min(base, 1.0))
     return backoff_delay(max(0, attempt - 1), base=base, cap=cap, rng=rng)
 
 

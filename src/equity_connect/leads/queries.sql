@@ -43,7 +43,7 @@ where (%(broker)s::uuid is null or assigned_broker_id = %(broker)s::uuid)
   and (%(consent)s::boolean is null or consent = %(consent)s::boolean)
   and (%(open_states)s::text[] is null
        or (property_state = any(%(open_states)s::text[]) and phone_ciphertext is not null
-           and not phone_dnc
+           and not phone_dnc and not ec_internal.phone_suppressed(phone_index, email_index)
            and campaign_status not in ('unsubscribed', 'do_not_contact', 'bounced')))
   and (%(upload)s::uuid is null
        or first_upload_id = %(upload)s::uuid
@@ -54,7 +54,8 @@ where (%(broker)s::uuid is null or assigned_broker_id = %(broker)s::uuid)
 -- name: list_leads_by_score
 select id, owner_first_name, owner_last_name, property_address, property_unit, property_city,
        property_state, property_zip, lead_score, campaign_status::text as campaign_status,
-       email_ciphertext, phone_ciphertext, phone_dnc, consent, created_at
+       email_ciphertext, phone_ciphertext, phone_dnc, consent, created_at,
+       ec_internal.phone_suppressed(phone_index, email_index) as phone_suppressed
 from leads
 where (%(broker)s::uuid is null or assigned_broker_id = %(broker)s::uuid)
   and (%(prefix)s::text is null
@@ -81,7 +82,7 @@ where (%(broker)s::uuid is null or assigned_broker_id = %(broker)s::uuid)
   and (%(consent)s::boolean is null or consent = %(consent)s::boolean)
   and (%(open_states)s::text[] is null
        or (property_state = any(%(open_states)s::text[]) and phone_ciphertext is not null
-           and not phone_dnc
+           and not phone_dnc and not ec_internal.phone_suppressed(phone_index, email_index)
            and campaign_status not in ('unsubscribed', 'do_not_contact', 'bounced')))
   and (%(upload)s::uuid is null
        or first_upload_id = %(upload)s::uuid
@@ -94,7 +95,8 @@ limit %(limit)s offset %(offset)s
 -- name: list_leads_by_newest
 select id, owner_first_name, owner_last_name, property_address, property_unit, property_city,
        property_state, property_zip, lead_score, campaign_status::text as campaign_status,
-       email_ciphertext, phone_ciphertext, phone_dnc, consent, created_at
+       email_ciphertext, phone_ciphertext, phone_dnc, consent, created_at,
+       ec_internal.phone_suppressed(phone_index, email_index) as phone_suppressed
 from leads
 where (%(broker)s::uuid is null or assigned_broker_id = %(broker)s::uuid)
   and (%(prefix)s::text is null
@@ -121,7 +123,7 @@ where (%(broker)s::uuid is null or assigned_broker_id = %(broker)s::uuid)
   and (%(consent)s::boolean is null or consent = %(consent)s::boolean)
   and (%(open_states)s::text[] is null
        or (property_state = any(%(open_states)s::text[]) and phone_ciphertext is not null
-           and not phone_dnc
+           and not phone_dnc and not ec_internal.phone_suppressed(phone_index, email_index)
            and campaign_status not in ('unsubscribed', 'do_not_contact', 'bounced')))
   and (%(upload)s::uuid is null
        or first_upload_id = %(upload)s::uuid
@@ -134,7 +136,8 @@ limit %(limit)s offset %(offset)s
 -- name: list_leads_by_name
 select id, owner_first_name, owner_last_name, property_address, property_unit, property_city,
        property_state, property_zip, lead_score, campaign_status::text as campaign_status,
-       email_ciphertext, phone_ciphertext, phone_dnc, consent, created_at
+       email_ciphertext, phone_ciphertext, phone_dnc, consent, created_at,
+       ec_internal.phone_suppressed(phone_index, email_index) as phone_suppressed
 from leads
 where (%(broker)s::uuid is null or assigned_broker_id = %(broker)s::uuid)
   and (%(prefix)s::text is null
@@ -161,7 +164,7 @@ where (%(broker)s::uuid is null or assigned_broker_id = %(broker)s::uuid)
   and (%(consent)s::boolean is null or consent = %(consent)s::boolean)
   and (%(open_states)s::text[] is null
        or (property_state = any(%(open_states)s::text[]) and phone_ciphertext is not null
-           and not phone_dnc
+           and not phone_dnc and not ec_internal.phone_suppressed(phone_index, email_index)
            and campaign_status not in ('unsubscribed', 'do_not_contact', 'bounced')))
   and (%(upload)s::uuid is null
        or first_upload_id = %(upload)s::uuid
@@ -174,7 +177,8 @@ limit %(limit)s offset %(offset)s
 -- name: list_leads_by_city
 select id, owner_first_name, owner_last_name, property_address, property_unit, property_city,
        property_state, property_zip, lead_score, campaign_status::text as campaign_status,
-       email_ciphertext, phone_ciphertext, phone_dnc, consent, created_at
+       email_ciphertext, phone_ciphertext, phone_dnc, consent, created_at,
+       ec_internal.phone_suppressed(phone_index, email_index) as phone_suppressed
 from leads
 where (%(broker)s::uuid is null or assigned_broker_id = %(broker)s::uuid)
   and (%(prefix)s::text is null
@@ -201,7 +205,7 @@ where (%(broker)s::uuid is null or assigned_broker_id = %(broker)s::uuid)
   and (%(consent)s::boolean is null or consent = %(consent)s::boolean)
   and (%(open_states)s::text[] is null
        or (property_state = any(%(open_states)s::text[]) and phone_ciphertext is not null
-           and not phone_dnc
+           and not phone_dnc and not ec_internal.phone_suppressed(phone_index, email_index)
            and campaign_status not in ('unsubscribed', 'do_not_contact', 'bounced')))
   and (%(upload)s::uuid is null
        or first_upload_id = %(upload)s::uuid
@@ -225,7 +229,8 @@ select l.id, l.owner_first_name, l.owner_last_name, l.owner_age, l.property_addr
        l.consent_method, l.email_ciphertext, l.phone_ciphertext, l.email_verified,
        l.phone_verified, l.phone_dnc, l.email_verification_codes, l.phone_verification_codes,
        l.enriched_at, l.call_attempt_count, l.created_at, l.updated_at, l.assigned_broker_id,
-       l.feed_batch_id, b.name as broker_name, b.calcom_event_url
+       l.feed_batch_id, b.name as broker_name, b.calcom_event_url,
+       ec_internal.phone_suppressed(l.phone_index, l.email_index) as phone_suppressed
 from leads l left join brokers b on b.id = l.assigned_broker_id
 where l.id = %(id)s
 

@@ -205,7 +205,7 @@ def search_leads(
             r["property_state"],
             r["property_zip"],
             phone_for_guard,
-            dnc=r["phone_dnc"],
+            dnc=r["phone_dnc"] or r["phone_suppressed"],
             now=now,
             seen=seen,
         )

@@ -101,40 +101,6 @@ _MAX_SIGNATURE_LINES: Final = 6
 # --- our own footer, when a client pasted our email back without quote marks. Only whole
 # footer *sentences* starting a line or a sentence are removed, so "I tried to unsubscribe,
 # remove me" keeps its opt-out.
-_FOOTER: Final = re.compile(
-    r"^\s*(?:sent from (?:my|yahoo|outlook|mail|gmail|aol)|sent via|enviado desde (?:mi|yahoo|"
-    r"outlook)|get outlook for|obtener outlook para|descargar outlook)\b",
-    re.IGNORECASE,
-)
-# A greeting after the homeowner has already written something is the top of an earlier
-# message pasted without quote marks (ours, in practice): "Hi Carol," / "Hola Rosa:".
-_SALUTATION: Final = re.compile(
-    r"^\s*(?:hi|hello|dear|hola|estimad[oa]s?|buenos d[ií]as|buenas tardes)\b"
-    r"[^.!?\n]{0,40}[,:]\s*$",
-    re.IGNORECASE,
-)
-_DISCLAIMER: Final = re.compile(
-    r"^\s*(?:confidentiality notice|confidential(?:ity)?\s*:|disclaimer\s*:|aviso de "
-    r"confidencialidad|this (?:e-?mail|message)(?: and any (?:files|attachments)[^.]{0,40})? "
-    r"(?:is|are|may be|contains?) (?:confidential|privileged))",
-    re.IGNORECASE,
-)
-
-# --- signatures
-_SIG_DELIMITER: Final = re.compile(r"^--\s*$")
-_SIGN_OFF: Final = re.compile(
-    r"^\s*(?:thanks(?: (?:again|so much|a lot|very much))?|thank you(?: (?:so|very) much)?|"
-    r"many thanks|thx|regards|best(?: regards| wishes)?|kind regards|warm(?:est)? regards|"
-    r"warmly|sincerely(?: yours)?|yours(?: truly)?|cheers|respectfully|take care|god bless|"
-    r"blessings|saludos(?: cordiales)?|un saludo|atentamente|cordialmente|gracias|"
-    r"muchas gracias|mil gracias|bendiciones|que dios (?:le|los|te) bendiga)\s*[,.!:]*\s*$",
-    re.IGNORECASE,
-)
-_MAX_SIGNATURE_LINES: Final = 6
-
-# --- our own footer, when a client pasted our email back without quote marks. Only whole
-# footer *sentences* starting a line or a sentence are removed, so "I tried to unsubscribe,
-# remove me" keeps its opt-out.
 _FOOTER_PHRASES: Final = (
     r"to (?:unsubscribe|opt[- ]?out|stop receiving(?: these| our| future)?(?: e-?mails|"
     r" messages)?)[,:]?\s*(?:please\s+)?(?:click|tap|visit|go to|use|follow|reply|respond|"
@@ -188,8 +154,8 @@ def _quote_start(lines: list[str], i: int) -> str | None:
             joined = " ".join(lines[i:end])
             if _ON_WROTE.match(joined) and _DIGIT.search(joined):
                 return "quote_header"
-    # "Sent from my iPhone" ends a reply only after some of it: above everything it is
-    # a phone's default line the homeowner typed under ("Sent from my iPhone / stop").
+    # "Sent from my iPhone" ends a reply only after some of it (or alone): above the
+    # text it is a phone's default line the homeowner typed under ("...iPhone / stop").
     if len(line) <= 80 and _MOBILE_FOOTER.match(line):
         above = any(x.strip() for x in lines[:i])
         below = any(x.strip() for x in lines[i + 1 :])

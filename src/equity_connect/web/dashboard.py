@@ -102,12 +102,6 @@ def login(
 def logout_post(request: Request, csrf: Annotated[str, Form()]) -> Response:
     """Forget the session (the header's Log out button)."""
     check_csrf(request, csrf)
-    return logout()
-
-
-@router.get("/logout")
-def logout() -> Response:
-    """Forget the session."""
     response = RedirectResponse("/dashboard/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE)
     return response

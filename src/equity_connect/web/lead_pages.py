@@ -194,7 +194,7 @@ def lead_page(lead_id: str, request: Request) -> Response:
         lead["property_state"],
         lead["property_zip"],
         None if phone == leads.UNREADABLE else phone,
-        dnc=lead["phone_dnc"],
+        dnc=lead["phone_dnc"] or lead["phone_suppressed"],
         now=now,
     )
     if lead["campaign_status"] in leads.OPTED_OUT:

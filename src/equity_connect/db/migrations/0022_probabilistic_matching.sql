@@ -50,3 +50,24 @@ create index if not exists leads_block_zip_surname_idx
   where property_zip is not null;
 create index if not exists leads_block_city_number_idx
   on public.leads (property_city, property_state, (split_part(property_address, ' ', 1)));
+
+-- The suppression half of ec_internal.phone_contact_forbidden (0015) as a
+-- yes/no a broker's page may ask about its own lead's indexes: the number in
+-- the suppression set for any reason, or the e-mail there for an opt-out.
+-- Brokers cannot read suppressions (RLS), and the answer reveals nothing but
+-- this one bit about values they already hold; hence SECURITY DEFINER, with
+-- a pinned search_path, outside the exposed schema.
+create or replace function ec_internal.phone_suppressed(p_phone_index bytea, p_email_index bytea)
+  returns boolean
+  language sql stable security definer
+  set search_path = ''
+as $$
+  select exists (
+    select 1 from public.suppressions s
+    where (s.channel = 'phone' and s.value_index = p_phone_index)
+       or (s.channel = 'email' and s.value_index = p_email_index and s.reason <> 'bounced')
+  )
+$$;
+revoke all on function ec_internal.phone_suppressed(bytea, bytea) from public, anon, authenticated;
+grant execute on function ec_internal.phone_suppressed(bytea, bytea)
+  to authenticated, service_role, pipeline_writer;
