@@ -70,16 +70,29 @@ def test_broker_lists_and_reads_only_their_leads(live_url: str, world: dict[str,
         own = payload(await s.call_tool("get_lead", {"lead_id": str(world["a_leads"][0])}))
         other = await s.call_tool("get_lead", {"lead_id": str(world["b_leads"][0])})
         window = await s.call_tool("calling_window", {"lead_id": str(world["b_leads"][0])})
-        return {"listed": listed, "own": own, "other": other, "window": window}
+        mine = payload(await s.call_tool("search_leads", {"query": "a1@example.com"}))
+        theirs = payload(await s.call_tool("search_leads", {"query": "b0@example.com"}))
+        return {
+            "listed": listed,
+            "own": own,
+            "other": other,
+            "window": window,
+            "mine": mine,
+            "theirs": theirs,
+        }
 
     out = run(live_url, a_token, work)
     assert sorted(i["id"] for i in out["listed"]["items"]) == sorted(map(str, world["a_leads"]))
     assert {i["email"] for i in out["listed"]["items"]} == {f"a{i}@example.com" for i in range(3)}
     assert out["own"]["lead"]["phone"] == "+12135550000"
-    assert set(out["own"]) >= {"notes", "consent", "bookings", "events"}
+    assert set(out["own"]) >= {"notes", "consent", "bookings", "timeline"}
+    assert any(e["kind"] == "lead" for e in out["own"]["timeline"])
     assert "not found" in error_text(out["other"]).replace("no such lead", "not found")
     assert "not_found" in error_text(out["window"])
     assert "b0@example.com" not in json.dumps([str(out["other"]), str(out["window"])])
+    # the workspace's search, through RLS: an exact e-mail finds one's own lead only
+    assert [i["email"] for i in out["mine"]["items"]] == ["a1@example.com"]
+    assert out["theirs"]["items"] == []
 
 
 def test_tools_per_token(live_url: str, world: dict[str, Any]) -> None:

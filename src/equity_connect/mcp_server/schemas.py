@@ -4,21 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
 
 from pydantic import BaseModel, Field
 
 from equity_connect.brokers.schemas import BookingOut, ConsentOut, LeadOut, NoteOut
-
-
-class LeadEvent(BaseModel):
-    """One pipeline event of a lead (fed, replied, called, booked ...); no PII."""
-
-    occurred_at: datetime
-    stage: str
-    outcome: str
-    provider: str | None
-    detail: dict[str, Any]
+from equity_connect.leads.schemas import TimelineEntry
 
 
 class LeadTimeline(BaseModel):
@@ -28,7 +18,12 @@ class LeadTimeline(BaseModel):
     notes: list[NoteOut]
     consent: list[ConsentOut]
     bookings: list[BookingOut]
-    events: list[LeadEvent] = Field(description="replies, calls, feeds, bookings, oldest first")
+    timeline: list[TimelineEntry] = Field(
+        description=(
+            "everything that happened, newest first: upload rows, skip-trace lookups, "
+            "campaign pushes, replies, calls, consent, bookings, notes, suppressions, audit"
+        )
+    )
 
 
 class CallingWindow(BaseModel):

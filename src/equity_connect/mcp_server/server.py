@@ -174,8 +174,17 @@ class EquityConnectMcp(FastMCP[Any]):
 def _register(server: EquityConnectMcp) -> None:
     """The tools and resources."""
 
-    @server.tool(description="Search your leads (newest first) by status and minimum score.")
+    @server.tool(
+        description=(
+            "Search your leads: by name, street or city prefix, ZIP, or exact phone or "
+            "email (query), and by status and minimum score; newest first without a query."
+        )
+    )
     async def search_leads(
+        query: Annotated[
+            str | None,
+            Field(max_length=200, description="name, street, city, ZIP, phone or email"),
+        ] = None,
         status: Annotated[CampaignStatus | None, Field(description="campaign status")] = None,
         min_score: Annotated[int | None, Field(ge=0, le=100)] = None,
         limit: Annotated[int, Field(ge=1, le=200)] = 50,
@@ -185,12 +194,15 @@ def _register(server: EquityConnectMcp) -> None:
             "search_leads",
             None,
             lambda st, p: tools.search_leads(
-                st, p, status=status, min_score=min_score, limit=limit, cursor=cursor
+                st, p, status=status, min_score=min_score, limit=limit, cursor=cursor, query=query
             ),
         )
 
     @server.tool(
-        description="One lead with its timeline: notes, consent, bookings, replies, calls."
+        description=(
+            "One lead with its timeline: upload rows, skip-trace, campaign, replies, calls, "
+            "consent, bookings, notes, suppressions, audit."
+        )
     )
     async def get_lead(lead_id: LeadId) -> LeadTimeline:
         return await server.dispatch(

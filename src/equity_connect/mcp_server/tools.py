@@ -23,17 +23,18 @@ from equity_connect.auth.principal import Principal
 from equity_connect.brokers import service as brokers
 from equity_connect.brokers.schemas import BookingOut, ConsentOut, LeadOut, LeadPage, NoteOut
 from equity_connect.calls.service import CALLS_Q
-from equity_connect.db import queries
+from equity_connect.campaign.schemas import CampaignStatus
 from equity_connect.db.pool import Conn, act_as_broker
 from equity_connect.errors import DomainError
 from equity_connect.ingest.rejects import rejected_rows
 from equity_connect.jobs import service as jobs
+from equity_connect.leads import service as leads
+from equity_connect.leads.schemas import LeadFilters
 from equity_connect.mcp_server.schemas import (
     CallingWindow,
     DeadLetter,
     Funnel,
     FunnelStage,
-    LeadEvent,
     LeadTimeline,
     RejectOut,
     Replayed,
@@ -44,7 +45,6 @@ from equity_connect.security.apikeys import Scope, has_scope
 from equity_connect.security.crypto import PiiCipher
 from equity_connect.web.state import AppState
 
-Q = queries.load("equity_connect.mcp_server")
 BQ = brokers.Q
 
 # The statuses an agent may set through set_status: the broker API's targets
@@ -110,10 +110,17 @@ def search_leads(
     min_score: int | None,
     limit: int,
     cursor: str | None,
+    query: str | None = None,
 ) -> LeadPage:
-    """The caller's leads, newest first, keyset-paginated."""
+    """The caller's leads, newest first, keyset-paginated; with ``query``, the workspace's
+    search (name, street or city prefix, ZIP, or exact phone or email through the blind
+    index: ``leads.search_leads``), best score first, one page of ``limit``."""
     after = brokers.parse_cursor(cursor) if cursor else (None, None)
     cipher = PiiCipher(state.keyring)
+    if query:
+        return _search(
+            state, caller, cipher, query=query, status=status, min_score=min_score, limit=limit
+        )
     with _tx(state, caller) as conn:
         rows = conn.execute(
             BQ["list_leads"],
@@ -132,6 +139,35 @@ def search_leads(
     )
 
 
+def _search(
+    state: AppState,
+    caller: Principal,
+    cipher: PiiCipher,
+    *,
+    query: str,
+    status: str | None,
+    min_score: int | None,
+    limit: int,
+) -> LeadPage:
+    filters = LeadFilters(
+        q=query,
+        status=CampaignStatus(status) if status else None,
+        min_score=min_score,
+        max_score=None,
+        page=1,
+        size=limit,
+    )
+    pii = sees_pii(caller)
+    with _tx(state, caller) as conn:
+        found = leads.search_leads(conn, cipher, filters, broker=None)
+        rows = [conn.execute(BQ["get_lead"], {"id": item.id}).fetchone() for item in found.items]
+    # The same rows and the same PII rule as the list without a query.
+    return LeadPage(
+        items=[brokers.lead_out(r, cipher, pii=pii) for r in rows if r is not None],
+        next_cursor=None,
+    )
+
+
 def get_lead(state: AppState, caller: Principal, lead_id: uuid.UUID) -> LeadTimeline:
     """A lead with its notes, consent records, bookings and pipeline events."""
     cipher = PiiCipher(state.keyring)
@@ -142,17 +178,15 @@ def get_lead(state: AppState, caller: Principal, lead_id: uuid.UUID) -> LeadTime
             ConsentOut(**r) for r in conn.execute(BQ["consent_records"], {"lead_id": lead_id})
         ]
         bookings = [BookingOut(**r) for r in conn.execute(BQ["bookings"], {"lead_id": lead_id})]
-        _as_pipeline(conn, caller)  # brokers cannot read pipeline_events; the lead is theirs
-        events = [
-            LeadEvent(**r)
-            for r in conn.execute(Q["lead_events"], {"lead_id": lead_id, "limit": 500})
-        ]
+        # Everything that happened to it, exactly as the lead page shows it (the broker
+        # reads their lead's history through RLS, migration 0020).
+        timeline = leads.timeline(conn, cipher, leads.find_lead(conn, lead_id))
     return LeadTimeline(
         lead=brokers.lead_out(row, cipher, pii=sees_pii(caller)),
         notes=notes,
         consent=consent,
         bookings=bookings,
-        events=events,
+        timeline=timeline,
     )
 
 
