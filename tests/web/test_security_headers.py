@@ -35,6 +35,37 @@ def test_logout_needs_csrf(client: TestClient, seeded: dict[str, Any]) -> None:
     assert client.get("/dashboard", follow_redirects=False).status_code == 200  # still in
 
 
+def test_a_browser_gets_a_page_for_a_dashboard_error_and_the_api_keeps_json(
+    client: TestClient, seeded: dict[str, Any]
+) -> None:
+    login_client(client, seeded["admin"])
+    page = client.post(
+        "/dashboard/logout", data={"csrf": "forged"}, headers={"Accept": "text/html"}
+    )
+    assert page.status_code == 403
+    assert page.headers["content-type"].startswith("text/html")
+    assert "<h1>Not allowed</h1>" in page.text and "submit again" in page.text
+    api = client.post("/dashboard/logout", data={"csrf": "forged"})
+    assert api.status_code == 403 and api.json()["error"] == "bad_csrf"
+
+
+def test_a_login_posted_from_another_site_is_refused(
+    client: TestClient, seeded: dict[str, Any]
+) -> None:
+    form = {"credential": seeded["admin"]}
+    for headers in ({"Sec-Fetch-Site": "cross-site"}, {"Origin": "https://evil.example"}):
+        refused = client.post("/dashboard/login", data=form, headers=headers)
+        assert refused.status_code == 403, headers
+        assert "ec_session" not in refused.headers.get("set-cookie", "")
+    same = client.post(
+        "/dashboard/login",
+        data=form,
+        headers={"Sec-Fetch-Site": "same-origin"},
+        follow_redirects=False,
+    )
+    assert same.status_code == 303
+
+
 def test_login_next_stays_on_the_dashboard(client: TestClient, seeded: dict[str, Any]) -> None:
     for target, lands in (
         ("/dashboard/leads?q=x", "/dashboard/leads?q=x"),

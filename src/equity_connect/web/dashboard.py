@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -65,6 +66,19 @@ def login_form(
     )
 
 
+def refuse_cross_site(request: Request) -> None:
+    """Login CSRF: another site must not log a visitor in as someone else. The login form
+    has no session to tie a token to yet, so the browser's own word on where the request
+    came from decides (Sec-Fetch-Site, else Origin against our host)."""
+    site = request.headers.get("sec-fetch-site")
+    origin = request.headers.get("origin")
+    cross = site is not None and site not in ("same-origin", "none")
+    if site is None and origin is not None and origin != "null":
+        cross = urlsplit(origin).netloc != request.url.netloc
+    if cross:
+        raise DomainError(403, "cross_site_login", "log in from this site's own login page")
+
+
 @router.post("/login")
 def login(
     request: Request,
@@ -72,6 +86,7 @@ def login(
     next: Annotated[str | None, Form()] = None,
 ) -> Response:
     """Check the credential; on success set the session cookie."""
+    refuse_cross_site(request)
     state = state_of(request)
     credential = credential.strip()
     principal: Principal | None

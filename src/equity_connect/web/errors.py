@@ -1,4 +1,5 @@
-"""One handler renders every domain and signature error as JSON."""
+"""One handler renders every domain and signature error: as JSON for the API, and as a
+page for a browser on the dashboard (a person reading a sentence, not an object)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ from typing import Any
 
 import psycopg
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from equity_connect.db.faults import is_connection_lost
 from equity_connect.errors import DomainError
 from equity_connect.security.kek import KeyServiceError
 from equity_connect.security.signatures import SignatureError
+from equity_connect.web.render import page_context, templates
 from equity_connect.web.timeouts import BodyTimeout
 
 __all__ = ["DomainError", "error_body", "install_error_handlers"]
@@ -22,24 +24,60 @@ def error_body(code: str, detail: str, **extra: Any) -> dict[str, Any]:
     return {"error": code, "detail": detail, **extra}
 
 
+_HEADINGS = {
+    400: "That request was not understood",
+    401: "Please log in",
+    403: "Not allowed",
+    404: "Not found",
+    408: "The request took too long",
+    409: "That was already done",
+    422: "That could not be done",
+    503: "Temporarily unavailable",
+}
+
+
+def _wants_page(request: Request) -> bool:
+    """A browser on the dashboard (the API and its clients keep their JSON)."""
+    return request.url.path.startswith("/dashboard") and "text/html" in request.headers.get(
+        "accept", ""
+    )
+
+
+def dashboard_error_page(
+    request: Request, status: int, detail: str, headers: dict[str, str] | None = None
+) -> HTMLResponse:
+    """The dashboard's error page. Rendered without the session, so that it still renders
+    when the database (which a session check reads) is the thing that failed."""
+    html = templates.get_template("error.html").render(
+        **page_context(request, None),
+        heading=_HEADINGS.get(status, "Something went wrong"),
+        message=detail,
+    )
+    return HTMLResponse(html, status_code=status, headers=headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Render domain and signature errors; no expected error becomes a 500."""
 
-    async def on_domain_error(_: Request, exc: Exception) -> JSONResponse:
+    async def on_domain_error(request: Request, exc: Exception) -> JSONResponse | HTMLResponse:
         assert isinstance(exc, DomainError)  # registered for this type only
+        if _wants_page(request):
+            return dashboard_error_page(request, exc.status, exc.detail)
         return JSONResponse(error_body(exc.code, exc.detail, **exc.extra), status_code=exc.status)
 
     async def on_signature_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, SignatureError)  # registered for this type only
         return JSONResponse(error_body(exc.code, exc.reason), status_code=exc.status)
 
-    async def on_database_error(_: Request, exc: Exception) -> JSONResponse:
+    async def on_database_error(request: Request, exc: Exception) -> JSONResponse | HTMLResponse:
         # The database is away (failover, pooler restart) or too slow: the
         # request can be retried shortly, so say so instead of a 500.
         if is_connection_lost(exc):
             code, detail = "database_unavailable", "the database is unreachable; retry shortly"
         else:
             code, detail = "database_busy", "the database did not answer in time; retry shortly"
+        if _wants_page(request):
+            return dashboard_error_page(request, 503, detail, {"Retry-After": "5"})
         return JSONResponse(error_body(code, detail), status_code=503, headers={"Retry-After": "5"})
 
     async def on_key_service_error(_: Request, exc: Exception) -> JSONResponse:
