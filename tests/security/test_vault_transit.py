@@ -121,7 +121,7 @@ def test_the_cache_has_a_time_limit(vault: LocalVault) -> None:
 
 
 def test_a_wrong_token_is_a_clear_error(vault: LocalVault) -> None:
-    keyring, _, _ = vault_keyring(vault, token="not-the-token")  # noqa: S106
+    keyring, _, _ = vault_keyring(vault, token="not-the-token")
     with pytest.raises(KeyServiceError) as refused:
         PiiCipher(keyring).encrypt("owner@example.com", b"a")
     message = str(refused.value)

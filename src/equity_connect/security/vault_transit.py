@@ -137,11 +137,11 @@ class VaultTransitKeks:
             if isinstance(data, dict):
                 return data
         reason = _first_error(answer)
-        if answer.status_code == httpx.codes.BAD_REQUEST and op == "decrypt":
-            if any(text in reason.lower() for text in _NOT_OURS):
-                raise DecryptionError(
-                    f"data key does not unwrap under Vault transit key {self.kid!r} ({reason})"
-                )
+        not_ours = any(text in reason.lower() for text in _NOT_OURS)
+        if answer.status_code == httpx.codes.BAD_REQUEST and op == "decrypt" and not_ours:
+            raise DecryptionError(
+                f"data key does not unwrap under Vault transit key {self.kid!r} ({reason})"
+            )
         if answer.status_code in {httpx.codes.UNAUTHORIZED, httpx.codes.FORBIDDEN}:
             hint = "check EC_VAULT_TOKEN is valid and its policy allows update on this path"
         elif answer.status_code == httpx.codes.SERVICE_UNAVAILABLE:
