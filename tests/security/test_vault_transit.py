@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from equity_connect.config import Settings
@@ -188,3 +189,17 @@ def test_settings_select_the_provider(vault: LocalVault, tmp_path: Path) -> None
         load_keyring(settings.model_copy(update={"vault_token_file": None}))
     with pytest.raises(KeyConfigError, match="EC_VAULT_TOKEN_FILE cannot be read"):
         load_keyring(settings.model_copy(update={"vault_token_file": tmp_path / "missing"}))
+
+
+def test_a_sealed_vault_fails_closed_with_one_sentence() -> None:
+    with local_vault() as sealed:
+        keyring, _, _ = vault_keyring(sealed)
+        blob = PiiCipher(keyring).encrypt("v", b"a")
+        with httpx.Client(base_url=sealed.addr, headers={"X-Vault-Token": sealed.token}) as ops:
+            ops.put("/v1/sys/seal").raise_for_status()
+        fresh, _, _ = vault_keyring(sealed)
+        with pytest.raises(KeyServiceError) as read:
+            PiiCipher(fresh).decrypt(blob, b"a")
+    message = str(read.value)
+    assert message.startswith("Vault refused POST /v1/transit/decrypt/")
+    assert "503" in message and "sealed" in message and "\n" not in message
