@@ -203,3 +203,22 @@ def test_a_sealed_vault_fails_closed_with_one_sentence() -> None:
     message = str(read.value)
     assert message.startswith("Vault refused POST /v1/transit/decrypt/")
     assert "503" in message and "sealed" in message and "\n" not in message
+
+
+def test_a_namespace_is_sent_and_selects_the_transit_key(vault: LocalVault) -> None:
+    ns = f"team-{uuid.uuid4().hex[:8]}"
+    root = {"X-Vault-Token": vault.token}
+    with httpx.Client(base_url=vault.addr, headers=root) as ops:
+        ops.post(f"/v1/sys/namespaces/{ns}", json={}).raise_for_status()
+        inside = {**root, "X-Vault-Namespace": ns}
+        ops.post("/v1/sys/mounts/transit", json={"type": "transit"}, headers=inside)
+        ops.post("/v1/transit/keys/ns-only", headers=inside).raise_for_status()
+    provider = VaultTransitKeks(
+        kid="vault1", addr=vault.addr, token=vault.token, key_name="ns-only", namespace=ns
+    )
+    keyring = Keyring.from_values("", INDEX, keys_optional=True).with_kms(provider, "vault1")
+    assert PiiCipher(keyring).decrypt(PiiCipher(keyring).encrypt("v", b"a"), b"a") == "v"
+    # The key exists only inside the namespace: without the header Vault does not find it.
+    outside, _, _ = vault_keyring(vault, key_name="ns-only")
+    with pytest.raises(KeyServiceError, match="encryption key not found"):
+        PiiCipher(outside).encrypt("v", b"a")
