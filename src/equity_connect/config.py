@@ -204,7 +204,7 @@ class Settings(BaseSettings):
     # Key-encryption keys (security/kek.py): "env" = EC_ENCRYPTION_KEYS only; "aws" =
     # AWS KMS holds the active KEK (EC_ENCRYPTION_KEYS, if set, only read older values
     # until `keys rotate`). Credentials come from boto3's usual chain, never from here.
-    kms_provider: Literal["env", "aws"] = "env"
+    kms_provider: Literal["env", "aws", "vault"] = "env"  # vault: the block at the end
     aws_kms_key_id: str | None = None  # key id, ARN or alias/...
     aws_kms_kid: str = "kms1"  # the key id our ciphertexts name the KMS key by
     aws_region: str | None = None
@@ -237,6 +237,15 @@ class Settings(BaseSettings):
     privacy_policy_url: str | None = None
     brand_support_phone: str | None = None
     brand_support_email: str | None = None
+    # Vault transit as the KEK provider (security/vault_transit.py, EC_KMS_PROVIDER=vault):
+    # the transit key never leaves Vault; the token (or a file holding it) authenticates.
+    vault_addr: str | None = None  # e.g. https://vault.internal:8200
+    vault_token: str | None = None
+    vault_token_file: Path | None = None
+    vault_transit_mount: str = "transit"
+    vault_transit_key: str | None = None
+    vault_kid: str = "vault1"  # the key id our ciphertexts name the transit key by
+    vault_namespace: str | None = None  # X-Vault-Namespace (Vault Enterprise / OpenBao)
 
     @property
     def brand_contact(self) -> str:

@@ -140,7 +140,7 @@ def test_a_process_pool_gets_the_configuration_never_the_cached_keys(kms: LocalK
     blob = PiiCipher(keyring).encrypt("v", b"a")
     copy = pickle.loads(pickle.dumps(keyring))  # noqa: S301 - our own bytes, as a process pool does
     assert isinstance(copy.kms, AwsKmsKeks)
-    assert copy.kms.calls == 0 and not copy.kms._unwrapped and copy.kms._current is None
+    assert copy.kms.calls == 0 and copy.kms.cache.is_empty()
     assert PiiCipher(copy).decrypt(blob, b"a") == "v"
     assert copy.kms.calls == 1
     assert provider.key_id == copy.kms.key_id

@@ -56,13 +56,13 @@ def _holder(keyring: Keyring | None, kid: str) -> str:
         return "?"
     role = " (active)" if kid == keyring.active_kid else ""
     if keyring.kms is not None and keyring.kms.holds(kid):
-        return f"aws kms{role}"
+        return f"{getattr(keyring.kms, 'label', 'aws kms')}{role}"
     return f"env{role}" if kid in keyring.keys else "not configured"
 
 
 @app.command("rotate")
 def keys_rotate(batch_size: int = 2000) -> None:
-    """Re-wrap everything under the active key: the KMS key with EC_KMS_PROVIDER=aws,
+    """Re-wrap everything under the active key: the KMS key with EC_KMS_PROVIDER=aws|vault,
     else the first of EC_ENCRYPTION_KEYS (keep the old keys set while this runs).
 
     Resumable and online: stop it any time and run it again. When it is done,

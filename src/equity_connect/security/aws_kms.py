@@ -4,14 +4,9 @@ The KEK is a KMS key and never leaves KMS. New values get a data key from
 ``GenerateDataKey`` (plaintext for this process, ciphertext blob stored in
 every value's header); reading a value sends its blob to ``Decrypt``.
 
-Calls are bounded by two caches in memory, both with a size bound and a time
-limit (``EC_KMS_CACHE_MAX_KEYS``, ``EC_KMS_CACHE_TTL_SECONDS``):
-
-* the *current* data key is handed out again to every cipher of this process
-  until it is ``ttl`` old or has been handed out ``max_reuse`` times, so an
-  ingest of any size asks KMS for one data key per time window per process;
-* unwrapped data keys are kept (LRU) so the values written under one data key
-  cost one ``Decrypt`` however many are read.
+Calls are bounded by the shared data-key cache (``dek_cache.py``, also used by
+Vault transit): one ``GenerateDataKey`` per time window per process, and one
+``Decrypt`` per data key however many values it wrote.
 
 Each blob is bound to its purpose and key id by KMS encryption context (the
 values themselves stay bound to table, column and row by the cipher's
@@ -22,9 +17,7 @@ weaker, and nothing is written unencrypted.
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -32,19 +25,19 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from equity_connect.security.dek_cache import DEFAULT_MAX_REUSE, DataKeyCache
 from equity_connect.security.kek import KEY_BYTES, DecryptionError, KeyServiceError
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
 
 _CONTEXT_PURPOSE = "equity-connect/dek/v1"
-# AWS's own advice for random-nonce AES-GCM is far below 2^32 messages per key;
-# each hand-out lets one cipher encrypt up to its data_key_uses values.
-_DEFAULT_MAX_REUSE = 4096
 
 
 class AwsKmsKeks:
     """One KMS key, known to our ciphertexts by the key id ``kid``."""
+
+    label = "aws kms"  # how `keys status` names the holder
 
     def __init__(
         self,
@@ -55,7 +48,7 @@ class AwsKmsKeks:
         endpoint_url: str | None = None,
         cache_max_keys: int = 1000,
         cache_ttl_seconds: float = 300.0,
-        max_reuse: int = _DEFAULT_MAX_REUSE,
+        max_reuse: int = DEFAULT_MAX_REUSE,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.kid = kid
@@ -69,11 +62,13 @@ class AwsKmsKeks:
         self._reset()
 
     def _reset(self) -> None:
-        self._lock = threading.Lock()
         self._client: KMSClient | None = None
-        self._current: tuple[bytes, bytes, float] | None = None  # plaintext, blob, since
-        self._handed_out = 0
-        self._unwrapped: OrderedDict[bytes, tuple[bytes, float]] = OrderedDict()
+        self.cache = DataKeyCache(
+            max_keys=self.cache_max_keys,
+            ttl_seconds=self.cache_ttl_seconds,
+            max_reuse=self.max_reuse,
+            clock=self._clock,
+        )
         self.calls = 0  # KMS API calls made by this process (the benchmark prints it)
 
     def __repr__(self) -> str:
@@ -135,25 +130,19 @@ class AwsKmsKeks:
         """Whether ``kid`` is this KMS key's id in our ciphertexts."""
         return kid == self.kid
 
-    def _fresh(self, since: float) -> bool:
-        return self._clock() - since < self.cache_ttl_seconds
-
     def generate(self, kid: str) -> tuple[bytes, bytes]:
         """The current data key, or a new one from ``GenerateDataKey`` once it is too old."""
-        with self._lock:
-            current = self._current
-            if current is None or not self._fresh(current[2]) or self._handed_out >= self.max_reuse:
-                answer = self._call(
-                    "GenerateDataKey",
-                    lambda: self._kms().generate_data_key(
-                        KeyId=self.key_id, KeySpec="AES_256", EncryptionContext=self._context(kid)
-                    ),
-                )
-                current = (answer["Plaintext"], answer["CiphertextBlob"], self._clock())
-                self._current, self._handed_out = current, 0
-                self._remember(current[1], current[0])
-            self._handed_out += 1
-            return current[0], current[1]
+
+        def fetch() -> tuple[bytes, bytes]:
+            answer = self._call(
+                "GenerateDataKey",
+                lambda: self._kms().generate_data_key(
+                    KeyId=self.key_id, KeySpec="AES_256", EncryptionContext=self._context(kid)
+                ),
+            )
+            return answer["Plaintext"], answer["CiphertextBlob"]
+
+        return self.cache.current(fetch)
 
     def wrap(self, kid: str, dek: bytes) -> bytes:
         """An existing data key (rotation onto KMS) wrapped by KMS ``Encrypt``."""
@@ -164,17 +153,14 @@ class AwsKmsKeks:
             ),
         )
         blob: bytes = answer["CiphertextBlob"]
-        with self._lock:
-            self._remember(blob, dek)
+        self.cache.remember(blob, dek)
         return blob
 
     def unwrap(self, kid: str, wrapped: bytes) -> bytes:
         """The data key of a blob, from the cache or ``Decrypt``."""
-        with self._lock:
-            hit = self._unwrapped.get(wrapped)
-            if hit is not None and self._fresh(hit[1]):
-                self._unwrapped.move_to_end(wrapped)
-                return hit[0]
+        hit = self.cache.unwrapped(wrapped)
+        if hit is not None:
+            return hit
         answer = self._call(
             "Decrypt",
             lambda: self._kms().decrypt(
@@ -184,12 +170,5 @@ class AwsKmsKeks:
         dek: bytes = answer["Plaintext"]
         if len(dek) != KEY_BYTES:
             raise DecryptionError(f"KMS key {self.kid!r} unwrapped a {len(dek)}-byte data key")
-        with self._lock:
-            self._remember(wrapped, dek)
+        self.cache.remember(wrapped, dek)
         return dek
-
-    def _remember(self, blob: bytes, dek: bytes) -> None:
-        self._unwrapped[blob] = (dek, self._clock())
-        self._unwrapped.move_to_end(blob)
-        while len(self._unwrapped) > self.cache_max_keys:
-            self._unwrapped.popitem(last=False)

@@ -130,7 +130,9 @@ class Keyring:
     def with_kms(self, kms: KekProvider, kid: str) -> Keyring:
         """This keyring with ``kms`` as the active KEK provider (under key id ``kid``)."""
         if not _KID.match(kid):
-            raise KeyConfigError("EC_AWS_KMS_KID must be 1-32 letters, digits, '_' or '-'")
+            raise KeyConfigError(
+                "EC_AWS_KMS_KID / EC_VAULT_KID must be 1-32 letters, digits, '_' or '-'"
+            )
         if kid in self.keys:
             raise KeyConfigError(f"the KMS key id {kid!r} is also an EC_ENCRYPTION_KEYS id")
         return Keyring(keys=self.keys, active_kid=kid, index_key=self.index_key, kms=kms)

@@ -1,4 +1,4 @@
-"""Where PII keys come from: the environment, files or AWS KMS, never the database."""
+"""Where PII keys come from: the environment, files, AWS KMS or Vault, never the database."""
 
 from __future__ import annotations
 
@@ -11,16 +11,18 @@ from equity_connect.security.crypto import KeyConfigError, Keyring, generate_key
 
 def load_keyring(settings: Settings) -> Keyring:
     """The configured keyring; raises ``KeyConfigError`` with the missing variable's name."""
-    aws = settings.kms_provider == "aws"
+    remote = settings.kms_provider in {"aws", "vault"}
     keyring = Keyring.from_sources(
         encryption_keys=settings.encryption_keys,
         encryption_keys_file=settings.encryption_keys_file,
         index_key=settings.index_key,
         index_key_file=settings.index_key_file,
-        encryption_keys_optional=aws,
+        encryption_keys_optional=remote,
     )
-    if not aws:
+    if not remote:
         return keyring
+    if settings.kms_provider == "vault":
+        return _with_vault(keyring, settings)
     if not settings.aws_kms_key_id:
         raise KeyConfigError("EC_KMS_PROVIDER=aws needs EC_AWS_KMS_KEY_ID (a key id, ARN or alias)")
     # Imported here: boto3 takes a while to import and only KMS deployments need it.
@@ -35,6 +37,36 @@ def load_keyring(settings: Settings) -> Keyring:
         cache_ttl_seconds=settings.kms_cache_ttl_seconds,
     )
     return keyring.with_kms(kms, settings.aws_kms_kid)
+
+
+def _with_vault(keyring: Keyring, settings: Settings) -> Keyring:
+    from equity_connect.security.vault_transit import VaultTransitKeks  # noqa: PLC0415
+
+    if not settings.vault_addr:
+        raise KeyConfigError("EC_KMS_PROVIDER=vault needs EC_VAULT_ADDR (Vault's URL)")
+    if not settings.vault_transit_key:
+        raise KeyConfigError("EC_KMS_PROVIDER=vault needs EC_VAULT_TRANSIT_KEY (a transit key)")
+    token = settings.vault_token
+    if settings.vault_token_file is not None:
+        try:
+            token = settings.vault_token_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise KeyConfigError(
+                f"EC_VAULT_TOKEN_FILE cannot be read ({exc.strerror}): check the path"
+            ) from None
+    if not token:
+        raise KeyConfigError("EC_KMS_PROVIDER=vault needs EC_VAULT_TOKEN or EC_VAULT_TOKEN_FILE")
+    kms = VaultTransitKeks(
+        kid=settings.vault_kid,
+        addr=settings.vault_addr,
+        token=token,
+        key_name=settings.vault_transit_key,
+        mount=settings.vault_transit_mount,
+        namespace=settings.vault_namespace,
+        cache_max_keys=settings.kms_cache_max_keys,
+        cache_ttl_seconds=settings.kms_cache_ttl_seconds,
+    )
+    return keyring.with_kms(kms, settings.vault_kid)
 
 
 def ensure_dev_keys(data_dir: Path) -> tuple[Path, Path]:
