@@ -43,7 +43,7 @@ where (%(broker)s::uuid is null or assigned_broker_id = %(broker)s::uuid)
   and (%(consent)s::boolean is null or consent = %(consent)s::boolean)
   and (%(open_states)s::text[] is null
        or (property_state = any(%(open_states)s::text[]) and phone_ciphertext is not null
-           and not phone_dnc and not ec_internal.phone_suppressed(phone_index, email_index)
+           and not phone_dnc
            and campaign_status not in ('unsubscribed', 'do_not_contact', 'bounced')))
   and (%(upload)s::uuid is null
        or first_upload_id = %(upload)s::uuid
@@ -82,7 +82,7 @@ where (%(broker)s::uuid is null or assigned_broker_id = %(broker)s::uuid)
   and (%(consent)s::boolean is null or consent = %(consent)s::boolean)
   and (%(open_states)s::text[] is null
        or (property_state = any(%(open_states)s::text[]) and phone_ciphertext is not null
-           and not phone_dnc and not ec_internal.phone_suppressed(phone_index, email_index)
+           and not phone_dnc
            and campaign_status not in ('unsubscribed', 'do_not_contact', 'bounced')))
   and (%(upload)s::uuid is null
        or first_upload_id = %(upload)s::uuid
@@ -123,7 +123,7 @@ where (%(broker)s::uuid is null or assigned_broker_id = %(broker)s::uuid)
   and (%(consent)s::boolean is null or consent = %(consent)s::boolean)
   and (%(open_states)s::text[] is null
        or (property_state = any(%(open_states)s::text[]) and phone_ciphertext is not null
-           and not phone_dnc and not ec_internal.phone_suppressed(phone_index, email_index)
+           and not phone_dnc
            and campaign_status not in ('unsubscribed', 'do_not_contact', 'bounced')))
   and (%(upload)s::uuid is null
        or first_upload_id = %(upload)s::uuid
@@ -164,7 +164,7 @@ where (%(broker)s::uuid is null or assigned_broker_id = %(broker)s::uuid)
   and (%(consent)s::boolean is null or consent = %(consent)s::boolean)
   and (%(open_states)s::text[] is null
        or (property_state = any(%(open_states)s::text[]) and phone_ciphertext is not null
-           and not phone_dnc and not ec_internal.phone_suppressed(phone_index, email_index)
+           and not phone_dnc
            and campaign_status not in ('unsubscribed', 'do_not_contact', 'bounced')))
   and (%(upload)s::uuid is null
        or first_upload_id = %(upload)s::uuid
@@ -205,7 +205,7 @@ where (%(broker)s::uuid is null or assigned_broker_id = %(broker)s::uuid)
   and (%(consent)s::boolean is null or consent = %(consent)s::boolean)
   and (%(open_states)s::text[] is null
        or (property_state = any(%(open_states)s::text[]) and phone_ciphertext is not null
-           and not phone_dnc and not ec_internal.phone_suppressed(phone_index, email_index)
+           and not phone_dnc
            and campaign_status not in ('unsubscribed', 'do_not_contact', 'bounced')))
   and (%(upload)s::uuid is null
        or first_upload_id = %(upload)s::uuid
