@@ -75,3 +75,10 @@ def test_a_merge_decision_joins_a_grey_pair() -> None:
 def test_a_row_without_a_zip_is_placed_by_street_city_and_state() -> None:
     linkage = link([row(), row(zip_code="")])
     assert linkage.labels[0] == linkage.labels[1]
+
+
+def test_a_keep_apart_decision_holds_through_a_third_row() -> None:
+    # 2 scores high with both 0 and 1; 0 and 1 are kept apart, so 2 joins one of them only.
+    rows = [row(mak="111"), row("1428 Mapel Ave"), row("1482 Maple Av")]
+    labels = link(rows, decisions=[(0, 1, "apart")]).labels
+    assert labels[0] != labels[1]

@@ -54,6 +54,7 @@ class Clusters:
     def __init__(self, candidates: list[Candidate]) -> None:
         self._parent = list(range(len(candidates)))
         self._facts = [_Facts.of(c) for c in candidates]
+        self._apart: list[set[int]] = [set() for _ in candidates]
 
     def find(self, i: int) -> int:
         parent = self._parent
@@ -62,30 +63,31 @@ class Clusters:
             i = parent[i]
         return i
 
-    def can_join(self, i: int, j: int) -> bool:
-        a, b = self.find(i), self.find(j)
-        return a == b or not self._facts[a].conflicts(self._facts[b])
+    def keep_apart(self, pairs: Iterable[tuple[int, int]]) -> None:
+        """From now on, never join a cluster holding one row of a pair with one holding
+        the other (an ops "apart" decision, which holds transitively)."""
+        for i, j in pairs:
+            self._apart[self.find(i)].add(j)
+            self._apart[self.find(j)].add(i)
+
+    def _kept_apart(self, a: int, b: int) -> bool:
+        return any(self.find(x) == b for x in self._apart[a]) or any(
+            self.find(x) == a for x in self._apart[b]
+        )
 
     def join(self, i: int, j: int) -> bool:
         """Join the clusters of rows ``i`` and ``j``; False when that would break a constraint."""
         a, b = self.find(i), self.find(j)
         if a == b:
             return True
-        if self._facts[a].conflicts(self._facts[b]):
+        if self._facts[a].conflicts(self._facts[b]) or self._kept_apart(a, b):
             return False
         if b < a:  # the earliest row names the cluster, as the exact cascade does
             a, b = b, a
         self._parent[b] = a
         self._facts[a].absorb(self._facts[b])
+        self._apart[a] |= self._apart[b]
         return True
-
-    def join_in_order(self, pairs: Iterable[tuple[float, int, int]]) -> list[tuple[int, int]]:
-        """Join ``(score, i, j)`` pairs strongest first; the pairs refused."""
-        refused = []
-        for _, i, j in sorted(pairs, key=lambda p: (-p[0], p[1], p[2])):
-            if not self.join(i, j):
-                refused.append((i, j))
-        return refused
 
     def labels(self) -> list[int]:
         return [self.find(i) for i in range(len(self._parent))]

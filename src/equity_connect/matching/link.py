@@ -195,36 +195,27 @@ def link(
     weights = weights or default_weights()
     clusters = Clusters(candidates)
     matches: list[Match] = []
-    apart = {frozenset((i, j)) for i, j, d in decisions if d == "apart"}
-    for i, j, decision in decisions:
+    decided = list(decisions)
+    apart = {frozenset((i, j)) for i, j, d in decided if d == "apart"}
+    for i, j, decision in decided:
         if decision == "merge" and clusters.join(i, j):
             matches.append(Match(i, j, "review_merge"))
     _exact(candidates, clusters, matches)
-    scored: list[tuple[float, int, int]] = []
+    # "apart" binds every join from here on, transitively (cluster.py).
+    clusters.keep_apart((i, j) for i, j, d in decided if d == "apart")
+    scored: list[tuple[float, int, int, PairScore]] = []
     grey: list[tuple[int, int, PairScore]] = []
-    by_pair: dict[tuple[int, int], PairScore] = {}
     for i, j in candidate_pairs(candidates):
         if clusters.find(i) == clusters.find(j) or frozenset((i, j)) in apart:
-            continue
+            continue  # decided already: neither merged nor asked again
         result = score_pair(candidates[i], candidates[j], weights)
         if result.score >= weights.merge:
-            scored.append((result.score, i, j))
-            by_pair[(i, j)] = result
+            scored.append((result.score, i, j, result))
         elif result.score >= weights.review:
             grey.append((i, j, result))
-    # An "apart" decision also holds transitively: it is checked again at
-    # each join, through the pairs' current clusters.
-    for score_value, i, j in sorted(scored, key=lambda p: (-p[0], p[1], p[2])):
-        del score_value
-        if any(
-            clusters.find(x) in (clusters.find(i), clusters.find(j))
-            and clusters.find(y) in (clusters.find(i), clusters.find(j))
-            and clusters.find(x) != clusters.find(y)
-            for x, y in (tuple(p) for p in apart)
-        ):
-            continue
+    for _, i, j, result in sorted(scored, key=lambda p: (-p[0], p[1], p[2])):
         if clusters.join(i, j):
-            matches.append(Match(i, j, "probabilistic", by_pair[(i, j)]))
+            matches.append(Match(i, j, "probabilistic", result))
     for i, j, result in grey:
         if clusters.find(i) != clusters.find(j):
             matches.append(Match(i, j, "review", result))
