@@ -40,7 +40,7 @@ from _messy_properties import COLUMNS, generate
 from equity_connect.db.pool import connect
 from equity_connect.ingest.schemas import SignatureScheme
 from equity_connect.ingest.service import IngestLimits, UploadMeta, ingest
-from equity_connect.matching.link import candidate, link
+from equity_connect.matching.link import candidate_of_row, link
 from equity_connect.security.crypto import Keyring, PiiCipher, generate_key
 
 
@@ -131,20 +131,7 @@ def measure_linker(entities: int, seed: int) -> tuple[float, float, int, float, 
     """The matching engine in memory (exact cascade + match weights): P, R, review, s, s exact."""
     rows, truth = generate(entities, seed)
     started = time.perf_counter()
-    candidates = [
-        candidate(
-            street=r["property_address"],
-            city=r["property_city"],
-            state=r["property_state"],
-            zip_code=r["property_zip"],
-            first=r["owner_first_name"],
-            last=r["owner_last_name"],
-            mak=r["mak"],
-            county=r["county_fips"],
-            apn=r["apn"],
-        )
-        for r in rows
-    ]
+    candidates = [candidate_of_row(r, apn_column="apn") for r in rows]
     linkage = link(candidates)
     seconds = time.perf_counter() - started
     precision, recall = _pairwise(list(linkage.labels), truth)

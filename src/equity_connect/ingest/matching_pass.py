@@ -25,8 +25,8 @@ from typing import Any
 
 from equity_connect.db import queries
 from equity_connect.db.pool import Conn
-from equity_connect.matching.compare import Candidate, owner_level
-from equity_connect.matching.link import OWNERS_DIFFER, Match, candidate, link
+from equity_connect.matching.compare import owner_level
+from equity_connect.matching.link import OWNERS_DIFFER, Match, candidate_of_row, link
 from equity_connect.matching.names import parse_owners
 from equity_connect.matching.score import Weights, default_weights
 
@@ -95,21 +95,6 @@ def _guard_targets(conn: Conn, result: PassResult) -> None:
     result.guarded += len(roots)
 
 
-def _candidate(r: dict[str, Any], *, lead: str | None = None) -> Candidate:
-    return candidate(
-        street=r["property_address"],
-        city=r["property_city"],
-        state=r["property_state"],
-        zip_code=r["property_zip"],
-        first=r["owner_first_name"],
-        last=r["owner_last_name"],
-        mak=r["mak"],
-        county=r["county_fips"],
-        apn=r["apn_normalized"],
-        lead=lead,
-    )
-
-
 class _Units:
     """Which unit (a file root, or a lead) each candidate index stands for."""
 
@@ -140,8 +125,8 @@ def run(conn: Conn, result: PassResult, weights: Weights | None = None) -> None:
     rows = conn.execute(Q["unplaced_rows"]).fetchall()
     if rows:
         leads = conn.execute(Q["unplaced_leads"]).fetchall()
-        candidates = [_candidate(r) for r in rows] + [
-            _candidate(lead, lead=str(lead["id"])) for lead in leads
+        candidates = [candidate_of_row(r) for r in rows] + [
+            candidate_of_row(lead, lead=str(lead["id"])) for lead in leads
         ]
         _apply(conn, link(candidates, weights=weights), _Units(rows, leads), weights, result)
     if result.hashes:

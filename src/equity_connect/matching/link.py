@@ -18,9 +18,10 @@ and, for incremental linking, the existing leads they were blocked with).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import combinations
+from typing import Any
 
 from equity_connect.matching.cluster import Clusters
 from equity_connect.matching.compare import Candidate, owner_level, split_street_line
@@ -75,6 +76,25 @@ def candidate(
         mak=mak or None,
         county=county or None,
         apn=apn or None,
+        lead=lead,
+    )
+
+
+def candidate_of_row(
+    row: Mapping[str, Any], *, apn_column: str = "apn_normalized", lead: str | None = None
+) -> Candidate:
+    """A candidate from a row named as ``leads`` and the vendor files name their columns
+    (the ingest's stage and leads give ``apn_normalized``; a vendor file, ``apn``)."""
+    return candidate(
+        street=row["property_address"],
+        city=row["property_city"],
+        state=row["property_state"],
+        zip_code=row["property_zip"],
+        first=row["owner_first_name"],
+        last=row["owner_last_name"],
+        mak=row["mak"],
+        county=row["county_fips"],
+        apn=row[apn_column],
         lead=lead,
     )
 
