@@ -96,12 +96,6 @@ def _tx(state: AppState, caller: Principal) -> Iterator[Conn]:
         yield conn
 
 
-def _as_pipeline(conn: Conn, caller: Principal) -> None:
-    """Leave the broker's role for the rest of the transaction (after RLS found the lead)."""
-    if caller.kind == "broker":
-        conn.execute("set local role none")
-
-
 def search_leads(
     state: AppState,
     caller: Principal,
@@ -224,8 +218,8 @@ def calling_window(state: AppState, caller: Principal, lead_id: uuid.UUID) -> Ca
     cipher = PiiCipher(state.keyring)
     with _tx(state, caller) as conn:
         row = brokers.found(conn.execute(BQ["get_lead"], {"id": lead_id}).fetchone())
-        _as_pipeline(conn, caller)  # the suppression set is the pipeline's
-        target = conn.execute(CALLS_Q["call_target"], {"id": lead_id}).fetchone()
+        with leads.as_pipeline(conn):  # the suppression set is the pipeline's
+            target = conn.execute(CALLS_Q["call_target"], {"id": lead_id}).fetchone()
     forbidden = target is None or bool(target["forbidden"])
     view = brokers.lead_out(row, cipher, pii=False)
     if forbidden:
