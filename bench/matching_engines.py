@@ -1,7 +1,7 @@
 """Matching engines compared: our engine, splink 5 on DuckDB, and our ingest end to end.
 
 Usage: python bench/matching_engines.py [ENTITIES] [--seeds 20261201,20261202]
-       [--batch N] [--threshold P] [--sweep] [--no-ingest]
+       [--batch N] [--threshold P] [--repeats K] [--sweep] [--no-ingest]
 
 Needs the bench extra (``pip install -e '.[bench]'``; ``make bench`` installs
 it). Each seed's rows come from ``bench/_messy_properties.py``, as in
@@ -25,13 +25,20 @@ one nobody tuned on; 19 is the tuning seed, for ``--sweep``). For each engine:
   splink has no constraints, only weights, so it is given the nearest it
   offers: near-veto levels with their m fixed, not learned.
 
-Every time is also printed as a ratio to our engine in memory, in the same
-run. splink is given the same blocking keys as our engine (ZIP + house
-number, ZIP + street prefix, city + state + house number, ZIP + surname,
-and our exact keys MAK and county + APN) and the same comparison levels,
-built from splink's level library. Its m and u are learned (u by random
-sampling, m by EM), except for the levels that never occur between true
-matches, whose m is fixed from ``weights.toml``.
+Every time is a median of K runs, printed as a ratio to our engine in
+memory in the same run. splink is given the same blocking keys as our
+engine (ZIP + house number, ZIP + street prefix, city + state + house
+number, ZIP + surname, and our exact keys MAK and county + APN) and the
+same comparison levels, built from splink's level library, in two models:
+
+- **EM**: m and u learned (u by random sampling, m by EM), except for the
+  levels that never occur between true matches, whose m is fixed from
+  ``weights.toml``; the threshold is the best F1 on the tuning seed;
+- **our weights**: every m and u fixed from ``weights.toml`` and our merge
+  threshold, so the scores are ours and only splink's clustering and
+  runtime differ.
+
+The figures and what they decided: docs/matching.md, "Engine choice, measured".
 """
 
 from __future__ import annotations
