@@ -44,7 +44,9 @@ The figures and what they decided: docs/matching.md, "Engine choice, measured".
 from __future__ import annotations
 
 import argparse
+import csv
 import hashlib
+import io
 import logging
 import os
 import statistics
@@ -62,6 +64,7 @@ from typing import Any, TypeVar
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _db import bench_database
+from _messy_properties import COLUMNS as VENDOR_COLUMNS
 from _messy_properties import generate
 from _splink_frame import COLUMNS, splink_records
 
@@ -77,7 +80,6 @@ from equity_connect.matching.link import (
 )
 from equity_connect.matching.score import default_weights
 from equity_connect.security.crypto import Keyring, PiiCipher, generate_key
-from matching import _csv, _pairwise
 
 try:
     import pyarrow as pa  # type: ignore[import-untyped]
@@ -91,6 +93,26 @@ T = TypeVar("T")
 # splink's level for a hard constraint: no veto exists, so the nearest is a
 # level whose m is fixed this small (a weight of about -20 bits).
 VETO_M = 1e-6
+
+
+def _pairs(counts: Counter[object]) -> int:
+    return sum(n * (n - 1) // 2 for n in counts.values())
+
+
+def _pairwise(labels: Sequence[object], truth: Sequence[int]) -> tuple[float, float]:
+    """Pairwise precision and recall of cluster labels against true property ids
+    (as bench/matching.py counts them)."""
+    agreed = _pairs(Counter(zip(labels, truth, strict=True)))
+    predicted, true = _pairs(Counter(labels)), _pairs(Counter(truth))
+    return (agreed / predicted if predicted else 1.0, agreed / true if true else 1.0)
+
+
+def _csv(rows: list[dict[str, str]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(VENDOR_COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode()
 
 
 @dataclass
