@@ -43,6 +43,9 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+import time
+from collections import Counter
+
 import polars as pl
 
 from equity_connect.ingest.csv_reader import (
@@ -62,6 +65,8 @@ from equity_connect.ingest.csv_reader import (
 from equity_connect.ingest.rows import extras_aad, stage_record
 from equity_connect.ingest.staging import FileFacts, StageJob, _BlockResult, _Offsets, _renumbered
 from equity_connect.normalize.address import _HASH_VERSION, normalize_state
+from equity_connect.normalize.email import validate_email
+from equity_connect.normalize.phone import validate_phone
 from equity_connect.normalize.usps_tables import (
     DIRECTIONALS,
     HIGHWAY_WORDS,
@@ -121,7 +126,7 @@ def _plain_header(header: bytes) -> _Header | None:
     try:
         delimiter = _choose_delimiter(line, 1)
         layout = _map_header(line.split(delimiter), 1)
-    except Exception:  # noqa: BLE001 - whatever is wrong, the reader says it
+    except Exception:
         return None
     return _Header(delimiter, layout, not line.isascii())
 
@@ -144,6 +149,23 @@ def _row_wise(
     facts = FileFacts()
     facts.saw(position)
     return _BlockResult(rows, lines, rejects, facts)
+
+
+#: CPU seconds this process spent per phase of the columnar path (read,
+#: normalize, row-wise, encrypt, hmac, copy text), for bench/staging.py.
+PHASE_SECONDS: Counter[str] = Counter()
+
+
+class _Clock:
+    """Adds the CPU time since the last tick to a phase of ``PHASE_SECONDS``."""
+
+    def __init__(self) -> None:
+        self.last = time.process_time()
+
+    def tick(self, phase: str) -> None:
+        now = time.process_time()
+        PHASE_SECONDS[phase] += now - self.last
+        self.last = now
 
 
 #: Below this many lines a block is staged row-wise: polars' fixed cost per
@@ -169,14 +191,21 @@ def stage_block_columnar(
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         return _row_wise(job, block, header, body, cipher)
-    return _Block(job, block, header, head, text, cipher).run(body)
+    return _Block(job, block, header, head, text, cipher=cipher).run(body)
 
 
 class _Block:
     """One block's staging, in three tiers (see the module docstring)."""
 
     def __init__(
-        self, job: StageJob, block: int, header: bytes, head: _Header, text: str, cipher: PiiCipher
+        self,
+        job: StageJob,
+        block: int,
+        header: bytes,
+        head: _Header,
+        text: str,
+        *,
+        cipher: PiiCipher,
     ) -> None:
         self.job, self.block, self.header, self.head, self.cipher = job, block, header, head, cipher
         lines = text.split("\n")
@@ -187,6 +216,7 @@ class _Block:
         self.header_lines = 1
         self.staged: list[tuple[int, int, str]] = []
         self.rejects: list[CsvReject] = []
+        self.clock = _Clock()
 
     def run(self, body: bytes) -> _BlockResult:
         raw = pl.Series("line", self.lines, dtype=pl.String)
@@ -236,6 +266,7 @@ class _Block:
                     assert got is not None
                 row += got
                 i = j
+        self.clock.tick("read")
         if simple:
             self._stage_lines(lines, simple, simple_rows)
         self.staged.sort(key=lambda t: t[0])
@@ -300,13 +331,10 @@ class _Block:
             self.rejects.append(out)
 
     def _stage_lines(self, lines: pl.Series, simple: list[int], rows: list[int]) -> None:
-        frame = _normalized(
-            lines.gather(simple)
-            .str.split_exact(self.head.delimiter, self.ncols - 1)
-            .struct.unnest(),
-            lines.gather(simple),
-            self.head.layout,
-        )
+        fields = lines.gather(simple).str.split_exact(self.head.delimiter, self.ncols - 1)
+        self.clock.tick("read")
+        frame = _normalized(fields.struct.unnest(), lines.gather(simple), self.head.layout)
+        self.clock.tick("normalize")
         settled = frame["ok"].to_list()
         convert = _make_converter(self.head.layout)
         fast_at: list[int] = []
@@ -315,6 +343,7 @@ class _Block:
                 fast_at.append(k)
             else:
                 self._row_wise_line(simple[k], rows[k], convert)
+        self.clock.tick("row-wise")
         if not fast_at:
             return
         fast = frame.filter(pl.col("ok"))
@@ -322,6 +351,40 @@ class _Block:
         fast_lines = [simple[k] + 1 + self.header_lines for k in fast_at]
         texts = self._texts(fast, fast_rows)
         self.staged.extend(zip(fast_rows, fast_lines, texts, strict=True))
+        self.clock.tick("copy text")
+
+    @staticmethod
+    def _slow_contacts(
+        fast: pl.DataFrame, emails: list[bytes | None], phones: list[bytes | None]
+    ) -> list[str | None]:
+        """Emails and phones the fast rules did not accept, by the full validators (in place).
+
+        Returns each row's notes, as stage_record words them (a settled row's
+        address needs none).
+        """
+        notes: list[str | None] = [None] * len(emails)
+        slow_email = fast["email_slow"].arg_true().to_list()
+        slow_phone = fast["phone_slow"].arg_true().to_list()
+        if not slow_email and not slow_phone:
+            return notes
+        said: dict[int, list[str]] = {}
+        raw_emails = fast["email"]
+        for k in slow_email:
+            email, reason = validate_email(raw_emails[k])
+            if email is None:
+                said.setdefault(k, []).append(f"email dropped: {reason}")
+            else:
+                emails[k] = email.encode()
+        raw_phones = fast["phone"]
+        for k in slow_phone:
+            phone, reason = validate_phone(raw_phones[k])
+            if phone is None:
+                said.setdefault(k, []).append(f"phone dropped: {reason}")
+            else:
+                phones[k] = phone.encode()
+        for k, words in said.items():
+            notes[k] = "; ".join(words)
+        return notes
 
     def _texts(self, fast: pl.DataFrame, rows: list[int]) -> list[str]:
         """The staged rows' COPY text (after row_number, line_number, upload_id)."""
@@ -332,12 +395,16 @@ class _Block:
         phone_aad = [b"leads.phone." + i.encode() for i in ids]
         emails = fast["email_n"].cast(pl.Binary).to_list()
         phones = fast["phone_n"].cast(pl.Binary).to_list()
+        notes = self._slow_contacts(fast, emails, phones)
+        self.clock.tick("lead ids")
         email_ct = cipher.encrypt_many(emails, email_aad)
         phone_ct = cipher.encrypt_many(phones, phone_aad)
+        self.clock.tick("encrypt")
         email_idx = cipher.blind_indexes(_EMAIL, emails)
         phone_idx = cipher.blind_indexes(_PHONE, phones)
         sha = hashlib.sha256
         hashed = [sha(v).digest() for v in fast["hash_in"].cast(pl.Binary).to_list()]
+        self.clock.tick("hmac")
         extra_ct: list[bytes | None] = [None] * len(ids)
         extra = self.head.layout.extra
         if extra:
@@ -354,6 +421,7 @@ class _Block:
                     plain.append(None)
                     aads.append(b"")
             extra_ct = cipher.encrypt_many(plain, aads)
+            self.clock.tick("encrypt")
 
         def hexed(values: list[bytes | None]) -> pl.Expr:
             series = pl.Series(values, dtype=pl.Binary).bin.encode("hex")
@@ -385,12 +453,14 @@ class _Block:
                     _bytea(hexed(phone_ct)),
                     _bytea(hexed(phone_idx)),
                     _bytea(hexed(extra_ct)),
-                    pl.lit(_NULL),  # notes: a settled row has none
+                    _escaped(pl.lit(pl.Series(notes, dtype=pl.String))),
                 ],
                 separator="\t",
             ).alias("text")
         )
-        return out["text"].to_list()
+        texts: list[str] = out["text"].to_list()
+        self.clock.tick("copy text")
+        return texts
 
 
 _Converter = Callable[[list[str], int, int], CsvRecord | None]
@@ -440,7 +510,7 @@ def _is_in(expr: pl.Expr, keys: Iterable[str]) -> pl.Expr:
     return expr.is_in(pl.Series(sorted(keys), dtype=pl.String).implode()).fill_null(False)
 
 
-def _normalized(fields: pl.DataFrame, lines: pl.Series, layout: _Layout) -> pl.DataFrame:  # noqa: PLR0915 - one pass
+def _normalized(fields: pl.DataFrame, lines: pl.Series, layout: _Layout) -> pl.DataFrame:
     """The staged values of one-line records, and ``ok``: whether the rules settled the row."""
     index = layout.index
     frame = fields.with_columns(lines.alias("line")).lazy()
@@ -497,8 +567,6 @@ def _normalized(fields: pl.DataFrame, lines: pl.Series, layout: _Layout) -> pl.D
             & _ascii(c("address"))
             & _ascii(c("city"))
             & _ascii(c("apn"))
-            & _ascii(c("email"))
-            & _ascii(c("phone"))
             & (c("fips").is_null() | c("fips").str.contains(r"^[0-9]{5}$"))
             & zip_ok
             & (c("value_raw").is_null() | c("value_raw").str.contains(amount))
@@ -544,7 +612,7 @@ def _normalized(fields: pl.DataFrame, lines: pl.Series, layout: _Layout) -> pl.D
 
 
 def _emails(frame: pl.LazyFrame) -> pl.LazyFrame:
-    """validate_email's fast accept; anything it does not accept goes row-wise."""
+    """validate_email's fast accept; ``email_slow``: the others, for validate_email itself."""
     c = pl.col
     low = c("email").str.to_lowercase()
     domain = low.str.extract(r"@(.*)$")
@@ -557,21 +625,23 @@ def _emails(frame: pl.LazyFrame) -> pl.LazyFrame:
         & ~_is_in(tld, _SPECIAL_USE_TLDS)
     ).fill_null(False)
     return frame.with_columns(
-        pl.when(c("email").is_null()).then(None).otherwise(low).alias("email_n"),
-        (c("ok") & (c("email").is_null() | accepted)).alias("ok"),
+        pl.when(accepted).then(low).otherwise(None).alias("email_n"),
+        (c("email").is_not_null() & ~accepted).alias("email_slow"),
     )
 
 
 def _phones(frame: pl.LazyFrame) -> pl.LazyFrame:
-    """validate_phone's fast NANP path for valid numbers; anything else goes row-wise."""
+    """validate_phone's fast NANP path for valid numbers; ``phone_slow``: the others."""
     c = pl.col
     plus = c("phone").str.starts_with("+")
-    digits = (
+    frame = frame.with_columns(
         pl.when(plus)
         .then(c("phone").str.slice(1))
         .otherwise(c("phone"))
         .str.replace_all(r"[ ()\-./\t]", "")
+        .alias("digits"),
     )
+    digits = c("digits")
     eleven = (digits.str.len_bytes() == 11) & digits.str.starts_with("1")
     national = (
         pl.when(eleven)
@@ -589,11 +659,8 @@ def _phones(frame: pl.LazyFrame) -> pl.LazyFrame:
         & (c("nat").str.slice(4, 2) != "11")
     ).fill_null(False)
     return frame.with_columns(
-        pl.when(c("phone").is_null())
-        .then(None)
-        .otherwise(pl.lit("+1") + c("nat"))
-        .alias("phone_n"),
-        (c("ok") & (c("phone").is_null() | valid)).alias("ok"),
+        pl.when(valid).then(pl.lit("+1") + c("nat")).otherwise(None).alias("phone_n"),
+        (c("phone").is_not_null() & ~valid).alias("phone_slow"),
     )
 
 
