@@ -40,11 +40,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import time
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-
-import time
-from collections import Counter
 
 import polars as pl
 
@@ -153,7 +152,7 @@ def _row_wise(
 
 #: CPU seconds this process spent per phase of the columnar path (read,
 #: normalize, row-wise, encrypt, hmac, copy text), for bench/staging.py.
-PHASE_SECONDS: Counter[str] = Counter()
+PHASE_SECONDS: defaultdict[str, float] = defaultdict(float)
 
 
 class _Clock:
