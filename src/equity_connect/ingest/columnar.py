@@ -385,13 +385,25 @@ class _Block:
             notes[k] = "; ".join(words)
         return notes
 
+    def _lead_ids(self, rows: list[int]) -> list[bytes]:
+        """``lead_ids.at(block, row)`` for each row (ascending), as ASCII bytes."""
+        seq = self.job.lead_ids
+        run = seq.run_at(self.block, rows[0], rows[-1] - rows[0] + 1)
+        if run is None:
+            return [seq.at(self.block, r).encode() for r in rows]
+        prefix, start = run
+        first = rows[0]
+        mask = (1 << 48) - 1
+        # (bytes formatting with %: one C call per id instead of at()'s dozen steps)
+        pre = prefix.encode()
+        return [pre + b"%04x-%012x" % ((v := start + r - first) >> 48, v & mask) for r in rows]
+
     def _texts(self, fast: pl.DataFrame, rows: list[int]) -> list[str]:
         """The staged rows' COPY text (after row_number, line_number, upload_id)."""
-        seq = self.job.lead_ids
-        ids = [seq.at(self.block, r) for r in rows]
+        ids = self._lead_ids(rows)
         cipher = self.cipher
-        email_aad = [b"leads.email." + i.encode() for i in ids]
-        phone_aad = [b"leads.phone." + i.encode() for i in ids]
+        email_aad = [b"leads.email." + i for i in ids]
+        phone_aad = [b"leads.phone." + i for i in ids]
         emails = fast["email_n"].cast(pl.Binary).to_list()
         phones = fast["phone_n"].cast(pl.Binary).to_list()
         notes = self._slow_contacts(fast, emails, phones)
@@ -411,7 +423,7 @@ class _Block:
             values = fast.select([f"x_{i}" for _, i in extra]).rows()
             plain: list[bytes | None] = []
             aads: list[bytes] = []
-            for lead, vals in zip(ids, values, strict=True):
+            for lead, vals in zip((i.decode() for i in ids), values, strict=True):
                 kept = {k: v for k, v in zip(names, vals, strict=True) if v}
                 if kept:
                     plain.append(json.dumps(kept, ensure_ascii=False).encode())
@@ -429,7 +441,7 @@ class _Block:
         out = fast.select(
             pl.concat_str(
                 [
-                    pl.lit(pl.Series(ids, dtype=pl.String)),
+                    pl.lit(pl.Series(ids, dtype=pl.Binary).cast(pl.String)),
                     _text("mak"),
                     _text("fips"),
                     _text("apn"),

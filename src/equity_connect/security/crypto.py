@@ -76,6 +76,7 @@ _FORMAT_V2 = 2
 _KID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _DATA_AAD = b"equity-connect/pii/v1|"
 _INDEX_DOMAIN = b"equity-connect/blind-index/v1|"
+_SHA256_BLOCK = 64
 
 
 def _b64decode(value: str, what: str) -> bytes:
@@ -299,11 +300,31 @@ class PiiCipher:
         return out
 
     def blind_indexes(self, channel: str, normalized: Sequence[bytes | None]) -> list[bytes | None]:
-        """``blind_index`` over many UTF-8 values (None stays None)."""
+        """``blind_index`` over many UTF-8 values (None stays None).
+
+        The same HMAC-SHA256 (RFC 2104), with the keyed inner and outer
+        SHA-256 states (and the constant message prefix) computed once and
+        copied per value: less than half the cost of ``hmac.digest`` a value.
+        """
         key = self._keyring.index_key
-        prefix = _INDEX_DOMAIN + channel.encode() + b"|"
-        digest = hmac.digest
-        return [None if v is None else digest(key, prefix + v, "sha256") for v in normalized]
+        if len(key) > _SHA256_BLOCK:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(_SHA256_BLOCK, b"\0")
+        inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        inner.update(_INDEX_DOMAIN + channel.encode() + b"|")
+        outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+        out: list[bytes | None] = []
+        append = out.append
+        for value in normalized:
+            if value is None:
+                append(None)
+                continue
+            h = inner.copy()
+            h.update(value)
+            o = outer.copy()
+            o.update(h.digest())
+            append(o.digest())
+        return out
 
     @staticmethod
     def _split(blob: bytes) -> tuple[str, bytes, bytes, bytes]:
