@@ -405,9 +405,10 @@ class _Block:
         email_aad = [b"leads.email." + i for i in ids]
         phone_aad = [b"leads.phone." + i for i in ids]
         emails = fast["email_n"].cast(pl.Binary).to_list()
+        self.clock.tick("lead ids")
         phones = fast["phone_n"].cast(pl.Binary).to_list()
         notes = self._slow_contacts(fast, emails, phones)
-        self.clock.tick("lead ids")
+        self.clock.tick("normalize")
         email_ct = cipher.encrypt_many(emails, email_aad)
         phone_ct = cipher.encrypt_many(phones, phone_aad)
         self.clock.tick("encrypt")
