@@ -37,6 +37,7 @@ quick split does not know).
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import hashlib
 import json
@@ -222,7 +223,7 @@ class _Block:
         lines = raw.str.strip_suffix("\r")
         delim = self.head.delimiter
         # csv's own limit, and the reader's field cap: a shorter line cannot hold a longer field.
-        short = max(1, min(self.job.max_field_bytes, 131_072) - 2)
+        short = max(1, min(self.job.max_field_bytes, csv.field_size_limit()) - 2)
         reader_tier = (
             lines.str.contains('"', literal=True)
             | lines.str.contains("\x00", literal=True)

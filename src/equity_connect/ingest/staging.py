@@ -26,6 +26,11 @@ offsets inside reject reasons) come back block-relative and are made
 absolute here, in order.
 
 Memory stays flat: at most ``2 x workers`` blocks are in flight.
+
+A worker stages its block with :mod:`equity_connect.ingest.columnar` (polars
+columns; rows its rules cannot settle go through the same row-wise code)
+unless ``StageJob.staging`` is ``"rows"`` (``EC_STAGING=rows``); both give
+the same rows, numbers and rejects, which the differential tests check.
 """
 
 from __future__ import annotations
