@@ -127,7 +127,8 @@ def run(server: str, rows: int) -> None:
                 sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
             )
     print(
-        f"rows={rows:,} bytes={path.stat().st_size:,} raw_copy={copy_s:.2f}s "
+        f"rows={rows:,} staging={os.environ.get('EC_STAGING', 'columnar')} "
+        f"bytes={path.stat().st_size:,} raw_copy={copy_s:.2f}s "
         f"ingest={ingest_s:.2f}s ratio={ingest_s / copy_s:.1f}x peak_rss={rss_mb:.0f}MB "
         f"inserted={report['inserted']:,} merged={report['merged']:,} "
         f"rejected={report['rejected']:,}",

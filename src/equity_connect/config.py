@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     ingest_bulk_index_min_rows: int = 100_000
     # Processes that stage a large upload's rows; 0: one per available core.
     ingest_workers: int = 0
+    # How those processes stage a block of rows (EC_STAGING): "columnar" =
+    # ingest/columnar.py (polars columns, row-wise only for rows it cannot
+    # settle); "rows" = one record at a time, the path every block took before.
+    staging: Literal["columnar", "rows"] = "columnar"
 
     # Skip-trace: providers in the order they are asked (melissa, batchdata,
     # simulator); the next is asked only for leads the previous left unmatched.

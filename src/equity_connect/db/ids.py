@@ -26,6 +26,23 @@ class Uuid7Sequence:
         seed = int.from_bytes(os.urandom(10), "big") >> 6  # 74 bits
         self._base = (millis << 74) | seed
 
+    def run_at(self, block: int, first: int, count: int) -> tuple[str, int] | None:
+        """Ids ``first .. first + count - 1`` of ``block`` as (the text every one
+        starts with, the integer value of the first one's last 64 bits), when
+        those ids differ only there (else None: the caller uses ``at``).
+
+        Id ``n + 1``'s last 64 bits are id ``n``'s plus one unless the 62-bit
+        random tail wraps, so a run of ids is one prefix and a counter:
+        ``f"{prefix}{v >> 48:04x}-{v & (2**48 - 1):012x}"`` is ``at(block, first + k)``
+        for ``v = start + k``.
+        """
+        value = (self._base + (block << 32) + first) & _MASK_122
+        if (value & _MASK_62) + count > _MASK_62 or count < 1:
+            return None
+        text = self.at(block, first)
+        low = int(text[19:].replace("-", ""), 16)
+        return text[:19], low
+
     def at(self, block: int, n: int) -> str:
         """The canonical text of id ``n`` of ``block``."""
         value = (self._base + (block << 32) + n) & _MASK_122

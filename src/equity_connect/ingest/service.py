@@ -99,6 +99,8 @@ class IngestLimits:
     #: Processes that read and encrypt a large upload's rows (see ingest.staging).
     staging_workers: int = 1
     staging_block_bytes: int = 1 << 20
+    #: How worker blocks are staged: "columnar" or "rows" (see ingest.staging).
+    staging: str = "columnar"
     #: The second dedupe pass (ingest.matching_pass) after the exact cascade.
     probabilistic_matching: bool = True
 
@@ -110,6 +112,7 @@ class IngestLimits:
             max_rows=settings.max_upload_rows,
             bulk_index_min_rows=settings.ingest_bulk_index_min_rows or None,
             staging_workers=settings.ingest_workers or default_workers(),
+            staging=settings.staging,
             probabilistic_matching=settings.matching == "probabilistic",
         )
 
@@ -360,7 +363,13 @@ def _stage_and_merge(
     conn.execute(Q["create_stage"])
     rejects: list[CsvReject] = []
     staged = 0
-    job = StageJob(str(upload_id), Uuid7Sequence(), limits.max_field_bytes, limits.max_rows)
+    job = StageJob(
+        str(upload_id),
+        Uuid7Sequence(),
+        limits.max_field_bytes,
+        limits.max_rows,
+        staging=limits.staging,
+    )
     batches = staged_batches(
         chunks,
         job,

@@ -26,6 +26,11 @@ offsets inside reject reasons) come back block-relative and are made
 absolute here, in order.
 
 Memory stays flat: at most ``2 x workers`` blocks are in flight.
+
+A worker stages its block with :mod:`equity_connect.ingest.columnar` (polars
+columns; rows its rules cannot settle go through the same row-wise code)
+unless ``StageJob.staging`` is ``"rows"`` (``EC_STAGING=rows``); both give
+the same rows, numbers and rejects, which the differential tests check.
 """
 
 from __future__ import annotations
@@ -64,6 +69,9 @@ class StageJob:
     lead_ids: Uuid7Sequence
     max_field_bytes: int
     max_rows: int | None
+    #: How worker blocks are staged: "columnar" (ingest.columnar, the default)
+    #: or "rows" (one record at a time, as the one-process path always does).
+    staging: str = "columnar"
 
 
 @dataclass
@@ -151,11 +159,19 @@ _worker_cipher: PiiCipher | None = None
 
 def _init_worker(keyring: Keyring) -> None:
     global _worker_cipher  # noqa: PLW0603 - one cipher per worker process, made once
+    # One polars thread per worker: the pool already has a process per core
+    # (set before the columnar path first imports polars in this process).
+    os.environ.setdefault("POLARS_MAX_THREADS", "1")
     _worker_cipher = PiiCipher(keyring)  # its own data keys: nothing shared with the parent
 
 
 def _stage_block(job: StageJob, block: int, header: bytes, body: bytes) -> _BlockResult:
     assert _worker_cipher is not None, "worker not initialized"
+    if job.staging == "columnar":
+        # Imported here: it imports this module, and polars only where it runs.
+        from equity_connect.ingest.columnar import stage_block_columnar  # noqa: PLC0415
+
+        return stage_block_columnar(job, block, header, body, _worker_cipher)
     lines: list[tuple[int, int, str]] = []
     rejects: list[CsvReject] = []
     rows = 0

@@ -40,7 +40,7 @@ import re
 import secrets
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,6 +76,7 @@ _FORMAT_V2 = 2
 _KID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _DATA_AAD = b"equity-connect/pii/v1|"
 _INDEX_DOMAIN = b"equity-connect/blind-index/v1|"
+_SHA256_BLOCK = 64
 
 
 def _b64decode(value: str, what: str) -> bytes:
@@ -270,6 +271,60 @@ class PiiCipher:
         self._uses_left -= 1
         nonce = os.urandom(_NONCE_BYTES)
         return self._header + nonce + dek.encrypt(nonce, plaintext, _DATA_AAD + aad)
+
+    def encrypt_many(
+        self, plaintexts: Sequence[bytes | None], aads: Sequence[bytes]
+    ) -> list[bytes | None]:
+        """``encrypt_bytes`` over many values (None stays None): the columnar staging's loop.
+
+        Same format and the same data-key budget as one call per value,
+        without the per-call overhead: nonces come from one ``urandom``
+        call and the data key changes only when its uses run out.
+        """
+        out: list[bytes | None] = []
+        append = out.append
+        nonces = os.urandom(_NONCE_BYTES * len(plaintexts))
+        prefix = _DATA_AAD
+        at = 0
+        for plaintext, aad in zip(plaintexts, aads, strict=True):
+            if plaintext is None:
+                append(None)
+                continue
+            dek = self._dek
+            if dek is None or self._uses_left <= 0:
+                dek = self._new_data_key()
+            self._uses_left -= 1
+            nonce = nonces[at : at + _NONCE_BYTES]
+            at += _NONCE_BYTES
+            append(self._header + nonce + dek.encrypt(nonce, plaintext, prefix + aad))
+        return out
+
+    def blind_indexes(self, channel: str, normalized: Sequence[bytes | None]) -> list[bytes | None]:
+        """``blind_index`` over many UTF-8 values (None stays None).
+
+        The same HMAC-SHA256 (RFC 2104), with the keyed inner and outer
+        SHA-256 states (and the constant message prefix) computed once and
+        copied per value: less than half the cost of ``hmac.digest`` a value.
+        """
+        key = self._keyring.index_key
+        if len(key) > _SHA256_BLOCK:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(_SHA256_BLOCK, b"\0")
+        inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        inner.update(_INDEX_DOMAIN + channel.encode() + b"|")
+        outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+        out: list[bytes | None] = []
+        append = out.append
+        for value in normalized:
+            if value is None:
+                append(None)
+                continue
+            h = inner.copy()
+            h.update(value)
+            o = outer.copy()
+            o.update(h.digest())
+            append(o.digest())
+        return out
 
     @staticmethod
     def _split(blob: bytes) -> tuple[str, bytes, bytes, bytes]:
