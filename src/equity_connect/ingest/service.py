@@ -452,18 +452,31 @@ def _merge(
             review=matched.review,
         )
 
-    t1 = time.perf_counter()
+    # Where the merge's time goes, in its last event (bench/ingest.py prints it).
+    phases: dict[str, float] = {}
+    t1 = mark = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal mark
+        now = time.perf_counter()
+        phases[name] = round(now - mark, 3)
+        mark = now
+
     conn.execute(Q["create_merged"])
     conn.execute(Q["analyze_merged"])
     merged_leads = conn.execute(Q["merge_into_existing"]).rowcount
+    lap("merge_existing")
     # New leads: every staged row but those folded into another (an estimate
     # until targets are known, which is all the index decision needs).
     new_leads = staged - linked.rows + linked.components
     rebuild = _drop_lead_indexes_for_bulk_load(conn, new_leads, limits)
+    lap("index_drop")
     inserted = conn.execute(Q["insert_new_leads"], {"upload_id": upload_id}).rowcount
+    lap("insert_new_leads")
     conn.execute(Q["lineage"])
     if matched is not None:
         matching_pass.record(conn, upload_id)
+    lap("lineage")
     if rebuild:
         t2 = time.perf_counter()
         for definition in rebuild:
@@ -476,9 +489,19 @@ def _merge(
             count=len(rebuild),
             started=t2,
         )
+        lap("index_rebuild")
     _rebind_moved_pii(conn, cipher)
     _merge_extras(conn, cipher)
-    _event(conn, upload_id, stage="dedupe", outcome="inserted", count=inserted, started=t1)
+    lap("pii_rebind_extras")
+    _event(
+        conn,
+        upload_id,
+        stage="dedupe",
+        outcome="inserted",
+        count=inserted,
+        started=t1,
+        phase_seconds=phases,
+    )
     _event(conn, upload_id, stage="dedupe", outcome="merged", count=merged_leads, started=t1)
 
 
