@@ -125,8 +125,8 @@ def phase_seconds(url: str) -> list[tuple[str, float]]:
         "index_rebuild": "index rebuild",
         "pii_rebind_extras": "PII rebind + extras",
     }
-    for phases in merge:
-        found += [(labels.get(k, k), float(v)) for k, v in phases.items()]
+    for phases in merge:  # in the merge's order (jsonb keeps its keys sorted otherwise)
+        found += [(label, float(phases[k])) for k, label in labels.items() if k in phases]
     return found
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import Any, LiteralString, Protocol
 
 from psycopg import errors, sql
 from psycopg.types.json import Jsonb
@@ -96,6 +96,8 @@ class IngestLimits:
     #: How long a bulk load waits for its exclusive lock before going row by row.
     bulk_lock_timeout: str = "2s"
     bulk_index_memory: str = "256MB"
+    #: Parallel workers per index rebuild (bounded by the server's max_parallel_workers).
+    bulk_index_workers: int = 2
     #: Processes that read and encrypt a large upload's rows (see ingest.staging).
     staging_workers: int = 1
     staging_block_bytes: int = 1 << 20
@@ -558,8 +560,28 @@ def _drop_lead_indexes_for_bulk_load(conn: Conn, new_leads: int, limits: IngestL
         return []
     finally:
         conn.execute(Q["set_lock_timeout"], {"value": previous["value"]})
-    conn.execute(Q["set_index_build_memory"], {"value": limits.bulk_index_memory})
+    conn.execute(
+        Q["set_index_build_memory"],
+        {"value": limits.bulk_index_memory, "workers": str(limits.bulk_index_workers)},
+    )
     return [index["definition"] for index in indexes]
+
+
+#: Rows the PII rebinding and the extras merge hold at once (they stream
+#: through a server-side cursor, so memory stays flat however many merge).
+_BATCH = 5_000
+
+
+def _batches(conn: Conn, name: str, query: LiteralString) -> Iterator[list[dict[str, Any]]]:
+    """The rows of ``query`` in lists of at most ``_BATCH``, from a server-side cursor.
+
+    Between two batches the connection is free for other statements (the
+    COPYs that write the results), as a cursor inside the transaction allows.
+    """
+    with conn.cursor(name=name) as cur:
+        cur.execute(query)
+        while rows := cur.fetchmany(_BATCH):
+            yield rows
 
 
 def _rebind_moved_pii(conn: Conn, cipher: PiiCipher) -> None:
@@ -567,17 +589,24 @@ def _rebind_moved_pii(conn: Conn, cipher: PiiCipher) -> None:
 
     Ciphertexts are bound to a row id before the merge decides which lead a
     row becomes; the few that land elsewhere are decrypted with their old
-    binding and encrypted for their new one.
+    binding and encrypted for their new one. The new ciphertexts are
+    COPYed into a scratch table and written by one UPDATE per channel
+    (an UPDATE per lead was a round trip each).
     """
-    moved = conn.execute(Q["pii_to_rebind"]).fetchall()
-    for m in moved:
-        channel = m["channel"]
-        value = cipher.decrypt(m["ciphertext"], aad_for("leads", channel, m["bound_to"]))
-        ciphertext = cipher.encrypt(value, aad_for("leads", channel, m["lead_id"]))
-        conn.execute(
-            Q["rebind_email" if channel == "email" else "rebind_phone"],
-            {"ciphertext": ciphertext, "lead_id": m["lead_id"]},
-        )
+    created = False
+    for batch in _batches(conn, "ingest_pii_to_rebind", Q["pii_to_rebind"]):
+        if not created:
+            conn.execute(Q["create_rebound"])
+            created = True
+        with conn.cursor().copy(Q["copy_rebound"]) as copy:
+            for m in batch:
+                channel = m["channel"]
+                value = cipher.decrypt(m["ciphertext"], aad_for("leads", channel, m["bound_to"]))
+                ciphertext = cipher.encrypt(value, aad_for("leads", channel, m["lead_id"]))
+                copy.write_row((m["lead_id"], channel, ciphertext))
+    if created:
+        conn.execute(Q["store_rebound_email"])
+        conn.execute(Q["store_rebound_phone"])
 
 
 def _merge_extras(conn: Conn, cipher: PiiCipher) -> None:
@@ -588,18 +617,20 @@ def _merge_extras(conn: Conn, cipher: PiiCipher) -> None:
     0013 are folded in and leave ``raw``. A lone new row's ciphertext is
     already bound to its lead and never comes here.
     """
-    units = conn.execute(Q["extras_to_merge"]).fetchall()
-    if not units:
-        return
-    conn.execute(Q["create_merged_extras"])
-    with conn.cursor().copy(Q["copy_merged_extras"]) as copy:
-        for u in units:
-            lead_id = u["lead_id"]
-            merged: dict[str, Any] = dict(u["legacy"] or {})
-            if u["current"] is not None:
-                merged.update(json.loads(cipher.decrypt(u["current"], extras_aad(lead_id))))
-            for ct, bound_to in zip(u["extra_cts"], u["extra_bound_to"], strict=True):
-                merged.update(json.loads(cipher.decrypt(ct, extras_aad(bound_to))))
-            text = json.dumps(merged, ensure_ascii=False)
-            copy.write_row((lead_id, cipher.encrypt(text, extras_aad(lead_id))))
-    conn.execute(Q["store_merged_extras"])
+    created = False
+    for batch in _batches(conn, "ingest_extras_to_merge", Q["extras_to_merge"]):
+        if not created:
+            conn.execute(Q["create_merged_extras"])
+            created = True
+        with conn.cursor().copy(Q["copy_merged_extras"]) as copy:
+            for u in batch:
+                lead_id = u["lead_id"]
+                merged: dict[str, Any] = dict(u["legacy"] or {})
+                if u["current"] is not None:
+                    merged.update(json.loads(cipher.decrypt(u["current"], extras_aad(lead_id))))
+                for ct, bound_to in zip(u["extra_cts"], u["extra_bound_to"], strict=True):
+                    merged.update(json.loads(cipher.decrypt(ct, extras_aad(bound_to))))
+                text = json.dumps(merged, ensure_ascii=False)
+                copy.write_row((lead_id, cipher.encrypt(text, extras_aad(lead_id))))
+    if created:
+        conn.execute(Q["store_merged_extras"])
