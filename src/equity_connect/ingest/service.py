@@ -9,6 +9,8 @@ concurrent identical uploads on the unique index.
 from __future__ import annotations
 
 import json
+import struct
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -339,6 +341,60 @@ def _warnings(facts: FileFacts, rows: int, *, failed: bool) -> tuple[str, ...]:
     return tuple(out)
 
 
+_Reject = tuple[int, int, str | None, str, bytes | None]
+
+
+class _RejectSpool:
+    """A file's rejects, kept off the heap until the stage's COPY is done.
+
+    The connection is busy with that COPY while rows are read, so rejects
+    wait for it; a file of millions of bad rows held them all in a list.
+    Each is encrypted as it arrives (the spool never holds a raw cell in
+    clear) and framed into a temporary file that stays in memory up to
+    ``max_size`` bytes.
+    """
+
+    _HEAD = struct.Struct(">qqiii")  # row, line, then lengths of field (-1: none), reason, ct
+
+    def __init__(self, upload_id: uuid.UUID, cipher: PiiCipher, max_size: int = 4 << 20) -> None:
+        self._upload_id, self._cipher = upload_id, cipher
+        # Closed by close() (the ingest holds the spool in contextlib.closing).
+        self._file = tempfile.SpooledTemporaryFile(max_size=max_size)  # noqa: SIM115
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def add(self, r: CsvReject) -> None:
+        ct = encrypt_reject_raw(r, self._upload_id, self._cipher)
+        field = None if r.field is None else r.field.encode()
+        reason = r.reason.encode()
+        self._file.write(
+            self._HEAD.pack(
+                r.row_number,
+                r.line_number,
+                -1 if field is None else len(field),
+                len(reason),
+                -1 if ct is None else len(ct),
+            )
+        )
+        self._file.write((field or b"") + reason + (ct or b""))
+        self._count += 1
+
+    def __iter__(self) -> Iterator[_Reject]:
+        self._file.seek(0)
+        read = self._file.read
+        for _ in range(self._count):
+            row, line, n_field, n_reason, n_ct = self._HEAD.unpack(read(self._HEAD.size))
+            field = None if n_field < 0 else read(n_field).decode()
+            reason = read(n_reason).decode()
+            ct = None if n_ct < 0 else read(n_ct)
+            yield row, line, field, reason, ct
+
+    def close(self) -> None:
+        self._file.close()
+
+
 class _Unaccounted(CsvFileError):
     """Lineage does not hold one row per row read: the upload must not complete."""
 
@@ -360,48 +416,49 @@ def _stage_and_merge(
 ) -> None:
     t0 = time.perf_counter()
     conn.execute(Q["create_stage"])
-    rejects: list[CsvReject] = []
-    staged = 0
-    job = StageJob(str(upload_id), Uuid7Sequence(), limits.max_field_bytes, limits.max_rows)
-    batches = staged_batches(
-        chunks,
-        job,
-        cipher,
-        workers=limits.staging_workers,
-        byte_size=byte_size,
-        block_bytes=limits.staging_block_bytes,
-        on_progress=on_progress,
-        facts=facts,
-    )
-    with closing(batches), conn.cursor().copy(Q["copy_stage"]) as copy:
-        for batch in batches:
-            if batch.staged:
-                copy.write(batch.copy_text.encode())
-                staged += batch.staged
-            rejects.extend(batch.rejects)
-            if tracker is not None:
-                tracker.rows(staged + len(rejects), staged)
-    _event(conn, upload_id, stage="ingest", outcome="staged", count=staged, started=t0)
-    if tracker is not None:
-        tracker.phase("merging")
+    with closing(_RejectSpool(upload_id, cipher)) as rejects:
+        staged = 0
+        job = StageJob(str(upload_id), Uuid7Sequence(), limits.max_field_bytes, limits.max_rows)
+        batches = staged_batches(
+            chunks,
+            job,
+            cipher,
+            workers=limits.staging_workers,
+            byte_size=byte_size,
+            block_bytes=limits.staging_block_bytes,
+            on_progress=on_progress,
+            facts=facts,
+        )
+        with closing(batches), conn.cursor().copy(Q["copy_stage"]) as copy:
+            for batch in batches:
+                if batch.staged:
+                    copy.write(batch.copy_text.encode())
+                    staged += batch.staged
+                for reject in batch.rejects:
+                    rejects.add(reject)
+                if tracker is not None:
+                    tracker.rows(staged + len(rejects), staged)
+        _event(conn, upload_id, stage="ingest", outcome="staged", count=staged, started=t0)
+        if tracker is not None:
+            tracker.phase("merging")
 
-    t1 = time.perf_counter()
-    if rejects:
-        conn.execute(Q["create_rejects"])
-        with conn.cursor().copy(Q["copy_rejects"]) as copy:
-            for r in rejects:
-                copy.write_row(
-                    (
-                        upload_id,
-                        r.row_number,
-                        r.line_number,
-                        str(UploadRowStatus.REJECTED),
-                        r.field,
-                        r.reason,
-                        encrypt_reject_raw(r, upload_id, cipher),
+        t1 = time.perf_counter()
+        if len(rejects):
+            conn.execute(Q["create_rejects"])
+            with conn.cursor().copy(Q["copy_rejects"]) as copy:
+                for row_number, line_number, field, reason, raw_ciphertext in rejects:
+                    copy.write_row(
+                        (
+                            upload_id,
+                            row_number,
+                            line_number,
+                            str(UploadRowStatus.REJECTED),
+                            field,
+                            reason,
+                            raw_ciphertext,
+                        )
                     )
-                )
-        conn.execute(Q["insert_rejects"])
+            conn.execute(Q["insert_rejects"])
     _event(conn, upload_id, stage="ingest", outcome="rejected", count=len(rejects), started=t1)
     if staged:
         _merge(conn, cipher, upload_id, staged, limits)
