@@ -119,3 +119,36 @@ def test_legacy_clear_values_are_moved_into_the_ciphertext(conn: Conn, cipher: P
     assert all(r["raw"] == {} for r in rows.values())
     assert lead_extras(cipher, rows[plain]) == {"memo": "call 4158675309"}
     assert lead_extras(cipher, rows[lead_id]) == {"notes": "encrypted already", "x": "1"}
+
+
+def test_rebinding_and_extras_stream_across_batches(
+    conn: Conn, cipher: PiiCipher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Batches of 2 (instead of thousands): more merged leads than a batch,
+    # with both PII channels moved, still all land bound to their own lead.
+    from equity_connect.ingest import service
+
+    monkeypatch.setattr(service, "_BATCH", 2)
+    columns = ["mak", "property_address", "property_zip", "email", "phone", "notes"]
+    rows = []
+    for i in range(5):
+        base = {"mak": f"32000000{i:02d}", "property_address": f"{i + 1} B St"}
+        rows.append({**base, "property_zip": "90001", "notes": f"first {i}"})
+        rows.append(
+            {
+                **base,
+                "property_zip": "90001",
+                "email": f"owner{i}@example.com",
+                "phone": f"(213) 555-01{i:02d}",
+                "notes": f"second {i}",
+            }
+        )
+    report = run_ingest(conn, cipher, csv_bytes(rows, columns))
+    assert (report.inserted, report.merged) == (5, 5)
+    for i in range(5):
+        lead = conn.execute("select * from leads where mak = %s", [f"32000000{i:02d}"]).fetchone()
+        assert lead is not None
+        email = cipher.decrypt(lead["email_ciphertext"], aad_for("leads", "email", lead["id"]))
+        phone = cipher.decrypt(lead["phone_ciphertext"], aad_for("leads", "phone", lead["id"]))
+        assert (email, phone) == (f"owner{i}@example.com", f"+121355501{i:02d}")
+        assert lead_extras(cipher, lead) == {"notes": f"second {i}"}

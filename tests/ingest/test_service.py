@@ -278,3 +278,39 @@ def test_limits_follow_the_settings() -> None:
     automatic = IngestLimits.from_settings(Settings(ingest_workers=0))
     assert automatic.staging_workers == default_workers() >= 1
     assert automatic.bulk_index_min_rows == 100_000
+
+
+def test_rejects_wait_for_the_stage_copy_encrypted_and_off_the_heap(cipher: PiiCipher) -> None:
+    # The spool a file's rejects wait in while the stage's COPY holds the
+    # connection: it rolls over to a temporary file past max_size, never
+    # holds a raw cell in clear, and gives back every reject in order.
+    from equity_connect.ingest.csv_reader import CsvReject
+    from equity_connect.ingest.rejects import raw_aad
+    from equity_connect.ingest.service import _RejectSpool
+
+    upload_id = uuid.uuid4()
+    canary = "canary-4158675309"
+    rejects = [
+        CsvReject(i + 1, i + 2, None if i % 3 == 0 else "property_zip", f"bad zip {i}", raw=None)
+        if i % 5 == 0
+        else CsvReject(i + 1, i + 2, "property_zip", f"bad zip {i}", raw={"notes": f"{canary} {i}"})
+        for i in range(300)
+    ]
+    spool = _RejectSpool(upload_id, cipher, max_size=1024)
+    for r in rejects:
+        spool.add(r)
+    assert len(spool) == 300
+    assert spool._file._rolled  # on disk, past max_size
+    spool._file.seek(0)
+    assert canary.encode() not in spool._file.read()
+    got = list(spool)
+    spool.close()
+    assert [(g[0], g[1], g[2], g[3]) for g in got] == [
+        (r.row_number, r.line_number, r.field, r.reason) for r in rejects
+    ]
+    for r, (_, _, _, _, ct) in zip(rejects, got, strict=True):
+        if r.raw is None:
+            assert ct is None
+        else:
+            assert ct is not None
+            assert json.loads(cipher.decrypt(ct, raw_aad(upload_id, r.row_number))) == r.raw

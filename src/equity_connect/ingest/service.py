@@ -9,12 +9,14 @@ concurrent identical uploads on the unique index.
 from __future__ import annotations
 
 import json
+import struct
+import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import Any, LiteralString, Protocol
 
 from psycopg import errors, sql
 from psycopg.types.json import Jsonb
@@ -96,6 +98,8 @@ class IngestLimits:
     #: How long a bulk load waits for its exclusive lock before going row by row.
     bulk_lock_timeout: str = "2s"
     bulk_index_memory: str = "256MB"
+    #: Parallel workers per index rebuild (bounded by the server's max_parallel_workers).
+    bulk_index_workers: int = 2
     #: Processes that read and encrypt a large upload's rows (see ingest.staging).
     staging_workers: int = 1
     staging_block_bytes: int = 1 << 20
@@ -340,6 +344,60 @@ def _warnings(facts: FileFacts, rows: int, *, failed: bool) -> tuple[str, ...]:
     return tuple(out)
 
 
+_Reject = tuple[int, int, str | None, str, bytes | None]
+
+
+class _RejectSpool:
+    """A file's rejects, kept off the heap until the stage's COPY is done.
+
+    The connection is busy with that COPY while rows are read, so rejects
+    wait for it; a file of millions of bad rows held them all in a list.
+    Each is encrypted as it arrives (the spool never holds a raw cell in
+    clear) and framed into a temporary file that stays in memory up to
+    ``max_size`` bytes.
+    """
+
+    _HEAD = struct.Struct(">qqiii")  # row, line, then lengths of field (-1: none), reason, ct
+
+    def __init__(self, upload_id: uuid.UUID, cipher: PiiCipher, max_size: int = 4 << 20) -> None:
+        self._upload_id, self._cipher = upload_id, cipher
+        # Closed by close() (the ingest holds the spool in contextlib.closing).
+        self._file = tempfile.SpooledTemporaryFile(max_size=max_size)  # noqa: SIM115
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def add(self, r: CsvReject) -> None:
+        ct = encrypt_reject_raw(r, self._upload_id, self._cipher)
+        field = None if r.field is None else r.field.encode()
+        reason = r.reason.encode()
+        self._file.write(
+            self._HEAD.pack(
+                r.row_number,
+                r.line_number,
+                -1 if field is None else len(field),
+                len(reason),
+                -1 if ct is None else len(ct),
+            )
+        )
+        self._file.write((field or b"") + reason + (ct or b""))
+        self._count += 1
+
+    def __iter__(self) -> Iterator[_Reject]:
+        self._file.seek(0)
+        read = self._file.read
+        for _ in range(self._count):
+            row, line, n_field, n_reason, n_ct = self._HEAD.unpack(read(self._HEAD.size))
+            field = None if n_field < 0 else read(n_field).decode()
+            reason = read(n_reason).decode()
+            ct = None if n_ct < 0 else read(n_ct)
+            yield row, line, field, reason, ct
+
+    def close(self) -> None:
+        self._file.close()
+
+
 class _Unaccounted(CsvFileError):
     """Lineage does not hold one row per row read: the upload must not complete."""
 
@@ -361,54 +419,55 @@ def _stage_and_merge(
 ) -> None:
     t0 = time.perf_counter()
     conn.execute(Q["create_stage"])
-    rejects: list[CsvReject] = []
-    staged = 0
-    job = StageJob(
-        str(upload_id),
-        Uuid7Sequence(),
-        limits.max_field_bytes,
-        limits.max_rows,
-        staging=limits.staging,
-    )
-    batches = staged_batches(
-        chunks,
-        job,
-        cipher,
-        workers=limits.staging_workers,
-        byte_size=byte_size,
-        block_bytes=limits.staging_block_bytes,
-        on_progress=on_progress,
-        facts=facts,
-    )
-    with closing(batches), conn.cursor().copy(Q["copy_stage"]) as copy:
-        for batch in batches:
-            if batch.staged:
-                copy.write(batch.copy_text.encode())
-                staged += batch.staged
-            rejects.extend(batch.rejects)
-            if tracker is not None:
-                tracker.rows(staged + len(rejects), staged)
-    _event(conn, upload_id, stage="ingest", outcome="staged", count=staged, started=t0)
-    if tracker is not None:
-        tracker.phase("merging")
+    with closing(_RejectSpool(upload_id, cipher)) as rejects:
+        staged = 0
+        job = StageJob(
+            str(upload_id),
+            Uuid7Sequence(),
+            limits.max_field_bytes,
+            limits.max_rows,
+            staging=limits.staging,
+        )
+        batches = staged_batches(
+            chunks,
+            job,
+            cipher,
+            workers=limits.staging_workers,
+            byte_size=byte_size,
+            block_bytes=limits.staging_block_bytes,
+            on_progress=on_progress,
+            facts=facts,
+        )
+        with closing(batches), conn.cursor().copy(Q["copy_stage"]) as copy:
+            for batch in batches:
+                if batch.staged:
+                    copy.write(batch.copy_text.encode())
+                    staged += batch.staged
+                for reject in batch.rejects:
+                    rejects.add(reject)
+                if tracker is not None:
+                    tracker.rows(staged + len(rejects), staged)
+        _event(conn, upload_id, stage="ingest", outcome="staged", count=staged, started=t0)
+        if tracker is not None:
+            tracker.phase("merging")
 
-    t1 = time.perf_counter()
-    if rejects:
-        conn.execute(Q["create_rejects"])
-        with conn.cursor().copy(Q["copy_rejects"]) as copy:
-            for r in rejects:
-                copy.write_row(
-                    (
-                        upload_id,
-                        r.row_number,
-                        r.line_number,
-                        str(UploadRowStatus.REJECTED),
-                        r.field,
-                        r.reason,
-                        encrypt_reject_raw(r, upload_id, cipher),
+        t1 = time.perf_counter()
+        if len(rejects):
+            conn.execute(Q["create_rejects"])
+            with conn.cursor().copy(Q["copy_rejects"]) as copy:
+                for row_number, line_number, field, reason, raw_ciphertext in rejects:
+                    copy.write_row(
+                        (
+                            upload_id,
+                            row_number,
+                            line_number,
+                            str(UploadRowStatus.REJECTED),
+                            field,
+                            reason,
+                            raw_ciphertext,
+                        )
                     )
-                )
-        conn.execute(Q["insert_rejects"])
+            conn.execute(Q["insert_rejects"])
     _event(conn, upload_id, stage="ingest", outcome="rejected", count=len(rejects), started=t1)
     if staged:
         _merge(conn, cipher, upload_id, staged, limits)
@@ -461,18 +520,31 @@ def _merge(
             review=matched.review,
         )
 
-    t1 = time.perf_counter()
+    # Where the merge's time goes, in its last event (bench/ingest.py prints it).
+    phases: dict[str, float] = {}
+    t1 = mark = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal mark
+        now = time.perf_counter()
+        phases[name] = round(now - mark, 3)
+        mark = now
+
     conn.execute(Q["create_merged"])
     conn.execute(Q["analyze_merged"])
     merged_leads = conn.execute(Q["merge_into_existing"]).rowcount
+    lap("merge_existing")
     # New leads: every staged row but those folded into another (an estimate
     # until targets are known, which is all the index decision needs).
     new_leads = staged - linked.rows + linked.components
     rebuild = _drop_lead_indexes_for_bulk_load(conn, new_leads, limits)
+    lap("index_drop")
     inserted = conn.execute(Q["insert_new_leads"], {"upload_id": upload_id}).rowcount
+    lap("insert_new_leads")
     conn.execute(Q["lineage"])
     if matched is not None:
         matching_pass.record(conn, upload_id)
+    lap("lineage")
     if rebuild:
         t2 = time.perf_counter()
         for definition in rebuild:
@@ -485,9 +557,19 @@ def _merge(
             count=len(rebuild),
             started=t2,
         )
+        lap("index_rebuild")
     _rebind_moved_pii(conn, cipher)
     _merge_extras(conn, cipher)
-    _event(conn, upload_id, stage="dedupe", outcome="inserted", count=inserted, started=t1)
+    lap("pii_rebind_extras")
+    _event(
+        conn,
+        upload_id,
+        stage="dedupe",
+        outcome="inserted",
+        count=inserted,
+        started=t1,
+        phase_seconds=phases,
+    )
     _event(conn, upload_id, stage="dedupe", outcome="merged", count=merged_leads, started=t1)
 
 
@@ -544,8 +626,28 @@ def _drop_lead_indexes_for_bulk_load(conn: Conn, new_leads: int, limits: IngestL
         return []
     finally:
         conn.execute(Q["set_lock_timeout"], {"value": previous["value"]})
-    conn.execute(Q["set_index_build_memory"], {"value": limits.bulk_index_memory})
+    conn.execute(
+        Q["set_index_build_memory"],
+        {"value": limits.bulk_index_memory, "workers": str(limits.bulk_index_workers)},
+    )
     return [index["definition"] for index in indexes]
+
+
+#: Rows the PII rebinding and the extras merge hold at once (they stream
+#: through a server-side cursor, so memory stays flat however many merge).
+_BATCH = 5_000
+
+
+def _batches(conn: Conn, name: str, query: LiteralString) -> Iterator[list[dict[str, Any]]]:
+    """The rows of ``query`` in lists of at most ``_BATCH``, from a server-side cursor.
+
+    Between two batches the connection is free for other statements (the
+    COPYs that write the results), as a cursor inside the transaction allows.
+    """
+    with conn.cursor(name=name) as cur:
+        cur.execute(query)
+        while rows := cur.fetchmany(_BATCH):
+            yield rows
 
 
 def _rebind_moved_pii(conn: Conn, cipher: PiiCipher) -> None:
@@ -553,17 +655,24 @@ def _rebind_moved_pii(conn: Conn, cipher: PiiCipher) -> None:
 
     Ciphertexts are bound to a row id before the merge decides which lead a
     row becomes; the few that land elsewhere are decrypted with their old
-    binding and encrypted for their new one.
+    binding and encrypted for their new one. The new ciphertexts are
+    COPYed into a scratch table and written by one UPDATE per channel
+    (an UPDATE per lead was a round trip each).
     """
-    moved = conn.execute(Q["pii_to_rebind"]).fetchall()
-    for m in moved:
-        channel = m["channel"]
-        value = cipher.decrypt(m["ciphertext"], aad_for("leads", channel, m["bound_to"]))
-        ciphertext = cipher.encrypt(value, aad_for("leads", channel, m["lead_id"]))
-        conn.execute(
-            Q["rebind_email" if channel == "email" else "rebind_phone"],
-            {"ciphertext": ciphertext, "lead_id": m["lead_id"]},
-        )
+    created = False
+    for batch in _batches(conn, "ingest_pii_to_rebind", Q["pii_to_rebind"]):
+        if not created:
+            conn.execute(Q["create_rebound"])
+            created = True
+        with conn.cursor().copy(Q["copy_rebound"]) as copy:
+            for m in batch:
+                channel = m["channel"]
+                value = cipher.decrypt(m["ciphertext"], aad_for("leads", channel, m["bound_to"]))
+                ciphertext = cipher.encrypt(value, aad_for("leads", channel, m["lead_id"]))
+                copy.write_row((m["lead_id"], channel, ciphertext))
+    if created:
+        conn.execute(Q["store_rebound_email"])
+        conn.execute(Q["store_rebound_phone"])
 
 
 def _merge_extras(conn: Conn, cipher: PiiCipher) -> None:
@@ -574,18 +683,20 @@ def _merge_extras(conn: Conn, cipher: PiiCipher) -> None:
     0013 are folded in and leave ``raw``. A lone new row's ciphertext is
     already bound to its lead and never comes here.
     """
-    units = conn.execute(Q["extras_to_merge"]).fetchall()
-    if not units:
-        return
-    conn.execute(Q["create_merged_extras"])
-    with conn.cursor().copy(Q["copy_merged_extras"]) as copy:
-        for u in units:
-            lead_id = u["lead_id"]
-            merged: dict[str, Any] = dict(u["legacy"] or {})
-            if u["current"] is not None:
-                merged.update(json.loads(cipher.decrypt(u["current"], extras_aad(lead_id))))
-            for ct, bound_to in zip(u["extra_cts"], u["extra_bound_to"], strict=True):
-                merged.update(json.loads(cipher.decrypt(ct, extras_aad(bound_to))))
-            text = json.dumps(merged, ensure_ascii=False)
-            copy.write_row((lead_id, cipher.encrypt(text, extras_aad(lead_id))))
-    conn.execute(Q["store_merged_extras"])
+    created = False
+    for batch in _batches(conn, "ingest_extras_to_merge", Q["extras_to_merge"]):
+        if not created:
+            conn.execute(Q["create_merged_extras"])
+            created = True
+        with conn.cursor().copy(Q["copy_merged_extras"]) as copy:
+            for u in batch:
+                lead_id = u["lead_id"]
+                merged: dict[str, Any] = dict(u["legacy"] or {})
+                if u["current"] is not None:
+                    merged.update(json.loads(cipher.decrypt(u["current"], extras_aad(lead_id))))
+                for ct, bound_to in zip(u["extra_cts"], u["extra_bound_to"], strict=True):
+                    merged.update(json.loads(cipher.decrypt(ct, extras_aad(bound_to))))
+                text = json.dumps(merged, ensure_ascii=False)
+                copy.write_row((lead_id, cipher.encrypt(text, extras_aad(lead_id))))
+    if created:
+        conn.execute(Q["store_merged_extras"])
