@@ -86,6 +86,25 @@ def test_an_opt_out_by_email_suppresses_the_phone(
     flag_matches_rule(conn)
 
 
+def test_an_opt_out_after_a_bounce_suppresses_the_phone(
+    conn: Conn, cipher: PiiCipher, brokers: tuple[uuid.UUID, uuid.UUID]
+) -> None:
+    a, b = brokers
+    mine = make_lead(conn, a, cipher=cipher, phone="+16265550151", email="s@x.test", **CA)
+    theirs = make_lead(conn, b, cipher=cipher, phone="+16265550152", email="s@x.test", **CA)
+    suppress_value(conn, cipher, "email", "s@x.test", reason="bounced", source="test")
+    assert callable_ids(conn, cipher, a) == ({mine}, 1)
+    # The homeowner then unsubscribes through broker B's lead: the opt-out covers
+    # every channel of every lead holding that e-mail, though a bounce came first.
+    suppress_leads(conn, cipher, [theirs], reason="unsubscribed", source="test")
+    assert callable_ids(conn, cipher, a) == (set(), 0)
+    assert conn.execute(
+        "select reason::text from suppressions where channel = 'email' and value_index = %s",
+        [cipher.blind_index("email", "s@x.test")],
+    ).fetchone() == {"reason": "unsubscribed"}
+    flag_matches_rule(conn)
+
+
 def test_a_lead_written_after_its_suppression(
     conn: Conn, cipher: PiiCipher, brokers: tuple[uuid.UUID, uuid.UUID]
 ) -> None:
