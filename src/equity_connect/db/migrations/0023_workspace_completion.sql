@@ -23,13 +23,19 @@ alter table public.leads add column if not exists contact_suppressed boolean not
 -- statement, from the transition table: one hash join of the new rows with
 -- the (small) suppression set, updating only the rows it hits, where a row
 -- trigger's probe per lead added ~17 % to a 100,000-row insert. SECURITY
--- INVOKER: only the pipeline roles insert leads (0009 took INSERT from
--- brokers), and they read the set and update leads under their own policy.
+-- INVOKER: the pipeline roles read the set and update leads under their own
+-- policy. A broker may insert a lead of their own but never its contact
+-- columns (0009), so a broker's insert has no index to judge and returns
+-- before the UPDATE (which a broker may not run).
 create or replace function ec_internal.leads_inserted_contact_suppressed() returns trigger
   language plpgsql
   set search_path = ''
 as $$
 begin
+  if not exists (select 1 from inserted_leads n
+                 where n.phone_index is not null or n.email_index is not null) then
+    return null;
+  end if;
   update public.leads l set contact_suppressed = true
   from (select n.id from inserted_leads n
         join public.suppressions s on s.channel = 'phone' and s.value_index = n.phone_index
