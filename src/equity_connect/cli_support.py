@@ -30,6 +30,17 @@ LOCAL_KEYS_HINT = (
 )
 
 
+def warn(message: str) -> None:
+    """Print ``message`` as a warning on stderr (one line, whatever the terminal's width)."""
+    err_console.print(f"[yellow]warning:[/yellow] {message}", soft_wrap=True, markup=True)
+
+
+def warn_brand(settings: Settings) -> None:
+    """At start-up (serve, demo): say which brand setting the homeowner pages lack."""
+    if (message := settings.brand_warning()) is not None:
+        warn(message)
+
+
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print ``message`` as an error and return the Exit to raise."""
     # soft_wrap: one sentence stays one line in logs, whatever the terminal's width.

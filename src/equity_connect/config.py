@@ -258,6 +258,26 @@ class Settings(BaseSettings):
             return f"Call {self.brand_support_phone}"
         return f"Write to {self.brand_support_email}" if self.brand_support_email else ""
 
+    def brand_warning(self) -> str | None:
+        """One sentence for start-up (serve, demo) when the homeowner pages would show no
+        NMLS ID or no privacy-policy link, saying what to set; None when both are set. A
+        warning, not a refusal: a test or demo deployment may run without them."""
+        missing = [
+            (env, what)
+            for env, what, value in (
+                ("EC_BRAND_NMLS_ID", "NMLS ID", self.brand_nmls_id),
+                ("EC_PRIVACY_POLICY_URL", "privacy-policy link", self.privacy_policy_url),
+            )
+            if not (value or "").strip()
+        ]
+        if not missing:
+            return None
+        return (
+            f"the homeowner pages (consent and its errors) show no "
+            f"{' and no '.join(w for _, w in missing)} for {self.brand_name}: "
+            f"set {' and '.join(e for e, _ in missing)} before homeowners see them."
+        )
+
     provider_cost_per_record_usd: dict[str, float] = Field(default_factory=dict)
     # MCP server (mcp_server/): each token's tool calls share one bucket of
     # mcp_rate_per_sec calls a second, at most mcp_burst at once; the stdio

@@ -17,7 +17,9 @@ from tests.web.conftest import broker_token, login_client, make_settings
 from tests.web.workspace_seed import (
     CALL_SUMMARY,
     FILENAME,
+    GARBLED_FILENAME,
     MERGED_FILENAME,
+    OPS_KEY_NAME,
     PEOPLE,
     Workspace,
     seed_workspace,
@@ -265,6 +267,55 @@ def test_add_note_needs_csrf_and_shows_on_the_timeline(
         assert conn.execute(
             "select count(*) from audit_log where action = 'lead.note'"
         ).fetchone() == (1,)
+
+
+def test_ops_adds_a_note_signed_with_the_key_name(
+    client: TestClient, ws: Workspace, module_database_url: str
+) -> None:
+    lead = ws.leads_a[2]
+    login_client(client, ws.reader_key)  # leads:read only: may look, not write
+    page = client.get(f"/dashboard/leads/{lead}").text
+    assert 'action="/dashboard/leads/' + str(lead) + '/notes"' not in page
+    refused = client.post(
+        f"/dashboard/leads/{lead}/notes", data={"csrf": csrf_of(page), "body": "no"}
+    )
+    assert refused.status_code == 403
+    login_client(client, ws.admin_key)
+    page = client.get(f"/dashboard/leads/{lead}").text
+    done = client.post(
+        f"/dashboard/leads/{lead}/notes",
+        data={"csrf": csrf_of(page), "body": "Ops: vendor confirmed the address."},
+        follow_redirects=False,
+    )
+    assert done.headers["location"].endswith("?done=note_added")
+    after = client.get(done.headers["location"]).text
+    assert f"Note by ops ({OPS_KEY_NAME})" in after
+    with psycopg.connect(module_database_url) as conn:
+        assert conn.execute(
+            "select broker_id, ops_author from lead_notes where lead_id = %s", [lead]
+        ).fetchall() == [(None, OPS_KEY_NAME)]
+        assert conn.execute(
+            "select actor_role from audit_log where action = 'lead.note' "
+            "and after ->> 'lead_id' = %s",
+            [str(lead)],
+        ).fetchall() == [("ops",)]
+    # the lead's broker reads it; another broker cannot open the lead at all
+    mine = as_broker(client, ws.broker_a).get(f"/dashboard/leads/{lead}").text
+    assert "Ops: vendor confirmed the address." in mine
+    assert as_broker(client, ws.broker_b).get(f"/dashboard/leads/{lead}").status_code == 404
+
+
+def test_why_rows_are_one_lead(client: TestClient, ws: Workspace) -> None:
+    maria = as_broker(client, ws.broker_a).get(f"/dashboard/leads/{ws.leads_a[0]}").text
+    matching = maria[maria.index('id="matching"') :].split("</section>")[0]
+    assert "same MAK (Melissa address key) as the lead" in matching and "(key mak)" in matching
+    assert "this row made the lead" in matching
+    tom = client.get(f"/dashboard/leads/{ws.leads_a[7]}").text  # RLS: the broker's own rows
+    matching = tom[tom.index('id="matching"') :].split("</section>")[0]
+    row = matching[matching.index('data-key="probabilistic"') :].split("</tr>")[0]
+    assert GARBLED_FILENAME in row and "probabilistic match with this lead" in row
+    assert "house number: transposed" in row and "owner" in row
+    assert re.search(r'class="num">\d+\.\d\d<', row)  # the score
 
 
 def test_status_change_and_do_not_contact(

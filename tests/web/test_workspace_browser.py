@@ -15,7 +15,12 @@ from equity_connect.notifications.service import Q as NOTIFY_Q
 from equity_connect.notifications.service import compose, queue
 from equity_connect.web.app import create_app
 from tests.web.conftest import broker_token, live_server, login_page, make_settings, screenshot
-from tests.web.workspace_seed import Workspace, seed_workspace
+from tests.web.workspace_seed import (
+    GARBLED_FILENAME,
+    OPS_KEY_NAME,
+    Workspace,
+    seed_workspace,
+)
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -124,3 +129,35 @@ def test_lead_list_and_page_on_a_phone(browser: Browser, base_url: str, ws: Work
     screenshot(page, "broker-home-390")
     assert errors == []
     context.close()
+
+
+def test_ops_note_and_why_rows_are_one_lead(browser: Browser, base_url: str, ws: Workspace) -> None:
+    tom = ws.leads_a[7]  # his garbled January row joined him by match weights
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    errors = watch_console(page)
+    login_page(page, base_url, ws.admin_key, f"/dashboard/leads/{tom}")
+    page.wait_for_url(f"{base_url}/dashboard/leads/{tom}")
+    matching = page.locator("#matching tr[data-key='probabilistic']")
+    assert matching.count() == 1
+    text = matching.inner_text()
+    assert GARBLED_FILENAME in text and "probabilistic match" in text and "owner" in text
+    made = page.locator("#matching tr[data-key='none']").inner_text()
+    assert "row 8 (inserted)" in made and "this row made the lead" in made
+    screenshot(page, "lead-why-one-lead")
+
+    # ops writes a note on a broker's lead; it is signed with the ops key's name
+    page.fill("textarea[name=body]", "Vendor file had the house number transposed.")
+    page.click("#actions form[action$='/notes'] button[type=submit]")
+    page.wait_for_url(re.compile(r".*\?done=note_added$"))
+    first = page.locator("#timeline li").first
+    assert f"Note by ops ({OPS_KEY_NAME})" in first.inner_text()
+    screenshot(page, "lead-ops-note")
+    assert errors == []
+    page.close()
+
+    # the lead's broker sees the ops note on their own timeline
+    broker = browser.new_page(viewport={"width": 1366, "height": 900})
+    login_page(broker, base_url, broker_token(ws.broker_a), f"/dashboard/leads/{tom}")
+    broker.wait_for_url(f"{base_url}/dashboard/leads/{tom}")
+    assert f"Note by ops ({OPS_KEY_NAME})" in broker.inner_text("#timeline")
+    broker.close()

@@ -38,6 +38,8 @@ PEOPLE = [
 ]
 FILENAME = "county-export-november.csv"
 MERGED_FILENAME = "county-refresh-december.csv"
+GARBLED_FILENAME = "county-garbled-january.csv"
+OPS_KEY_NAME = "ops-desk"
 CALL_SUMMARY = "Homeowner asked about a HECM and wants a call on Tuesday."
 
 
@@ -122,6 +124,31 @@ def seed_workspace(url: str, settings: Settings) -> Workspace:
                 SignatureScheme.LOCAL,
                 "county-vendor",
                 MERGED_FILENAME,
+            ),
+        )
+        # and a garbled Tom Hill without a MAK: joined to his lead by match weights
+        # (the ingest's probabilistic pass), with its evidence in the lineage
+        garbled = csv_bytes(
+            [
+                row(
+                    owner_first_name="",
+                    owner_last_name="HILL, TOM",
+                    property_address="16 WALNTU DRIVE",
+                    property_city="Sierra Madre",
+                    property_zip="91024",
+                )
+            ]
+        )
+        ingest(
+            conn,
+            cipher,
+            [garbled],
+            UploadMeta(
+                hashlib.sha256(garbled).digest(),
+                len(garbled),
+                SignatureScheme.LOCAL,
+                "county-vendor",
+                GARBLED_FILENAME,
             ),
         )
         by_mak = {r["mak"]: r["id"] for r in conn.execute("select mak, id from leads order by mak")}
@@ -230,10 +257,13 @@ def seed_workspace(url: str, settings: Settings) -> Workspace:
             "select 'phone', phone_index, 'do_not_contact', 'broker', id from leads where id = %s",
             [sam],
         )
-        for key, scopes in ((admin, ["admin"]), (reader, ["leads:read"])):
+        for key, name, scopes in (
+            (admin, OPS_KEY_NAME, ["admin"]),
+            (reader, "reader", ["leads:read"]),
+        ):
             conn.execute(
-                "insert into api_keys (key_id, name, secret_hash, scopes) values (%s, 'k', %s, %s)",
-                [key.key_id, key.secret_hash, scopes],
+                "insert into api_keys (key_id, name, secret_hash, scopes) values (%s, %s, %s, %s)",
+                [key.key_id, name, key.secret_hash, scopes],
             )
         conn.commit()
     return Workspace(

@@ -164,10 +164,16 @@ values (%(stage)s, %(outcome)s, %(count)s, %(provider)s, %(broker_id)s, %(correl
 select coalesce((select fed_count from feed_days where business_date = %(business_date)s), 0) as n
 
 -- name: suppress
+-- The first reason stays, except that an opt-out replaces a bounce: a bounced
+-- e-mail says nothing about the phone, an opt-out by any channel covers every
+-- channel (phone_contact_forbidden), so keeping "bounced" would let the phone
+-- of another lead holding this e-mail be called.
 insert into suppressions (channel, value_index, value_ciphertext, reason, source, lead_id)
 values (%(channel)s, %(index)s, %(ciphertext)s, %(reason)s, %(source)s, %(lead_id)s)
 on conflict on constraint suppressions_channel_value_key do update
-  set value_ciphertext = coalesce(suppressions.value_ciphertext, excluded.value_ciphertext)
+  set value_ciphertext = coalesce(suppressions.value_ciphertext, excluded.value_ciphertext),
+      reason = case when suppressions.reason = 'bounced' then excluded.reason
+                    else suppressions.reason end
 
 -- name: contact_values_of
 -- Every contact ciphertext of these leads: primary email and phone, all the

@@ -31,7 +31,8 @@ def suppress_value(
     source: str,
     lead_id: uuid.UUID | None = None,
 ) -> None:
-    """Suppress one normalized contact value (idempotent: the first reason stays)."""
+    """Suppress one normalized contact value (idempotent: the first reason stays, but an
+    opt-out replaces a bounce, which did not cover the other channels)."""
     conn.execute(
         Q["suppress"],
         {

@@ -36,6 +36,7 @@ from equity_connect.calls.client import SimulatedVapi
 from equity_connect.calls.service import prepare_call
 from equity_connect.campaign.runs import feed_run, refresh_run
 from equity_connect.campaign.schedule import BUSINESS_TZ
+from equity_connect.cli_support import warn_brand
 from equity_connect.config import Settings, get_settings
 from equity_connect.db import migrate
 from equity_connect.db.pool import Conn, open_pool
@@ -501,6 +502,7 @@ def run_demo(*, rows: int = 2000, serve: bool = True) -> list[dict[str, Any]]:
     cipher = PiiCipher(keyring)
     where = "DATABASE_URL" if settings.database_url else f"embedded at {settings.embedded_pgdata}"
     console.print(f"database: {where}")
+    warn_brand(settings)
     migrate.migrate(resolve_owner_url(settings))
     url = resolve_database_url(settings)  # the application's login, from here on
     server = BackgroundServer(settings, url)

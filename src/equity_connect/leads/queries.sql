@@ -8,7 +8,17 @@
 -- two index lookups), then fetched by primary key: an IN (subquery) under
 -- the "null means any" OR is not turned into a join and would test every
 -- lead. An upload's leads are those it created (first_upload_id, indexed)
--- and those it merged into (its lineage's merged rows, gathered the same way).
+-- and those it merged into that another upload created (its lineage's merged
+-- rows, gathered the same way): upload_part 'first' or 'merged' keeps one of
+-- the two disjoint parts, 'both' the union. The lists ask for 'both'; the
+-- count counts each part alone and adds them (leads/service.py count_leads),
+-- so the created part is an index-only count.
+--
+-- Callable now: the states open at this hour (every zone of the state), a
+-- phone not on the DNC list and not suppressed (leads.contact_suppressed,
+-- kept by triggers from the suppression set: migration 0023), not opted out.
+-- The count is index-only on leads_callable_count_idx, whose predicate is
+-- this branch's text.
 --
 -- The count and the four list statements share one WHERE clause, the same
 -- text in each; the lists differ only in ORDER BY, which cannot be a
@@ -43,19 +53,20 @@ where (%(broker)s::uuid is null or assigned_broker_id = %(broker)s::uuid)
   and (%(consent)s::boolean is null or consent = %(consent)s::boolean)
   and (%(open_states)s::text[] is null
        or (property_state = any(%(open_states)s::text[]) and phone_ciphertext is not null
-           and not phone_dnc
+           and not phone_dnc and not contact_suppressed
            and campaign_status not in ('unsubscribed', 'do_not_contact', 'bounced')))
   and (%(upload)s::uuid is null
-       or first_upload_id = %(upload)s::uuid
-       or id = any(array(select r.lead_id from upload_rows r
-                         where r.upload_id = %(upload)s::uuid and r.status = 'merged'
-                           and r.lead_id is not null)))
+       or (%(upload_part)s::text <> 'merged' and first_upload_id = %(upload)s::uuid)
+       or (%(upload_part)s::text <> 'first' and first_upload_id is distinct from %(upload)s::uuid
+           and id = any(array(select r.lead_id from upload_rows r
+                              where r.upload_id = %(upload)s::uuid and r.status = 'merged'
+                                and r.lead_id is not null))))
 
 -- name: list_leads_by_score
 select id, owner_first_name, owner_last_name, property_address, property_unit, property_city,
        property_state, property_zip, lead_score, campaign_status::text as campaign_status,
        email_ciphertext, phone_ciphertext, phone_dnc, consent, created_at,
-       ec_internal.phone_suppressed(phone_index, email_index) as phone_suppressed
+       contact_suppressed as phone_suppressed
 from leads
 where (%(broker)s::uuid is null or assigned_broker_id = %(broker)s::uuid)
   and (%(prefix)s::text is null
@@ -82,13 +93,14 @@ where (%(broker)s::uuid is null or assigned_broker_id = %(broker)s::uuid)
   and (%(consent)s::boolean is null or consent = %(consent)s::boolean)
   and (%(open_states)s::text[] is null
        or (property_state = any(%(open_states)s::text[]) and phone_ciphertext is not null
-           and not phone_dnc
+           and not phone_dnc and not contact_suppressed
            and campaign_status not in ('unsubscribed', 'do_not_contact', 'bounced')))
   and (%(upload)s::uuid is null
-       or first_upload_id = %(upload)s::uuid
-       or id = any(array(select r.lead_id from upload_rows r
-                         where r.upload_id = %(upload)s::uuid and r.status = 'merged'
-                           and r.lead_id is not null)))
+       or (%(upload_part)s::text <> 'merged' and first_upload_id = %(upload)s::uuid)
+       or (%(upload_part)s::text <> 'first' and first_upload_id is distinct from %(upload)s::uuid
+           and id = any(array(select r.lead_id from upload_rows r
+                              where r.upload_id = %(upload)s::uuid and r.status = 'merged'
+                                and r.lead_id is not null))))
 order by lead_score desc, id
 limit %(limit)s offset %(offset)s
 
@@ -96,7 +108,7 @@ limit %(limit)s offset %(offset)s
 select id, owner_first_name, owner_last_name, property_address, property_unit, property_city,
        property_state, property_zip, lead_score, campaign_status::text as campaign_status,
        email_ciphertext, phone_ciphertext, phone_dnc, consent, created_at,
-       ec_internal.phone_suppressed(phone_index, email_index) as phone_suppressed
+       contact_suppressed as phone_suppressed
 from leads
 where (%(broker)s::uuid is null or assigned_broker_id = %(broker)s::uuid)
   and (%(prefix)s::text is null
@@ -123,13 +135,14 @@ where (%(broker)s::uuid is null or assigned_broker_id = %(broker)s::uuid)
   and (%(consent)s::boolean is null or consent = %(consent)s::boolean)
   and (%(open_states)s::text[] is null
        or (property_state = any(%(open_states)s::text[]) and phone_ciphertext is not null
-           and not phone_dnc
+           and not phone_dnc and not contact_suppressed
            and campaign_status not in ('unsubscribed', 'do_not_contact', 'bounced')))
   and (%(upload)s::uuid is null
-       or first_upload_id = %(upload)s::uuid
-       or id = any(array(select r.lead_id from upload_rows r
-                         where r.upload_id = %(upload)s::uuid and r.status = 'merged'
-                           and r.lead_id is not null)))
+       or (%(upload_part)s::text <> 'merged' and first_upload_id = %(upload)s::uuid)
+       or (%(upload_part)s::text <> 'first' and first_upload_id is distinct from %(upload)s::uuid
+           and id = any(array(select r.lead_id from upload_rows r
+                              where r.upload_id = %(upload)s::uuid and r.status = 'merged'
+                                and r.lead_id is not null))))
 order by created_at desc, id
 limit %(limit)s offset %(offset)s
 
@@ -137,7 +150,7 @@ limit %(limit)s offset %(offset)s
 select id, owner_first_name, owner_last_name, property_address, property_unit, property_city,
        property_state, property_zip, lead_score, campaign_status::text as campaign_status,
        email_ciphertext, phone_ciphertext, phone_dnc, consent, created_at,
-       ec_internal.phone_suppressed(phone_index, email_index) as phone_suppressed
+       contact_suppressed as phone_suppressed
 from leads
 where (%(broker)s::uuid is null or assigned_broker_id = %(broker)s::uuid)
   and (%(prefix)s::text is null
@@ -164,13 +177,14 @@ where (%(broker)s::uuid is null or assigned_broker_id = %(broker)s::uuid)
   and (%(consent)s::boolean is null or consent = %(consent)s::boolean)
   and (%(open_states)s::text[] is null
        or (property_state = any(%(open_states)s::text[]) and phone_ciphertext is not null
-           and not phone_dnc
+           and not phone_dnc and not contact_suppressed
            and campaign_status not in ('unsubscribed', 'do_not_contact', 'bounced')))
   and (%(upload)s::uuid is null
-       or first_upload_id = %(upload)s::uuid
-       or id = any(array(select r.lead_id from upload_rows r
-                         where r.upload_id = %(upload)s::uuid and r.status = 'merged'
-                           and r.lead_id is not null)))
+       or (%(upload_part)s::text <> 'merged' and first_upload_id = %(upload)s::uuid)
+       or (%(upload_part)s::text <> 'first' and first_upload_id is distinct from %(upload)s::uuid
+           and id = any(array(select r.lead_id from upload_rows r
+                              where r.upload_id = %(upload)s::uuid and r.status = 'merged'
+                                and r.lead_id is not null))))
 order by lower(owner_last_name) collate "C", lower(owner_first_name) collate "C", id
 limit %(limit)s offset %(offset)s
 
@@ -178,7 +192,7 @@ limit %(limit)s offset %(offset)s
 select id, owner_first_name, owner_last_name, property_address, property_unit, property_city,
        property_state, property_zip, lead_score, campaign_status::text as campaign_status,
        email_ciphertext, phone_ciphertext, phone_dnc, consent, created_at,
-       ec_internal.phone_suppressed(phone_index, email_index) as phone_suppressed
+       contact_suppressed as phone_suppressed
 from leads
 where (%(broker)s::uuid is null or assigned_broker_id = %(broker)s::uuid)
   and (%(prefix)s::text is null
@@ -205,13 +219,14 @@ where (%(broker)s::uuid is null or assigned_broker_id = %(broker)s::uuid)
   and (%(consent)s::boolean is null or consent = %(consent)s::boolean)
   and (%(open_states)s::text[] is null
        or (property_state = any(%(open_states)s::text[]) and phone_ciphertext is not null
-           and not phone_dnc
+           and not phone_dnc and not contact_suppressed
            and campaign_status not in ('unsubscribed', 'do_not_contact', 'bounced')))
   and (%(upload)s::uuid is null
-       or first_upload_id = %(upload)s::uuid
-       or id = any(array(select r.lead_id from upload_rows r
-                         where r.upload_id = %(upload)s::uuid and r.status = 'merged'
-                           and r.lead_id is not null)))
+       or (%(upload_part)s::text <> 'merged' and first_upload_id = %(upload)s::uuid)
+       or (%(upload_part)s::text <> 'first' and first_upload_id is distinct from %(upload)s::uuid
+           and id = any(array(select r.lead_id from upload_rows r
+                              where r.upload_id = %(upload)s::uuid and r.status = 'merged'
+                                and r.lead_id is not null))))
 order by lower(property_city) collate "C", lower(property_address) collate "C", id
 limit %(limit)s offset %(offset)s
 
@@ -230,7 +245,7 @@ select l.id, l.owner_first_name, l.owner_last_name, l.owner_age, l.property_addr
        l.phone_verified, l.phone_dnc, l.email_verification_codes, l.phone_verification_codes,
        l.enriched_at, l.call_attempt_count, l.created_at, l.updated_at, l.assigned_broker_id,
        l.feed_batch_id, b.name as broker_name, b.calcom_event_url,
-       ec_internal.phone_suppressed(l.phone_index, l.email_index) as phone_suppressed
+       l.contact_suppressed as phone_suppressed
 from leads l left join brokers b on b.id = l.assigned_broker_id
 where l.id = %(id)s
 
@@ -251,7 +266,7 @@ order by provider, channel, code, version desc
 -- name: lineage
 -- The upload rows that fed the lead (RLS: a broker's own leads' rows only).
 select upload_id, row_number, line_number, status::text as status,
-       match_key::text as match_key, notes
+       match_key::text as match_key, notes, match_evidence
 from upload_rows where lead_id = %(id)s
 order by upload_id, row_number
 
@@ -285,12 +300,19 @@ select method::text as method, disclosure_version, consented_at, call_id
 from consent_records where lead_id = %(id)s order by consented_at
 
 -- name: bookings
-select calcom_uid, status::text as status, start_time, end_time, event_type, rescheduled_from,
-       created_at, updated_at
-from bookings where lead_id = %(id)s order by created_at
+-- A booking's history is its chain of rows: Cal.com gives a rescheduled call a
+-- new uid, so each reschedule is a row naming the one it replaced
+-- (rescheduled_from, whose start time is the old time), and a row's status
+-- only moves forward (booking/service.py), so a cancelled row's updated_at is
+-- when it was cancelled.
+select b.calcom_uid, b.status::text as status, b.start_time, b.end_time, b.event_type,
+       b.rescheduled_from, b.created_at, b.updated_at, o.start_time as replaced_start_time
+from bookings b left join bookings o on o.calcom_uid = b.rescheduled_from
+where b.lead_id = %(id)s order by b.created_at, b.calcom_uid
 
 -- name: notes
-select n.id, n.body, n.created_at, b.name as author
+-- A broker's note names the broker; an ops note its ops key (ops_author).
+select n.id, n.body, n.created_at, b.name as author, n.ops_author
 from lead_notes n left join brokers b on b.id = n.broker_id
 where n.lead_id = %(id)s order by n.created_at, n.id
 
@@ -312,6 +334,13 @@ order by created_at desc limit 1
 
 -- name: add_note
 insert into lead_notes (lead_id, broker_id, body) values (%(lead_id)s, %(broker_id)s, %(body)s)
+returning id, created_at
+
+-- name: add_ops_note
+-- Run as the pipeline (ops sees every lead); the author is the ops key's name.
+insert into lead_notes (lead_id, ops_author, body)
+select %(lead_id)s, coalesce((select nullif(left(k.name, 200), '') from api_keys k
+                              where k.key_id = %(key_id)s), %(key_id)s), %(body)s
 returning id, created_at
 
 -- name: set_status

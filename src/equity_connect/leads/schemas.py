@@ -106,6 +106,23 @@ class TimelineEntry(BaseModel):
     source: str | None = None  # the provider or upload it came from
 
 
+class MatchReason(BaseModel):
+    """Why one upload row is part of this lead: the exact key it matched by, or the
+    probabilistic match's score and which fields agreed and differed."""
+
+    upload: str  # the file name (or "an upload")
+    row_number: int
+    status: str  # inserted (the row made the lead) or merged
+    key: str | None  # mak, apn, addr_hash, probabilistic, or None for the row that made it
+    why: str
+    score: float | None = None
+    agreed: list[str] = Field(default_factory=list)
+    differed: list[str] = Field(default_factory=list)
+    levels: list[tuple[str, str]] = Field(default_factory=list)  # (field, level)
+    weights_version: str | None = None
+    matched: str | None = None  # what it was matched against: a lead, or a line of the file
+
+
 class HomeItem(BaseModel):
     """A lead on the broker's home page, with the reason it is there."""
 

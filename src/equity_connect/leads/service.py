@@ -44,6 +44,7 @@ from equity_connect.leads.schemas import (
     LeadPage,
     LeadRow,
     LeadSort,
+    MatchReason,
     ScoreFactor,
     SearchTerms,
     TimelineEntry,
@@ -110,8 +111,8 @@ def search_terms(cipher: PiiCipher, q: str | None) -> SearchTerms:
 
 def open_states(now: datetime) -> list[str]:
     """The states where calling is allowed now in every zone of the state (the list's
-    callable-now filter; each row's badge then also checks the phone's area code and the
-    suppression set, which a per-row check in the count would make slow at 1M leads)."""
+    callable-now filter, with the lead's status, DNC flag and suppression flag; each
+    row's badge then also checks the phone's area code)."""
     return sorted(s for s, zones in STATE_ZONES.items() if calling_allowed(now, zones))
 
 
@@ -191,11 +192,12 @@ def search_leads(
         "consent": filters.has_consent,
         "open_states": open_states(now) if filters.callable_now else None,
         "upload": filters.upload,
+        "upload_part": "both",
         "limit": filters.size,
         "offset": (filters.page - 1) * filters.size,
     }
     # Unprepared: a generic plan cannot drop the unused "null means any" branches.
-    total_row = conn.execute(Q["count_leads"], params, prepare=False).fetchone()
+    total = count_leads(conn, params)
     rows = conn.execute(Q[_SORTS[filters.sort]], params, prepare=False).fetchall()
     items = []
     seen: dict[frozenset[ZoneInfo], tuple[bool, datetime | None]] = {}
@@ -227,11 +229,26 @@ def search_leads(
         )
     return LeadPage(
         items=items,
-        total=int(total_row["n"]) if total_row else 0,
+        total=total,
         page=filters.page,
         size=filters.size,
         terms=terms,
     )
+
+
+def count_leads(conn: Conn, params: Mapping[str, Any]) -> int:
+    """How many leads the list's filters match. An upload's leads are those it created
+    plus those it merged into that another upload created: two disjoint parts, counted
+    apart and added, so the first is an index-only count (leads_cohort_idx) where one OR
+    of both would read every matching lead's heap page (278 ms for 50,000 leads)."""
+    parts = ("first", "merged") if params.get("upload") is not None else ("both",)
+    total = 0
+    for part in parts:
+        row = conn.execute(
+            Q["count_leads"], {**params, "upload_part": part}, prepare=False
+        ).fetchone()
+        total += int(row["n"]) if row else 0
+    return total
 
 
 def visible_uploads(conn: Conn) -> list[dict[str, Any]]:
@@ -379,7 +396,7 @@ def _event_entry(tl: _Timeline, e: Mapping[str, Any], summaries: Mapping[str, st
         reason = " ".join(str(detail.get(k) or "") for k in ("reason", "reason_text")).strip()
         tl.add(at, "campaign", f"Campaign push {outcome}", reason, provider)
     elif stage == "booked":
-        tl.add(at, "booking", f"Booking {outcome}", "", provider)
+        pass  # the bookings' own rows tell it, with the times (_booking_entries)
     elif stage == "consent":
         tl.add(
             at,
@@ -392,27 +409,52 @@ def _event_entry(tl: _Timeline, e: Mapping[str, Any], summaries: Mapping[str, st
         tl.add(at, stage, f"{stage}: {outcome}", "", provider)
 
 
+def _call_time(at: datetime | None) -> str:
+    return at.astimezone(BUSINESS_TZ).strftime("%a %b %d %H:%M PT") if at else "an unknown time"
+
+
+def _booking_entries(tl: _Timeline, r: Mapping[str, Any]) -> None:
+    """A booking row's changes: booked (or rescheduled from the row it replaced, old time
+    → new time), then cancelled if it was."""
+    start = _call_time(r["start_time"])
+    length = ""
+    if r["start_time"] and r["end_time"]:
+        length = f"{int((r['end_time'] - r['start_time']).total_seconds() // 60)} min"
+    detail = ", ".join(p for p in (r["event_type"], length) if p)
+    if r["rescheduled_from"] is None:
+        tl.add(r["created_at"], "booking", f"Call booked for {start}", detail, "calcom")
+    else:
+        old = _call_time(r["replaced_start_time"])
+        tl.add(r["created_at"], "booking", f"Call rescheduled: {old} → {start}", detail, "calcom")
+    if r["status"] == "cancelled":
+        tl.add(r["updated_at"], "booking", f"Call of {start} cancelled", "", "calcom")
+
+
 def timeline(conn: Conn, cipher: PiiCipher, lead: Mapping[str, Any]) -> list[TimelineEntry]:
     """Everything that happened to the lead, newest first: lineage, skip-trace lookups,
     campaign pushes, replies, calls, consent, bookings, notes, suppressions, audit."""
     lead_id = lead["id"]
     tl = _Timeline()
     tl.add(lead["created_at"], "lead", "Lead created", "", lead["source"])
-    lineage = conn.execute(Q["lineage"], {"id": lead_id}).fetchall()
-    uploads: dict[uuid.UUID, dict[str, Any]] = {}
-    if lineage:
-        with as_pipeline(conn):
-            ids = list({r["upload_id"] for r in lineage})
-            uploads = {u["id"]: u for u in conn.execute(Q["upload_facts"], {"ids": ids})}
+    lineage, uploads = _lineage(conn, lead_id)
     for r in lineage:
         upload = uploads.get(r["upload_id"], {})
         name = upload.get("filename") or "an upload"
         how = f" (matched by {r['match_key']})" if r["match_key"] else ""
+        reason = _match_reason(r, name, lead_id)
+        detail = "; ".join(
+            p
+            for p in (
+                r["notes"] or "",
+                reason.why if r["match_key"] == "probabilistic" else "",
+            )
+            if p
+        )
         tl.add(
             upload.get("received_at") or lead["created_at"],
             "upload",
             f"Upload row {r['row_number']} of {name}: {r['status']}{how}",
-            r["notes"] or "",
+            detail,
             upload.get("source"),
         )
     for r in conn.execute(Q["skiptrace_lookups"], {"id": lead_id}):
@@ -440,16 +482,10 @@ def timeline(conn: Conn, cipher: PiiCipher, lead: Mapping[str, Any]) -> list[Tim
             f"disclosure version {r['disclosure_version']}",
         )
     for r in conn.execute(Q["bookings"], {"id": lead_id}):
-        start = (
-            r["start_time"].astimezone(BUSINESS_TZ).strftime("%a %b %d %H:%M PT")
-            if r["start_time"]
-            else "an unknown time"
-        )
-        tl.add(
-            r["created_at"], "booking", f"Call booked for {start}", f"now {r['status']}", "calcom"
-        )
+        _booking_entries(tl, r)
     for r in conn.execute(Q["notes"], {"id": lead_id}):
-        tl.add(r["created_at"], "note", f"Note by {r['author'] or 'a broker'}", r["body"])
+        author = f"ops ({r['ops_author']})" if r["ops_author"] else r["author"] or "a broker"
+        tl.add(r["created_at"], "note", f"Note by {author}", r["body"])
     for r in conn.execute(Q["suppressions"], {"id": lead_id}):
         tl.add(
             r["created_at"],
@@ -468,6 +504,83 @@ def timeline(conn: Conn, cipher: PiiCipher, lead: Mapping[str, Any]) -> list[Tim
     # (the lead is created before its upload row is written, and so on)
     order = {id(e): i for i, e in enumerate(tl.entries)}
     return sorted(tl.entries, key=lambda e: (e.at, order[id(e)]), reverse=True)
+
+
+def _lineage(
+    conn: Conn, lead_id: uuid.UUID
+) -> tuple[list[dict[str, Any]], dict[uuid.UUID, dict[str, Any]]]:
+    """The upload rows that fed the lead, and their uploads' name, source and time."""
+    lineage = conn.execute(Q["lineage"], {"id": lead_id}).fetchall()
+    uploads: dict[uuid.UUID, dict[str, Any]] = {}
+    if lineage:
+        with as_pipeline(conn):
+            ids = list({r["upload_id"] for r in lineage})
+            uploads = {u["id"]: u for u in conn.execute(Q["upload_facts"], {"ids": ids})}
+    return lineage, uploads
+
+
+# What each exact key of the ingest's cascade means (ingest/queries.sql merge_staging).
+_KEYS: Mapping[str, str] = {
+    "mak": "same MAK (Melissa address key) as the lead",
+    "apn": "same county and APN (parcel number) as the lead",
+    "addr_hash": "same normalized address (street, unit, city, ZIP) as the lead",
+}
+
+
+def _strings(value: object) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def _match_reason(r: Mapping[str, Any], upload: str, lead_id: uuid.UUID) -> MatchReason:
+    """One lineage row's reason, from its match key and (probabilistic) its evidence:
+    {"score", "weights_version", "levels", "agreed", "differed"} and "matched_lead" or
+    "matched_line" (ingest/matching_pass.py record)."""
+    key = r["match_key"]
+    base = {"upload": upload, "row_number": r["row_number"], "status": r["status"], "key": key}
+    if key != "probabilistic":
+        if key is None:
+            why = "this row made the lead" if r["status"] == "inserted" else r["status"]
+        else:
+            why = _KEYS.get(key, f"matched by {key}")
+        return MatchReason(**base, why=why)
+    ev: Mapping[str, Any] = r["match_evidence"] if isinstance(r["match_evidence"], dict) else {}
+    score = ev.get("score")
+    score = float(score) if isinstance(score, int | float) else None
+    agreed, differed = _strings(ev.get("agreed")), _strings(ev.get("differed"))
+    levels = ev.get("levels")
+    level_pairs = [(str(f), str(v)) for f, v in levels.items()] if isinstance(levels, dict) else []
+    matched: str | None = None
+    if ev.get("matched_lead") is not None:
+        matched = "this lead" if str(ev["matched_lead"]) == str(lead_id) else "another lead"
+    elif ev.get("matched_line") is not None:
+        matched = f"row {ev['matched_line']} of the same file"
+    parts = [f"probabilistic match, score {score:.2f}" if score is not None else "probabilistic"]
+    if agreed:
+        parts.append(f"agreed: {', '.join(agreed)}")
+    if differed:
+        parts.append(f"differed: {', '.join(differed)}")
+    if matched:
+        parts.append(f"matched {matched}")
+    weights = ev.get("weights_version")
+    return MatchReason(
+        **base,
+        why="; ".join(parts),
+        score=score,
+        agreed=agreed,
+        differed=differed,
+        levels=level_pairs,
+        weights_version=str(weights) if weights is not None else None,
+        matched=matched,
+    )
+
+
+def match_reasons(conn: Conn, lead: Mapping[str, Any]) -> list[MatchReason]:
+    """Why each upload row is part of this lead (the lead page's "why one lead")."""
+    lineage, uploads = _lineage(conn, lead["id"])
+    return [
+        _match_reason(r, uploads.get(r["upload_id"], {}).get("filename") or "an upload", lead["id"])
+        for r in lineage
+    ]
 
 
 def _kv(values: Mapping[str, Any] | None) -> str:
@@ -522,15 +635,21 @@ def issue_booking_link(conn: Conn, lead: Mapping[str, Any], *, ttl_hours: int) -
 
 
 def add_note(conn: Conn, principal: Principal, lead_id: uuid.UUID, body: str) -> int:
-    """Add the broker's note to their lead (RLS checks it is theirs)."""
+    """Add a note to the lead: a broker's on their own lead (RLS checks it is theirs), or
+    an ops user's on any lead, signed with the ops key's name."""
     text = body.strip()
     if not text:
         raise DomainError(422, "empty_note", "the note is empty; write something first")
     if len(text) > 10_000:
         raise DomainError(422, "note_too_long", "a note holds at most 10,000 characters")
-    row = conn.execute(
-        Q["add_note"], {"lead_id": lead_id, "broker_id": principal.broker_id, "body": text}
-    ).fetchone()
+    if principal.kind == "ops":
+        row = conn.execute(
+            Q["add_ops_note"], {"lead_id": lead_id, "key_id": principal.id, "body": text}
+        ).fetchone()
+    else:
+        row = conn.execute(
+            Q["add_note"], {"lead_id": lead_id, "broker_id": principal.broker_id, "body": text}
+        ).fetchone()
     assert row is not None  # INSERT … RETURNING
     audit(conn, principal, "lead.note", "lead_notes", row["id"], after={"lead_id": str(lead_id)})
     return int(row["id"])

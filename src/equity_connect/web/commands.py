@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from equity_connect.cli_support import keyring_or_exit, migrated_database_url
+from equity_connect.cli_support import keyring_or_exit, migrated_database_url, warn_brand
 from equity_connect.config import get_settings
 from equity_connect.observability.logs import configure_logging
 from equity_connect.web.app import create_app
@@ -23,6 +23,7 @@ def serve(
     # A dead database or an old schema is said at start-up, in one sentence;
     # once up, the API answers 503 while the database is away and recovers.
     url = migrated_database_url(settings)
+    warn_brand(settings)
     configure_logging(settings.log_level)
     uvicorn.run(
         create_app(settings, conninfo=url),

@@ -49,7 +49,6 @@ ERRORS = {
     "opted_out": "This lead opted out; its status cannot change.",
     "bad_status": "That status is not one a broker may set.",
     "no_booking_page": "No Cal.com event URL is set for the broker; set one first.",
-    "brokers_only": "Notes are a broker's: log in as the lead's broker to add one.",
     "forbidden": "Your key may not change leads (it needs leads:write).",
 }
 
@@ -187,6 +186,7 @@ def lead_page(lead_id: str, request: Request) -> Response:
             return _not_found(request, principal)
         contacts = leads.contacts(conn, cipher, lead)
         events = leads.timeline(conn, cipher, lead)
+        reasons = leads.match_reasons(conn, lead)
         link = leads.booking_link(conn, lead)
     now = datetime.now(UTC)
     phone = leads.readable_contact(cipher, lead, "phone")
@@ -214,11 +214,12 @@ def lead_page(lead_id: str, request: Request) -> Response:
         contacts=contacts,
         score=leads.score_explanation(lead),
         timeline=events,
+        reasons=reasons,
         statuses=leads.status_choices(lead["campaign_status"]),
         booking_link=link,
         flash=FLASH.get(params.get("done", "")),
         error=ERRORS.get(params.get("error", "")),
-        can_note=principal.kind == "broker",
+        can_note=principal.kind == "broker" or has_scope(principal.scopes, Scope.LEADS_WRITE),
     )
 
 
@@ -243,13 +244,12 @@ def _action(request: Request, lead_id: str, csrf: str) -> tuple[Principal, uuid.
 def add_note(
     lead_id: str, request: Request, csrf: Annotated[str, Form()], body: Annotated[str, Form()] = ""
 ) -> Response:
-    """Add a note (a broker's, on their own lead)."""
+    """Add a note: a broker's on their own lead, or an ops user's (signed with the ops
+    key's name) on any lead."""
     checked = _action(request, lead_id, csrf)
     if isinstance(checked, Response):
         return checked
     principal, found = checked
-    if principal.kind != "broker":
-        return _back(found, error="brokers_only")
     try:
         with _tx(request, principal) as conn:
             leads.find_lead(conn, found)
