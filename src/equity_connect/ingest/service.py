@@ -452,6 +452,9 @@ def _merge(
             started=t_match,
             guarded=matched.guarded,
             review=matched.review,
+            pairs=matched.pairs,
+            scored=matched.scored,
+            skipped_blocks=matched.skipped_blocks,
         )
 
     t1 = time.perf_counter()
