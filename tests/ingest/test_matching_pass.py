@@ -209,3 +209,46 @@ def test_a_bridge_to_an_existing_lead_row_keeps_the_maks_apart(
     assert first["lead_id"] != second["lead_id"]
     assert old["lead_id"] not in {first["lead_id"], second["lead_id"]}
     assert bridge["lead_id"] in {first["lead_id"], second["lead_id"]}
+
+
+def test_different_apns_in_one_county_are_never_merged_by_score(
+    conn: Conn, cipher: PiiCipher
+) -> None:
+    (old,) = ingest_rows(conn, cipher, home(county_fips="17167", apn="12-34"))
+    (again,) = ingest_rows(
+        conn, cipher, home(county_fips="17167", apn="56-78", property_address="1428 Mapel Ave")
+    )
+    assert again["lead_id"] != old["lead_id"]
+    # the same garbled row without its APN is the same property
+    (garbled,) = ingest_rows(conn, cipher, home(property_address="1428 Mapel Ave", source="b"))
+    assert garbled["lead_id"] in {old["lead_id"], again["lead_id"]}
+
+
+def test_two_units_of_one_address_are_never_merged_by_score(conn: Conn, cipher: PiiCipher) -> None:
+    first, second = ingest_rows(
+        conn,
+        cipher,
+        home(property_address="1482 Maple Ave Apt 1"),
+        home(property_address="1482 Mapel Ave Apt 2", property_zip=""),
+    )
+    assert first["lead_id"] != second["lead_id"]
+
+
+def test_a_block_too_large_to_say_anything_is_skipped_and_counted(
+    conn: Conn, cipher: PiiCipher
+) -> None:
+    from equity_connect.matching.link import MAX_BLOCK
+
+    # MAX_BLOCK + 1 houses sharing ZIP + house number, on streets of their own
+    rows = [
+        home(property_address=f"1482 Street{i:04d} Ave", owner_last_name=f"Owner{i:04d}")
+        for i in range(MAX_BLOCK + 1)
+    ]
+    report = run_ingest(conn, cipher, csv_bytes(rows))
+    event = conn.execute(
+        "select detail from pipeline_events where upload_id = %s and outcome = 'probabilistic'",
+        [report.upload_id],
+    ).fetchone()
+    assert event is not None
+    assert event["detail"]["skipped_blocks"] >= 1
+    assert report.inserted == MAX_BLOCK + 1
