@@ -237,6 +237,7 @@ def run(conn: Conn, result: PassResult, weights: Weights | None = None) -> None:
     conn.execute(
         Q["create_lead_hits" if any_lead and any_lead["any"] else "create_empty_lead_hits"], params
     )
+    conn.execute(Q["analyze_lead_hits"])
     conn.execute(Q["add_hit_leads"], params)
     conn.execute(Q["analyze_unplaced"])
     skipped = conn.execute(Q["skipped_blocks"], params).fetchone()

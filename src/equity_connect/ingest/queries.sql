@@ -589,12 +589,13 @@ where s.property_address is not null
 
 -- name: create_block_keys
 -- The blocking keys of the unplaced rows: 1 ZIP + house number; 2 ZIP +
--- street prefix + surname initial; 3 city + state + house number + ZIP3
--- (a ZIP mistyped in its last digits); 4 ZIP + surname + street initial.
--- (A street prefix or a surname alone is shared by every neighbour on a
--- street: a block of the whole street.) A row without a ZIP is paired on
--- city + state + house number with every row of that city (create_pairs),
--- without making two rows that have ZIPs a pair on it. The same expressions
+-- street prefix + surname initial; 4 ZIP + surname + street initial. (A
+-- street prefix or a surname alone is shared by every neighbour on a
+-- street: a block of the whole street.) 3, city + state + house number, is
+-- for a row without a ZIP: it is paired so with every row of its city
+-- (create_pairs), without making two rows that both have ZIPs a pair on it
+-- (ZIP + house number pairs those; two ZIPs that differ weigh against a
+-- match, and city + number blocks are the largest of all). The same expressions
 -- as the blocking indexes on leads (migration 0022). blocks: the size of
 -- every shared key.
 create temp table ingest_block_keys on commit drop as
@@ -609,10 +610,6 @@ from (
   select row_number, root, 2, property_zip, pre, left(surname, 1)
   from ingest_unplaced where property_zip is not null
   union all
-  select row_number, root, 3, property_city || '|' || property_state, num, left(property_zip, 3)
-  from ingest_unplaced
-  where property_city is not null and property_state is not null and property_zip is not null
-  union all
   select row_number, root, 4, property_zip, surname, left(pre, 1)
   from ingest_unplaced where property_zip is not null and surname <> ''
 ) k;
@@ -623,7 +620,7 @@ analyze ingest_blocks
 
 -- name: create_lead_hits
 -- Existing leads sharing a blocking key with an unplaced row, found through
--- the blocking indexes of migration 0022 (one index probe per row and key:
+-- the blocking indexes of migrations 0022 and 0026 (one index probe per row and key:
 -- a new upload is linked against the leads without reading them all). n:
 -- how many leads the key matched, up to one more than %(max_block)s (a
 -- larger block is skipped, see create_pairs). The leads hit join
@@ -642,12 +639,20 @@ with hits as (
       and left(upper(trim(split_part(l.owner_last_name, ',', 1))), 1) = left(u.surname, 1)
     limit %(max_block)s + 1) m
   union all
+  -- city + state + house number: a row without a ZIP, with every lead...
   select u.row_number, 3, m.id from ingest_unplaced u cross join lateral (
     select l.id from leads l
-    where l.property_city = u.property_city and l.property_state = u.property_state
+    where u.property_zip is null
+      and l.property_city = u.property_city and l.property_state = u.property_state
       and split_part(l.property_address, ' ', 1) = u.num
-      and (u.property_zip is null or l.property_zip is null
-           or left(l.property_zip, 3) = left(u.property_zip, 3))
+    limit %(max_block)s + 1) m
+  union all
+  -- ...and a row with one, with the leads that have none (0026's index)
+  select u.row_number, 3, m.id from ingest_unplaced u cross join lateral (
+    select l.id from leads l
+    where u.property_zip is not null and l.property_zip is null
+      and l.property_city = u.property_city and l.property_state = u.property_state
+      and split_part(l.property_address, ' ', 1) = u.num
     limit %(max_block)s + 1) m
   union all
   select u.row_number, 4, m.id from ingest_unplaced u cross join lateral (
@@ -659,6 +664,9 @@ with hits as (
 )
 select row_number, kind, id, count(*) over (partition by row_number, kind) as n from hits
 
+-- name: analyze_lead_hits
+analyze ingest_lead_hits
+
 -- name: add_hit_leads
 insert into ingest_unplaced (row_number, root, lead, k, mak, county_fips, apn_normalized,
                              property_unit, property_zip, property_city, property_state, num,
@@ -667,7 +675,8 @@ select null, null, l.id, -row_number() over (order by l.id), l.mak, l.county_fip
        l.property_zip, l.property_city, l.property_state,
        split_part(l.property_address, ' ', 1), null, null,
        case when l.property_address ~ '^[0-9]' then split_part(l.property_address, ' ', 1) end
-from leads l where l.id in (select id from ingest_lead_hits where n <= %(max_block)s)
+from (select distinct id from ingest_lead_hits where n <= %(max_block)s) h
+join leads l on l.id = h.id
 
 -- name: analyze_unplaced
 create index on ingest_unplaced (k);
