@@ -157,3 +157,98 @@ def test_exact_matching_only_keeps_the_old_behaviour(conn: Conn, cipher: PiiCiph
         limits=exact,
     )
     assert second["lead_id"] == first["lead_id"]
+
+
+# Hard constraints across the exact cascade's transitive joins: a third row
+# shares one key with each of two rows that a constraint keeps apart.
+BRIDGED = {
+    "two MAKs": (
+        home(mak="111", county_fips="17167", apn="10-10", property_address="10 Oak St"),
+        home(mak="222"),
+        home(county_fips="17167", apn="10-10"),  # APN of the first, address of the second
+    ),
+    "two APNs in one county": (
+        home(mak="333", county_fips="17167", apn="11-11", property_address="10 Oak St"),
+        home(county_fips="17167", apn="22-22"),
+        home(mak="333"),  # MAK of the first, address of the second
+    ),
+    "two units of one address": (
+        home(mak="444", property_address="1482 Maple Ave Apt 1"),
+        home(county_fips="17167", apn="33-33", property_address="1482 Maple Ave Apt 2"),
+        home(mak="444", county_fips="17167", apn="33-33", property_address="77 Elm St"),
+    ),
+}
+
+
+@pytest.mark.parametrize("probabilistic", [True, False], ids=["matching", "exact"])
+@pytest.mark.parametrize("case", sorted(BRIDGED))
+def test_a_bridging_row_never_joins_two_rows_a_constraint_keeps_apart(
+    conn: Conn, cipher: PiiCipher, case: str, probabilistic: bool
+) -> None:
+    first, second, bridge = ingest_rows(
+        conn, cipher, *BRIDGED[case], limits=IngestLimits(probabilistic_matching=probabilistic)
+    )
+    assert first["lead_id"] != second["lead_id"]
+    # the bridge joins one of them (by its strongest key), not both
+    assert bridge["lead_id"] in {first["lead_id"], second["lead_id"]}
+    leads = conn.execute(
+        "select mak, county_fips, apn_normalized, property_unit from leads where id = any(%s)",
+        [[first["lead_id"], second["lead_id"]]],
+    ).fetchall()
+    assert len(leads) == 2
+    for field in ("mak", "apn_normalized"):
+        values = [r[field] for r in leads if r[field] is not None]
+        assert len(values) == len(set(values))  # every key value is still one lead's
+
+
+def test_a_bridge_to_an_existing_lead_row_keeps_the_maks_apart(
+    conn: Conn, cipher: PiiCipher
+) -> None:
+    (old,) = ingest_rows(conn, cipher, home(mak="555", property_address="10 Oak St"))
+    first, second, bridge = ingest_rows(conn, cipher, *BRIDGED["two MAKs"])
+    assert first["lead_id"] != second["lead_id"]
+    assert old["lead_id"] not in {first["lead_id"], second["lead_id"]}
+    assert bridge["lead_id"] in {first["lead_id"], second["lead_id"]}
+
+
+def test_different_apns_in_one_county_are_never_merged_by_score(
+    conn: Conn, cipher: PiiCipher
+) -> None:
+    (old,) = ingest_rows(conn, cipher, home(county_fips="17167", apn="12-34"))
+    (again,) = ingest_rows(
+        conn, cipher, home(county_fips="17167", apn="56-78", property_address="1428 Mapel Ave")
+    )
+    assert again["lead_id"] != old["lead_id"]
+    # the same garbled row without its APN is the same property
+    (garbled,) = ingest_rows(conn, cipher, home(property_address="1428 Mapel Ave", source="b"))
+    assert garbled["lead_id"] in {old["lead_id"], again["lead_id"]}
+
+
+def test_two_units_of_one_address_are_never_merged_by_score(conn: Conn, cipher: PiiCipher) -> None:
+    first, second = ingest_rows(
+        conn,
+        cipher,
+        home(property_address="1482 Maple Ave Apt 1"),
+        home(property_address="1482 Mapel Ave Apt 2", property_zip=""),
+    )
+    assert first["lead_id"] != second["lead_id"]
+
+
+def test_a_block_too_large_to_say_anything_is_skipped_and_counted(
+    conn: Conn, cipher: PiiCipher
+) -> None:
+    from equity_connect.matching.link import MAX_BLOCK
+
+    # MAX_BLOCK + 1 houses sharing ZIP + house number, on streets of their own
+    rows = [
+        home(property_address=f"1482 Street{i:04d} Ave", owner_last_name=f"Owner{i:04d}")
+        for i in range(MAX_BLOCK + 1)
+    ]
+    report = run_ingest(conn, cipher, csv_bytes(rows))
+    event = conn.execute(
+        "select detail from pipeline_events where upload_id = %s and outcome = 'probabilistic'",
+        [report.upload_id],
+    ).fetchone()
+    assert event is not None
+    assert event["detail"]["skipped_blocks"] >= 1
+    assert report.inserted == MAX_BLOCK + 1

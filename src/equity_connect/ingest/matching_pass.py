@@ -7,11 +7,17 @@ stay as they are:
 1. ``guard_links`` drops in-file address-hash links between two unit-less
    rows whose owners clearly differ, before components are settled.
 2. ``run`` drops such address-hash matches to existing leads, then takes
-   the rows whose component matched no lead and that share a blocking key
-   with another component or a lead (the database finds them, so a file
-   of new properties costs one query), links them with the leads found
-   (``equity_connect.matching``), and writes the result back as targets
-   (``match_key = 'probabilistic'``) and joined components.
+   the rows whose component matched no lead. The database pairs them with
+   each other and with existing leads on the blocking keys (through
+   indexes, skipping blocks too large to say anything) and drops every pair
+   whose best possible score, from the weights, cannot reach the review
+   threshold; only the pairs left are streamed here and scored
+   (``equity_connect.matching``). The pairs that reach the review threshold
+   are joined strongest first under the hard constraints of their whole
+   components, and written back as targets (``match_key =
+   'probabilistic'``) and joined components. Memory follows the plausible
+   pairs, not the file; an upload is linked against existing leads without
+   touching the rest.
 3. ``record`` stores each probabilistic match's evidence in the lineage and
    the grey-zone pairs in ``match_reviews``, once lead ids exist.
 """
@@ -20,15 +26,24 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from equity_connect.db import queries
 from equity_connect.db.pool import Conn
-from equity_connect.matching.compare import owner_level
-from equity_connect.matching.link import OWNERS_DIFFER, Match, candidate_of_row, link
-from equity_connect.matching.names import parse_owners
-from equity_connect.matching.score import Weights, default_weights
+from equity_connect.matching.cluster import Clusters
+from equity_connect.matching.compare import Candidate, owner_level
+from equity_connect.matching.link import (
+    MAX_BLOCK,
+    OWNERS_DIFFER,
+    Linkage,
+    Match,
+    candidate_of_row,
+    settle,
+)
+from equity_connect.matching.names import ENTITY_WORDS, NOISE_WORDS, parse_owners
+from equity_connect.matching.score import PairScore, Weights, default_weights, score_pair
 
 Q = queries.load("equity_connect.ingest")
 
@@ -40,7 +55,20 @@ class PassResult:
     guarded: int = 0
     joined: int = 0
     review: int = 0
+    #: Pairs left by the database's pre-filter before and after reading
+    #: owners (the latter are scored here), and blocks skipped for their size.
+    pairs: int = 0
+    scored: int = 0
+    skipped_blocks: int = 0
     hashes: set[bytes] = field(default_factory=set)
+
+
+def _stream(conn: Conn, name: str) -> Iterator[dict[str, Any]]:
+    """A query's rows through a server-side cursor: a large file's rows never all in memory."""
+    with conn.cursor(name=f"ingest_{name}") as cur:
+        cur.itersize = 5000
+        cur.execute(Q[name])
+        yield from cur
 
 
 def _differ(
@@ -52,10 +80,9 @@ def _differ(
 
 def guard_links(conn: Conn, result: PassResult) -> None:
     """Drop address-hash links the owners contradict (before components are settled)."""
-    links = conn.execute(Q["address_links_to_check"]).fetchall()
     dropped = [
         (r["first"], r["row"])
-        for r in links
+        for r in _stream(conn, "address_links_to_check")
         if r["keys_differ"]
         or _differ(r["first_given"], r["first_family"], r["row_given"], r["row_family"])
     ]
@@ -77,7 +104,7 @@ def guard_links(conn: Conn, result: PassResult) -> None:
 def _guard_targets(conn: Conn, result: PassResult) -> None:
     by_root: dict[int, list[bool]] = defaultdict(list)
     lead_of: dict[int, Any] = {}
-    for r in conn.execute(Q["address_targets_to_check"]).fetchall():
+    for r in _stream(conn, "address_targets_to_check"):
         by_root[r["root"]].append(
             bool(r["keys_differ"])
             or _differ(r["lead_given"], r["lead_family"], r["row_given"], r["row_family"])
@@ -116,21 +143,149 @@ def _evidence(match: Match, weights: Weights, other: dict[str, Any]) -> dict[str
     return {**found, **other}
 
 
+def bounds(weights: Weights) -> dict[str, float]:
+    """The pre-filter's parameters: per field, the weight of each level the database
+    can tell, or the best weight among the levels it cannot tell apart."""
+    w = weights.by_level
+    house, unit, place, owner = w["house_number"], w["unit"], w["place"], w["owner"]
+    return {
+        "h_missing": house["missing"],
+        "h_exact": house["exact"],
+        "h_different": house["different"],
+        "h_transposed": house["transposed"],
+        "h_one_off": max(house["one_key_off"], house["one_digit"]),
+        "h_near": max(house["transposed"], house["one_key_off"], house["one_digit"]),
+        "s_best": max(w["street"].values()),
+        "u_both_missing": unit["both_missing"],
+        "u_exact": unit["exact"],
+        "u_one_missing": unit["one_missing"],
+        "p_zip": place["zip"],
+        "p_city_not_zip": place["city_not_zip"],
+        "p_city_no_zip": place["city_no_zip"],
+        "p_different": place["different"],
+        "p_missing": place["missing"],
+        "o_missing": owner["missing"],
+        "o_best": max(owner.values()),
+        "o_different": owner["different"],
+        "review": weights.review,
+    }
+
+
+_SIDE = (
+    "mak",
+    "county_fips",
+    "apn_normalized",
+    "owner_first_name",
+    "owner_last_name",
+    "property_address",
+    "property_city",
+    "property_state",
+    "property_zip",
+)
+
+
+def _side(r: dict[str, Any], prefix: str) -> dict[str, Any]:
+    return {c: r[prefix + c] for c in _SIDE}
+
+
+def _scored_pairs(
+    conn: Conn, weights: Weights, result: PassResult
+) -> tuple[list[tuple[str, str, PairScore]], dict[str, Candidate], dict[int, int]]:
+    """Stream the plausible pairs, score them; keep those reaching the review threshold."""
+    cache: dict[str, Candidate] = {}
+    wanted: dict[str, Candidate] = {}
+    roots: dict[int, int] = {}
+    kept: list[tuple[str, str, PairScore]] = []
+
+    def cand(key: str, r: dict[str, Any], prefix: str, lead: str | None) -> Candidate:
+        found = cache.get(key)
+        if found is None:
+            found = cache[key] = candidate_of_row(_side(r, prefix), lead=lead)
+        return found
+
+    with conn.cursor(name="ingest_plausible_pairs") as cur:
+        cur.itersize = 5000
+        cur.execute(Q["plausible_pairs"], bounds(weights))
+        for r in cur:
+            result.scored += 1
+            ka = f"r{r['a']}"
+            kb = str(r["lead"]) if r["lead"] is not None else f"r{r['b']}"
+            a = cand(ka, r, "a_", None)
+            b = cand(kb, r, "b_", str(r["lead"]) if r["lead"] is not None else None)
+            score = score_pair(a, b, weights)
+            if score.score >= weights.review:
+                kept.append((ka, kb, score))
+                wanted[ka], wanted[kb] = a, b
+                roots[r["a"]] = r["a_root"]
+                if r["b"] is not None:
+                    roots[r["b"]] = r["b_root"]
+            if len(cache) > 100_000:
+                # Bounded memory: a file of near-misses must not keep every row.
+                cache.clear()
+    return kept, wanted, roots
+
+
 def run(conn: Conn, result: PassResult, weights: Weights | None = None) -> None:
     """Guard address targets, then link the unplaced rows; write targets and components."""
     weights = weights or default_weights()
     conn.execute(Q["create_match_scratch"])
     _guard_targets(conn, result)
     conn.execute(Q["create_unplaced"])
-    rows = conn.execute(Q["unplaced_rows"]).fetchall()
-    if rows:
-        leads = conn.execute(Q["unplaced_leads"]).fetchall()
-        candidates = [candidate_of_row(r) for r in rows] + [
-            candidate_of_row(lead, lead=str(lead["id"])) for lead in leads
-        ]
-        _apply(conn, link(candidates, weights=weights), _Units(rows, leads), weights, result)
+    conn.execute(Q["create_block_keys"])
+    params = {"max_block": MAX_BLOCK}
+    any_lead = conn.execute(Q["any_lead_exists"]).fetchone()
+    conn.execute(
+        Q["create_lead_hits" if any_lead and any_lead["any"] else "create_empty_lead_hits"], params
+    )
+    conn.execute(Q["analyze_lead_hits"])
+    conn.execute(Q["add_hit_leads"], params)
+    conn.execute(Q["analyze_unplaced"])
+    skipped = conn.execute(Q["skipped_blocks"], params).fetchone()
+    result.skipped_blocks = skipped["skipped"] if skipped is not None else 0
+    result.pairs = conn.execute(Q["create_pairs"], {**params, **bounds(weights)}).rowcount
+    conn.execute(
+        Q["create_pair_sides"],
+        {"entity_words": sorted(ENTITY_WORDS), "noise_words": sorted(NOISE_WORDS)},
+    )
+    conn.execute(Q["index_pair_sides"])
+    kept, cache, roots = _scored_pairs(conn, weights, result)
+    if kept:
+        _link_kept(conn, kept, cache, roots, weights=weights, result=result)
     if result.hashes:
         conn.execute(Q["release_address_hashes"], {"hashes": sorted(result.hashes)})
+
+
+def _link_kept(
+    conn: Conn,
+    kept: list[tuple[str, str, PairScore]],
+    cache: dict[str, Candidate],
+    roots: dict[int, int],
+    *,
+    weights: Weights,
+    result: PassResult,
+) -> None:
+    """Cluster the kept pairs under the constraints of their whole components."""
+    facts = conn.execute(
+        Q["component_facts"], {"rows": sorted(roots), "roots": sorted(set(roots.values()))}
+    ).fetchall()
+    lead_keys = sorted({k for a, b, _ in kept for k in (a, b) if not k.startswith("r")})
+    index: dict[str, int] = {}
+    candidates: list[Candidate] = []
+    for r in facts:
+        key = f"r{r['row_number']}"
+        index[key] = len(candidates)
+        candidates.append(cache.get(key) or candidate_of_row(r))
+    leads = [{"id": cache[k].lead} for k in lead_keys]
+    for k in lead_keys:
+        index[k] = len(candidates)
+        candidates.append(cache[k])
+    clusters = Clusters(candidates)
+    first_of_root: dict[int, int] = {}
+    for i, r in enumerate(facts):
+        # One component of the exact cascade is one cluster from the start.
+        clusters.join(first_of_root.setdefault(r["root"], i), i)
+    matches = settle(clusters, ((index[a], index[b], s) for a, b, s in kept), weights)
+    _apply(conn, Linkage(clusters.labels(), matches), _Units(facts, leads), weights, result)
 
 
 def _apply(conn: Conn, linkage: Any, units: _Units, weights: Weights, result: PassResult) -> None:
@@ -211,3 +366,76 @@ def record(conn: Conn, upload_id: Any) -> None:
     """After the lineage exists: evidence onto its rows, grey pairs into the review list."""
     conn.execute(Q["store_match_evidence"], {"upload_id": upload_id})
     conn.execute(Q["store_match_reviews"], {"upload_id": upload_id})
+
+
+def constrain_components(conn: Conn, *, guard: bool) -> int:
+    """Settle again the exact cascade's components that break a hard constraint.
+
+    The cascade's links join components transitively: A and B share a MAK,
+    B and C an APN, so A and C are one lead even when A's and C's MAKs (or
+    APNs in one county, or units of one house number) differ. Such
+    components, rare, are read here and joined again key by key (MAK, then
+    county + APN, then address), earliest row first, refusing every join
+    that would put two conflicting rows together (``matching.cluster``);
+    with ``guard``, an address link between two unit-less rows whose owners
+    differ is refused too, as ``guard_links`` refuses it. Rows split off lose
+    the key values an earlier unit keeps, so each stays unique among leads.
+    Returns how many components were settled again.
+    """
+    roots = [r["root"] for r in conn.execute(Q["conflicted_components"]).fetchall()]
+    if not roots:
+        return 0
+    rows = conn.execute(Q["conflicted_rows"], {"roots": roots}).fetchall()
+    candidates = [candidate_of_row(r) for r in rows]
+    clusters = Clusters(candidates)
+    for kind in ("mak", "apn", "addr"):
+        groups: dict[Any, list[int]] = defaultdict(list)
+        for i, r in enumerate(rows):
+            key = _key(r, kind)
+            if key is not None:
+                groups[key].append(i)
+        for members in groups.values():
+            for pos, i in enumerate(members[1:], 1):
+                for j in members[:pos]:
+                    if kind == "addr" and guard and _guarded(candidates[j], candidates[i]):
+                        continue
+                    if clusters.join(j, i):
+                        break
+    labels = clusters.labels()
+    new_root = [rows[label]["row_number"] for label in labels]  # labels: earliest index
+    conn.execute(
+        Q["settle_conflicted"], {"rows": [r["row_number"] for r in rows], "roots": new_root}
+    )
+    # Which unit keeps each key value: the one of the earliest row holding it.
+    holder: dict[tuple[str, Any], int] = {}
+    for i, r in enumerate(rows):
+        for kind in ("mak", "apn", "addr"):
+            key = _key(r, kind)
+            if key is not None:
+                holder.setdefault((kind, key), labels[i])
+    lose = {
+        kind: [
+            _key(r, kind) is not None and holder[(kind, _key(r, kind))] != labels[i]
+            for i, r in enumerate(rows)
+        ]
+        for kind in ("mak", "apn", "addr")
+    }
+    conn.execute(
+        Q["release_keys"],
+        {"rows": [r["row_number"] for r in rows], **lose},
+    )
+    return len(roots)
+
+
+def _key(r: dict[str, Any], kind: str) -> Any:
+    if kind == "mak":
+        return r["mak"]
+    if kind == "apn":
+        if r["county_fips"] is None or r["apn_normalized"] is None:
+            return None
+        return (r["county_fips"], r["apn_normalized"])
+    return None if r["addr_hash"] is None else bytes(r["addr_hash"])
+
+
+def _guarded(a: Candidate, b: Candidate) -> bool:
+    return a.unit is None and b.unit is None and owner_level(a.owners, b.owners) in OWNERS_DIFFER

@@ -452,7 +452,8 @@ values (%(stage)s, %(outcome)s, %(count)s, %(duration_ms)s, %(upload_id)s, %(cor
 -- too lets one transaction run several ingests (tests, batch tools).
 drop table if exists ingest_stage, ingest_links, ingest_edges, ingest_components, ingest_targets,
   ingest_merged, ingest_rejects, ingest_extras, ingest_rebound, ingest_unplaced, ingest_evidence,
-  ingest_reviews
+  ingest_reviews, ingest_block_keys, ingest_blocks, ingest_lead_hits, ingest_pairs,
+  ingest_pair_sides
 
 -- name: rejected_rows
 select row_number, line_number, field, reason, raw_ciphertext from upload_rows
@@ -588,94 +589,289 @@ where t.match_key = 'addr_hash'
 delete from ingest_targets where root = any(%(roots)s::integer[])
 
 -- name: create_unplaced
--- Rows whose component matched no lead, with their blocking keys, kept only
--- when a key is shared with another component of the file or with a lead:
--- the rest cannot match anything and never reach the application. Keys:
--- 1 ZIP + house number; 2 ZIP + street prefix + surname initial; 3 city +
--- state + house number; 4 ZIP + surname + street initial. (A street prefix
--- or a surname alone is shared by every neighbour on a street: it would
--- send a whole new file to the application.)
+-- Rows whose component matched no lead: the only rows the pass links, with
+-- the facts the pre-filter reads (plausible_pairs). k names a side of a
+-- pair: the row number, or minus a number for a lead hit (added below).
 create temp table ingest_unplaced on commit drop as
-with u as (
-  select s.row_number, coalesce(c.root, s.row_number) as root, s.mak, s.county_fips,
-         s.apn_normalized, s.owner_first_name, s.owner_last_name, s.property_address,
-         s.property_city, s.property_state, s.property_zip,
-         split_part(s.property_address, ' ', 1) as num,
-         left(split_part(s.property_address, ' ', 2), 4) as pre,
-         upper(trim(split_part(s.owner_last_name, ',', 1))) as surname
-  from ingest_stage s
-  left join ingest_components c on c.row_number = s.row_number
-  where s.property_address is not null
-    and not exists (select 1 from ingest_targets t where t.root = coalesce(c.root, s.row_number))
-), k as (
+select s.row_number, coalesce(c.root, s.row_number) as root, null::uuid as lead,
+       s.row_number::bigint as k, s.mak, s.county_fips, s.apn_normalized, s.property_unit,
+       s.property_zip, s.property_city, s.property_state,
+       split_part(s.property_address, ' ', 1) as num,
+       left(split_part(s.property_address, ' ', 2), 4) as pre,
+       upper(trim(split_part(s.owner_last_name, ',', 1))) as surname,
+       case when s.property_address ~ '^[0-9]' then split_part(s.property_address, ' ', 1)
+       end as hn
+from ingest_stage s
+left join ingest_components c on c.row_number = s.row_number
+where s.property_address is not null
+  and not exists (select 1 from ingest_targets t where t.root = coalesce(c.root, s.row_number))
+
+-- name: create_block_keys
+-- The blocking keys of the unplaced rows: 1 ZIP + house number; 2 ZIP +
+-- street prefix + surname initial; 4 ZIP + surname + street initial. (A
+-- street prefix or a surname alone is shared by every neighbour on a
+-- street: a block of the whole street.) 3, city + state + house number, is
+-- for a row without a ZIP: it is paired so with every row of its city
+-- (create_pairs), without making two rows that both have ZIPs a pair on it
+-- (ZIP + house number pairs those; two ZIPs that differ weigh against a
+-- match, and city + number blocks are the largest of all). The same expressions
+-- as the blocking indexes on leads (migration 0022). blocks: the size of
+-- every shared key.
+create temp table ingest_block_keys on commit drop as
+-- A key is hashed to 64 bits (the kind as seed): grouping and joining two
+-- million text keys sorted them on disk; a collision only adds a pair the
+-- bound then weighs like any other.
+select row_number, root, hashtextextended(a || '|' || b || '|' || coalesce(c, ''), kind) as key
+from (
   select row_number, root, 1 as kind, property_zip as a, num as b, '' as c
-  from u where property_zip is not null
+  from ingest_unplaced where property_zip is not null
   union all
   select row_number, root, 2, property_zip, pre, left(surname, 1)
-  from u where property_zip is not null
-  union all
-  select row_number, root, 3, property_city, property_state, num
-  from u where property_city is not null and property_state is not null
+  from ingest_unplaced where property_zip is not null
   union all
   select row_number, root, 4, property_zip, surname, left(pre, 1)
-  from u where property_zip is not null and surname <> ''
-), shared as (
-  select kind, a, b, c from k group by kind, a, b, c having count(distinct root) > 1
-), keep as (
-  select k.row_number from k join shared using (kind, a, b, c)
-  union
-  select k.row_number from k where k.kind = 1 and exists (
-    select 1 from leads l
-    where l.property_zip = k.a and split_part(l.property_address, ' ', 1) = k.b)
-  union
-  select k.row_number from k where k.kind = 2 and exists (
-    select 1 from leads l
-    where l.property_zip = k.a and left(split_part(l.property_address, ' ', 2), 4) = k.b
-      and left(upper(trim(split_part(l.owner_last_name, ',', 1))), 1) = k.c)
-  union
-  select k.row_number from k where k.kind = 3 and exists (
-    select 1 from leads l
-    where l.property_city = k.a and l.property_state = k.b
-      and split_part(l.property_address, ' ', 1) = k.c)
-  union
-  select k.row_number from k where k.kind = 4 and exists (
-    select 1 from leads l
-    where l.property_zip = k.a and upper(trim(split_part(l.owner_last_name, ',', 1))) = k.b
-      and left(split_part(l.property_address, ' ', 2), 1) = k.c)
-)
-select u.* from u where u.row_number in (select row_number from keep)
+  from ingest_unplaced where property_zip is not null and surname <> ''
+) k;
+create temp table ingest_blocks on commit drop as
+select key, count(*) as n from ingest_block_keys group by key having count(*) > 1;
+analyze ingest_block_keys;
+analyze ingest_blocks
 
--- name: unplaced_rows
-select row_number, root, mak, county_fips, apn_normalized, owner_first_name, owner_last_name,
-       property_address, property_city, property_state, property_zip
-from ingest_unplaced order by row_number
-
--- name: unplaced_leads
--- Existing leads sharing a blocking key with an unplaced row (through the
--- blocking indexes of migration 0022).
-select l.id, l.mak, l.county_fips, l.apn_normalized, l.owner_first_name, l.owner_last_name,
-       l.property_address, l.property_city, l.property_state, l.property_zip
-from leads l
-where l.id in (
-  select l2.id from ingest_unplaced u join leads l2
-    on l2.property_zip = u.property_zip
-   and split_part(l2.property_address, ' ', 1) = u.num
-  union
-  select l2.id from ingest_unplaced u join leads l2
-    on l2.property_zip = u.property_zip
-   and left(split_part(l2.property_address, ' ', 2), 4) = u.pre
-   and left(upper(trim(split_part(l2.owner_last_name, ',', 1))), 1) = left(u.surname, 1)
-  union
-  select l2.id from ingest_unplaced u join leads l2
-    on l2.property_city = u.property_city and l2.property_state = u.property_state
-   and split_part(l2.property_address, ' ', 1) = u.num
-  union
-  select l2.id from ingest_unplaced u join leads l2
-    on l2.property_zip = u.property_zip
-   and upper(trim(split_part(l2.owner_last_name, ',', 1))) = u.surname
-   and left(split_part(l2.property_address, ' ', 2), 1) = left(u.pre, 1)
+-- name: create_lead_hits
+-- Existing leads sharing a blocking key with an unplaced row, found through
+-- the blocking indexes of migrations 0022 and 0024 (one index probe per row and key:
+-- a new upload is linked against the leads without reading them all). n:
+-- how many leads the key matched, up to one more than %(max_block)s (a
+-- larger block is skipped, see create_pairs). The leads hit join
+-- ingest_unplaced as sides of pairs.
+create temp table ingest_lead_hits on commit drop as
+with hits as (
+  select u.row_number, 1 as kind, m.id from ingest_unplaced u cross join lateral (
+    select l.id from leads l
+    where l.property_zip = u.property_zip and split_part(l.property_address, ' ', 1) = u.num
+    limit %(max_block)s + 1) m
+  union all
+  select u.row_number, 2, m.id from ingest_unplaced u cross join lateral (
+    select l.id from leads l
+    where l.property_zip = u.property_zip
+      and left(split_part(l.property_address, ' ', 2), 4) = u.pre
+      and left(upper(trim(split_part(l.owner_last_name, ',', 1))), 1) = left(u.surname, 1)
+    limit %(max_block)s + 1) m
+  union all
+  -- city + state + house number: a row without a ZIP, with every lead...
+  select u.row_number, 3, m.id from ingest_unplaced u cross join lateral (
+    select l.id from leads l
+    where u.property_zip is null
+      and l.property_city = u.property_city and l.property_state = u.property_state
+      and split_part(l.property_address, ' ', 1) = u.num
+    limit %(max_block)s + 1) m
+  union all
+  -- ...and a row with one, with the leads that have none (0024's index)
+  select u.row_number, 3, m.id from ingest_unplaced u cross join lateral (
+    select l.id from leads l
+    where u.property_zip is not null and l.property_zip is null
+      and l.property_city = u.property_city and l.property_state = u.property_state
+      and split_part(l.property_address, ' ', 1) = u.num
+    limit %(max_block)s + 1) m
+  union all
+  select u.row_number, 4, m.id from ingest_unplaced u cross join lateral (
+    select l.id from leads l
+    where u.surname <> '' and l.property_zip = u.property_zip
+      and upper(trim(split_part(l.owner_last_name, ',', 1))) = u.surname
+      and left(split_part(l.property_address, ' ', 2), 1) = left(u.pre, 1)
+    limit %(max_block)s + 1) m
 )
-order by l.id
+select row_number, kind, id, count(*) over (partition by row_number, kind) as n from hits
+
+-- name: analyze_lead_hits
+analyze ingest_lead_hits
+
+-- name: add_hit_leads
+insert into ingest_unplaced (row_number, root, lead, k, mak, county_fips, apn_normalized,
+                             property_unit, property_zip, property_city, property_state, num,
+                             pre, surname, hn)
+select null, null, l.id, -row_number() over (order by l.id), l.mak, l.county_fips, l.apn_normalized, l.property_unit,
+       l.property_zip, l.property_city, l.property_state,
+       split_part(l.property_address, ' ', 1), null, null,
+       case when l.property_address ~ '^[0-9]' then split_part(l.property_address, ' ', 1) end
+from (select distinct id from ingest_lead_hits where n <= %(max_block)s) h
+join leads l on l.id = h.id
+
+-- name: analyze_unplaced
+create index on ingest_unplaced (k);
+create index on ingest_unplaced (lead) where lead is not null;
+analyze ingest_unplaced
+
+-- name: create_empty_lead_hits
+create temp table ingest_lead_hits (
+  row_number integer not null, kind integer not null, id uuid not null, n bigint not null
+) on commit drop
+
+-- name: skipped_blocks
+-- Blocks too large to compare (see create_pairs), in the file and among leads.
+select ((select count(*) from ingest_blocks where n > %(max_block)s)
+        + (select count(distinct (row_number, kind)) from ingest_lead_hits
+           where n > %(max_block)s))::integer as skipped
+
+-- name: create_pairs
+-- The candidate pairs whose score may reach the review threshold, with the
+-- best score each may reach but for its owners (bound). Candidates: two
+-- rows of different components of the file sharing a blocking key, a row
+-- without a ZIP and the rows of its city with its house number, and a row
+-- and a lead it hit. A block of more than %(max_block)s rows is skipped: a
+-- key too common to say anything (a ZIP's SMITHs), comparing it would be
+-- quadratic, and the other keys still pair its true matches.
+--
+-- The bound adds, per field, the best weight of the levels it may take
+-- (weights.toml's, as parameters): house number, unit and place levels are
+-- known here exactly or nearly (two house numbers of one length are a
+-- transposition or a digit off only if they agree but for two adjacent
+-- positions: a common prefix and suffix of n - 2 digits); the street may
+-- be any level but missing; the owners are taken to agree. Pairs a hard
+-- constraint forbids are dropped (different MAKs, APNs in one county, or
+-- units). Plain expressions over two rows, no subquery: this runs over
+-- every candidate pair, and almost all of a large file's go no further.
+create temp table ingest_pairs on commit drop as
+with sized as (
+  select key from ingest_blocks where n <= %(max_block)s
+), candidates as (
+  select bx.row_number::bigint as a, by.row_number::bigint as b
+  from sized k
+  join ingest_block_keys bx on bx.key = k.key
+  join ingest_block_keys by on by.key = k.key
+  where bx.root < by.root
+  union all
+  -- a row without a ZIP, and the rows of its city with its house number
+  select x.k, y.k
+  from ingest_unplaced x
+  join ingest_unplaced y
+    on y.property_city = x.property_city and y.property_state = x.property_state
+   and y.num = x.num and y.root <> x.root
+  where x.property_zip is null and x.lead is null and y.lead is null
+    and (y.property_zip is not null or x.root < y.root)
+  union all
+  select distinct h.row_number::bigint, u.k
+  from ingest_lead_hits h join ingest_unplaced u on u.lead = h.id
+  where h.n <= %(max_block)s
+), bounded as (
+  select c.a, c.b,
+    case when x.hn is null or y.hn is null then %(h_missing)s
+         when x.hn = y.hn then %(h_exact)s
+         when length(x.hn) <> length(y.hn) then %(h_different)s
+         when length(x.hn) > 8 then %(h_near)s  -- too long to check below: may be near
+         when (left(x.hn, 0) = left(y.hn, 0) and right(x.hn, length(x.hn) - 2) = right(y.hn, length(x.hn) - 2))
+           or (length(x.hn) >= 3 and left(x.hn, 1) = left(y.hn, 1) and right(x.hn, length(x.hn) - 3) = right(y.hn, length(x.hn) - 3))
+           or (length(x.hn) >= 4 and left(x.hn, 2) = left(y.hn, 2) and right(x.hn, length(x.hn) - 4) = right(y.hn, length(x.hn) - 4))
+           or (length(x.hn) >= 5 and left(x.hn, 3) = left(y.hn, 3) and right(x.hn, length(x.hn) - 5) = right(y.hn, length(x.hn) - 5))
+           or (length(x.hn) >= 6 and left(x.hn, 4) = left(y.hn, 4) and right(x.hn, length(x.hn) - 6) = right(y.hn, length(x.hn) - 6))
+           or (length(x.hn) >= 7 and left(x.hn, 5) = left(y.hn, 5) and right(x.hn, length(x.hn) - 7) = right(y.hn, length(x.hn) - 7))
+           or (length(x.hn) >= 8 and left(x.hn, 6) = left(y.hn, 6) and right(x.hn, length(x.hn) - 8) = right(y.hn, length(x.hn) - 8))
+           then %(h_near)s
+         else %(h_different)s end
+    + case when x.property_unit is null and y.property_unit is null then %(u_both_missing)s
+           when x.property_unit = y.property_unit then %(u_exact)s
+           when x.property_unit is null or y.property_unit is null then %(u_one_missing)s
+           end  -- null: two different units, never one property
+    + case when x.property_zip is not null and y.property_zip is not null then
+             case when x.property_zip = y.property_zip then %(p_zip)s
+                  when x.property_city = y.property_city
+                   and x.property_state is not distinct from y.property_state
+                    then %(p_city_not_zip)s
+                  else %(p_different)s end
+           when x.property_city = y.property_city
+            and x.property_state is not distinct from y.property_state then %(p_city_no_zip)s
+           when x.property_state <> y.property_state then %(p_different)s
+           else %(p_missing)s end
+    + %(s_best)s + %(o_best)s as bound
+  from candidates c
+  join ingest_unplaced x on x.k = c.a
+  join ingest_unplaced y on y.k = c.b
+  where (x.mak is null or y.mak is null or x.mak = y.mak)
+    and not coalesce(x.county_fips = y.county_fips and x.apn_normalized <> y.apn_normalized,
+                     false)
+)
+select distinct on (a, b) a, b, bound from bounded
+where bound >= %(review)s
+order by a, b, bound
+
+-- name: create_pair_sides
+-- The owners of the rows and leads left in pairs, for the last step of the
+-- pre-filter: a sketch of the name's first five words. Per word, its first
+-- two letters, its last two, and its first and last: two words one keying
+-- error apart (a letter substituted, inserted, dropped, or two swapped, in
+-- words of four letters or more: the surname comparison's typo rule)
+-- always share one of them, so owners whose sketches share nothing do not
+-- agree on a surname.
+create temp table ingest_pair_sides on commit drop as
+with sides as (
+  select u.k, u.row_number, u.root, u.lead, st.mak, st.county_fips, st.apn_normalized,
+         st.owner_first_name, st.owner_last_name, st.property_address, st.property_city,
+         st.property_state, st.property_zip
+  from ingest_unplaced u join ingest_stage st on st.row_number = u.row_number
+  where u.k in (select a from ingest_pairs union select b from ingest_pairs)
+  union all
+  select u.k, null, null, l.id, l.mak, l.county_fips, l.apn_normalized, l.owner_first_name,
+         l.owner_last_name, l.property_address, l.property_city, l.property_state,
+         l.property_zip
+  from ingest_unplaced u join leads l on l.id = u.lead
+  where u.k in (select b from ingest_pairs)
+), worded as (
+  select s.*, array_remove(string_to_array(translate(
+           upper(coalesce(s.owner_first_name, '') || ' ' || coalesce(s.owner_last_name, '')),
+           ',.&/+-''()', '          '), ' '), '') as w
+  from sides s
+)
+select k, row_number, root, lead, mak, county_fips, apn_normalized, owner_first_name,
+       owner_last_name, property_address, property_city, property_state, property_zip,
+       w && %(entity_words)s::text[] as entity,
+       cardinality(w) > 0 and not w <@ %(noise_words)s::text[] as named,
+       array['<' || left(w[1], 2), '>' || right(w[1], 2), '=' || left(w[1], 1) || right(w[1], 1),
+             '<' || left(w[2], 2), '>' || right(w[2], 2), '=' || left(w[2], 1) || right(w[2], 1),
+             '<' || left(w[3], 2), '>' || right(w[3], 2), '=' || left(w[3], 1) || right(w[3], 1),
+             '<' || left(w[4], 2), '>' || right(w[4], 2), '=' || left(w[4], 1) || right(w[4], 1),
+             '<' || left(w[5], 2), '>' || right(w[5], 2), '=' || left(w[5], 1) || right(w[5], 1)]
+         as sketch
+from worded
+
+-- name: index_pair_sides
+create index on ingest_pair_sides (k);
+analyze ingest_pair_sides
+
+-- name: plausible_pairs
+-- The pairs left once owners are read: the bound with the owners' own
+-- level (missing when either has no name; at best agreeing when their
+-- sketches meet or one is a company; disagreeing otherwise). Both sides'
+-- fields, for the application to score.
+select xs.row_number as a, os.row_number as b, os.lead, xs.root as a_root, os.root as b_root,
+       xs.mak as a_mak, xs.county_fips as a_county_fips, xs.apn_normalized as a_apn_normalized,
+       xs.owner_first_name as a_owner_first_name, xs.owner_last_name as a_owner_last_name,
+       xs.property_address as a_property_address, xs.property_city as a_property_city,
+       xs.property_state as a_property_state, xs.property_zip as a_property_zip,
+       os.mak as b_mak, os.county_fips as b_county_fips, os.apn_normalized as b_apn_normalized,
+       os.owner_first_name as b_owner_first_name, os.owner_last_name as b_owner_last_name,
+       os.property_address as b_property_address, os.property_city as b_property_city,
+       os.property_state as b_property_state, os.property_zip as b_property_zip
+from ingest_pairs p
+join ingest_pair_sides xs on xs.k = p.a
+join ingest_pair_sides os on os.k = p.b
+where p.bound - %(o_best)s
+      + case when not xs.named or not os.named then %(o_missing)s
+             when xs.entity or os.entity or xs.sketch && os.sketch then %(o_best)s
+             else %(o_different)s end >= %(review)s
+order by p.a, p.b
+
+-- name: component_facts
+-- Every row of the components a probabilistic match touches: a cluster's
+-- constraints (its MAKs, APNs, units) are those of all its rows, not only
+-- of the rows that were paired.
+select s.row_number, coalesce(c.root, s.row_number) as root, s.mak, s.county_fips,
+       s.apn_normalized, s.owner_first_name, s.owner_last_name, s.property_address,
+       s.property_city, s.property_state, s.property_zip
+from ingest_stage s
+left join ingest_components c on c.row_number = s.row_number
+where s.row_number = any(%(rows)s::integer[])
+   or c.root = any(%(roots)s::integer[])
+order by s.row_number
 
 -- name: add_probabilistic_targets
 insert into ingest_targets (root, lead_id, match_key)
@@ -746,3 +942,57 @@ where coalesce(r.other_lead, theirs.lead_id) is not null
     select 1 from match_reviews d
     where d.lead_id = coalesce(r.other_lead, theirs.lead_id) and d.other_lead_id = mine.lead_id)
 on conflict (lead_id, other_lead_id) do nothing
+
+-- name: conflicted_components
+-- Components of the exact cascade that hold two rows a hard constraint keeps
+-- apart: two MAKs, two APNs in one county, or two units of one house number
+-- (joined through a third row: A and B share a MAK, B and C an APN). Rare;
+-- constrain_components settles them again, key by key.
+select c.root from ingest_components c join ingest_stage s on s.row_number = c.row_number
+group by c.root
+having count(distinct s.mak) > 1
+    or count(distinct (s.county_fips, s.apn_normalized))
+         filter (where s.county_fips is not null and s.apn_normalized is not null)
+       > count(distinct s.county_fips)
+         filter (where s.county_fips is not null and s.apn_normalized is not null)
+union
+select root from (
+  select c.root, split_part(s.property_address, ' ', 1) as num
+  from ingest_components c join ingest_stage s on s.row_number = c.row_number
+  where s.property_unit is not null
+  group by c.root, split_part(s.property_address, ' ', 1)
+  having count(distinct s.property_unit) > 1
+) units
+
+-- name: conflicted_rows
+select s.row_number, c.root, s.mak, s.county_fips, s.apn_normalized, s.addr_hash,
+       s.owner_first_name, s.owner_last_name, s.property_address, s.property_city,
+       s.property_state, s.property_zip
+from ingest_components c join ingest_stage s on s.row_number = c.row_number
+where c.root = any(%(roots)s::integer[])
+order by s.row_number
+
+-- name: settle_conflicted
+-- The components constrain_components settled: each row's new root (a row
+-- now alone leaves the table, as a row that never shared a key).
+with r as (
+  select * from unnest(%(rows)s::integer[], %(roots)s::integer[]) as r(row_number, root)
+), alone as (
+  delete from ingest_components c using r
+  where c.row_number = r.row_number
+    and (select count(*) from r r2 where r2.root = r.root) = 1
+)
+update ingest_components c set root = r.root
+from r
+where c.row_number = r.row_number and (select count(*) from r r2 where r2.root = r.root) > 1
+
+-- name: release_keys
+-- Identity keys of rows a constraint split off: the unit of the earliest row
+-- keeps each key value (leads hold them uniquely); the others' rows lose it.
+update ingest_stage s set
+  mak = case when d.mak then null else s.mak end,
+  apn_normalized = case when d.apn then null else s.apn_normalized end,
+  addr_hash = case when d.addr then null else s.addr_hash end
+from unnest(%(rows)s::integer[], %(mak)s::boolean[], %(apn)s::boolean[], %(addr)s::boolean[])
+  as d(row_number, mak, apn, addr)
+where s.row_number = d.row_number

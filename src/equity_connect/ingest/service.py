@@ -503,6 +503,8 @@ def _merge(
     if matched is not None:
         matching_pass.guard_links(conn, matched)
     linked = components_of_links(conn)
+    # Hard constraints hold across the cascade's transitive joins too.
+    matching_pass.constrain_components(conn, guard=matched is not None)
     any_lead = conn.execute(Q["any_lead_exists"]).fetchone()
     conn.execute(Q["create_targets"] if any_lead and any_lead["any"] else Q["create_empty_targets"])
     _event(conn, upload_id, stage="dedupe", outcome="matched", count=linked.rows, started=t0)
@@ -518,6 +520,9 @@ def _merge(
             started=t_match,
             guarded=matched.guarded,
             review=matched.review,
+            pairs=matched.pairs,
+            scored=matched.scored,
+            skipped_blocks=matched.skipped_blocks,
         )
 
     # Where the merge's time goes, in its last event (bench/ingest.py prints it).

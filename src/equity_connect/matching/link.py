@@ -223,20 +223,35 @@ def link(
     _exact(candidates, clusters, matches)
     # "apart" binds every join from here on, transitively (cluster.py).
     clusters.keep_apart((i, j) for i, j, d in decided if d == "apart")
+    pairs = (
+        (i, j, score_pair(candidates[i], candidates[j], weights))
+        for i, j in candidate_pairs(candidates)
+        if clusters.find(i) != clusters.find(j) and frozenset((i, j)) not in apart
+    )  # pairs decided already are neither merged nor asked again
+    matches.extend(settle(clusters, pairs, weights))
+    return Linkage(clusters.labels(), matches)
+
+
+def settle(
+    clusters: Clusters, pairs: Iterable[tuple[int, int, PairScore]], weights: Weights
+) -> list[Match]:
+    """Join the pairs scored at or above ``merge``, strongest first, as constraints allow;
+    pairs between ``review`` and ``merge`` whose rows stay apart are returned for review.
+
+    Only pairs that reach the review threshold are kept in memory.
+    """
     scored: list[tuple[float, int, int, PairScore]] = []
     grey: list[tuple[int, int, PairScore]] = []
-    for i, j in candidate_pairs(candidates):
-        if clusters.find(i) == clusters.find(j) or frozenset((i, j)) in apart:
-            continue  # decided already: neither merged nor asked again
-        result = score_pair(candidates[i], candidates[j], weights)
+    for i, j, result in pairs:
         if result.score >= weights.merge:
             scored.append((result.score, i, j, result))
         elif result.score >= weights.review:
             grey.append((i, j, result))
+    matches: list[Match] = []
     for _, i, j, result in sorted(scored, key=lambda p: (-p[0], p[1], p[2])):
         if clusters.join(i, j):
             matches.append(Match(i, j, "probabilistic", result))
     for i, j, result in grey:
         if clusters.find(i) != clusters.find(j):
             matches.append(Match(i, j, "review", result))
-    return Linkage(clusters.labels(), matches)
+    return matches

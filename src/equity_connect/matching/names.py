@@ -98,6 +98,10 @@ _ENTITY = frozenset(
         "LIVING",
     ]
 )
+# The same words, for the database's pre-filter of candidate pairs
+# (ingest/queries.sql create_pair_sides), which must read names as we do.
+NOISE_WORDS = _NOISE
+ENTITY_WORDS = _ENTITY
 _JOINERS = re.compile(r"\s*(?:&|\+|/|\bAND\b)\s*")
 _NON_LETTERS = re.compile(r"[^A-Z'&,/+ -]+")
 
