@@ -84,6 +84,37 @@ def test_a_garbled_reappearance_joins_its_lead_with_the_evidence(
     assert found["matched_lead"] == str(old["lead_id"])
 
 
+def test_a_garbled_reappearance_does_not_rename_its_lead(conn: Conn, cipher: PiiCipher) -> None:
+    (old,) = ingest_rows(conn, cipher, home(mak="3000000001", apn="12-34", county_fips="17167"))
+    garbled = home(
+        property_address="1428 MAPEL AVENUE",
+        owner_first_name="",
+        owner_last_name="DELGADO, CARMEN M",
+        estimated_value="1",
+    )
+    (again,) = ingest_rows(conn, cipher, garbled)
+    assert (again["lead_id"], again["match_key"]) == (old["lead_id"], "probabilistic")
+    found = lead(conn, old["lead_id"])
+    # the typo'd row is evidence the lead is the same property, not a correction of it
+    assert (found["owner_last_name"], found["property_address"]) == ("Delgado", "1482 MAPLE AVE")
+    # facts that are not the identity still follow the newer row
+    assert found["estimated_value"] == 1
+
+
+def test_a_reappearance_joined_by_score_fills_its_leads_blanks(
+    conn: Conn, cipher: PiiCipher
+) -> None:
+    (old,) = ingest_rows(conn, cipher, home(mak="3000000001", property_zip=""))
+    garbled = home(
+        property_address="1482 MAPEL AVENUE", owner_first_name="", owner_last_name="DELGADO, CARMEN"
+    )
+    (again,) = ingest_rows(conn, cipher, garbled)
+    assert (again["lead_id"], again["match_key"]) == (old["lead_id"], "probabilistic")
+    found = lead(conn, old["lead_id"])
+    assert (found["owner_last_name"], found["property_address"]) == ("Delgado", "1482 MAPLE AVE")
+    assert found["property_zip"] == "62704"
+
+
 def test_rows_of_one_file_join_by_score_too(conn: Conn, cipher: PiiCipher) -> None:
     first, second = ingest_rows(
         conn, cipher, home(), home(property_address="1482 Mapel Ave", property_zip="")

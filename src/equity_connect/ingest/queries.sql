@@ -185,7 +185,10 @@ create temp table ingest_targets (
 -- One row per merge unit: an existing lead with every component of this file
 -- that matched it, or a new multi-row component. Values fold in file order.
 -- Property and owner facts: the latest non-blank value wins (a newer row is
--- fresher; a blank never overwrites). Identity keys and contact PII: the
+-- fresher; a blank never overwrites). Except the owner's name and the
+-- property's address from a row joined by probability (the pass, a typo'd
+-- re-appearance): those never overwrite, they only fill a blank ("_any", the
+-- first such value), so a misspelt row does not rename the lead it matched. Identity keys and contact PII: the
 -- first non-blank value wins, and an existing lead's value wins over both
 -- (see merge_into_existing).
 --
@@ -205,14 +208,28 @@ select
   (array_agg(r.apn) filter (where r.apn_normalized is not null))[1] as apn,
   (array_agg(r.apn_normalized) filter (where r.apn_normalized is not null))[1] as apn_normalized,
   (array_agg(r.addr_hash) filter (where r.addr_hash is not null))[1] as addr_hash,
-  (array_agg(r.owner_first_name) filter (where r.owner_first_name is not null))[count(r.owner_first_name)] as owner_first_name,
-  (array_agg(r.owner_last_name) filter (where r.owner_last_name is not null))[count(r.owner_last_name)] as owner_last_name,
+  (array_agg(r.owner_first_name) filter (where r.owner_first_name is not null and not r.fuzzy))
+    [count(r.owner_first_name) filter (where not r.fuzzy)] as owner_first_name,
+  (array_agg(r.owner_first_name) filter (where r.owner_first_name is not null))[1] as owner_first_name_any,
+  (array_agg(r.owner_last_name) filter (where r.owner_last_name is not null and not r.fuzzy))
+    [count(r.owner_last_name) filter (where not r.fuzzy)] as owner_last_name,
+  (array_agg(r.owner_last_name) filter (where r.owner_last_name is not null))[1] as owner_last_name_any,
   (array_agg(r.owner_age) filter (where r.owner_age is not null))[count(r.owner_age)] as owner_age,
-  (array_agg(r.property_address) filter (where r.property_address is not null))[count(r.property_address)] as property_address,
-  (array_agg(r.property_unit) filter (where r.property_unit is not null))[count(r.property_unit)] as property_unit,
-  (array_agg(r.property_city) filter (where r.property_city is not null))[count(r.property_city)] as property_city,
-  (array_agg(r.property_state) filter (where r.property_state is not null))[count(r.property_state)] as property_state,
-  (array_agg(r.property_zip) filter (where r.property_zip is not null))[count(r.property_zip)] as property_zip,
+  (array_agg(r.property_address) filter (where r.property_address is not null and not r.fuzzy))
+    [count(r.property_address) filter (where not r.fuzzy)] as property_address,
+  (array_agg(r.property_address) filter (where r.property_address is not null))[1] as property_address_any,
+  (array_agg(r.property_unit) filter (where r.property_unit is not null and not r.fuzzy))
+    [count(r.property_unit) filter (where not r.fuzzy)] as property_unit,
+  (array_agg(r.property_unit) filter (where r.property_unit is not null))[1] as property_unit_any,
+  (array_agg(r.property_city) filter (where r.property_city is not null and not r.fuzzy))
+    [count(r.property_city) filter (where not r.fuzzy)] as property_city,
+  (array_agg(r.property_city) filter (where r.property_city is not null))[1] as property_city_any,
+  (array_agg(r.property_state) filter (where r.property_state is not null and not r.fuzzy))
+    [count(r.property_state) filter (where not r.fuzzy)] as property_state,
+  (array_agg(r.property_state) filter (where r.property_state is not null))[1] as property_state_any,
+  (array_agg(r.property_zip) filter (where r.property_zip is not null and not r.fuzzy))
+    [count(r.property_zip) filter (where not r.fuzzy)] as property_zip,
+  (array_agg(r.property_zip) filter (where r.property_zip is not null))[1] as property_zip_any,
   (array_agg(r.estimated_value) filter (where r.estimated_value is not null))[count(r.estimated_value)] as estimated_value,
   (array_agg(r.estimated_equity) filter (where r.estimated_equity is not null))[count(r.estimated_equity)] as estimated_equity,
   (array_agg(r.year_built) filter (where r.year_built is not null))[count(r.year_built)] as year_built,
@@ -232,6 +249,8 @@ from (
     coalesce(c.root, s.row_number) as root,
     t.lead_id as target,
     coalesce(t.lead_id::text, 'r' || coalesce(c.root, s.row_number)) as unit,
+    coalesce(t.match_key = 'probabilistic', false)
+      or coalesce(c.link = 'probabilistic', false) as fuzzy,
     s.*
   from ingest_stage s
   left join ingest_components c on c.row_number = s.row_number
@@ -265,14 +284,14 @@ update leads l set
         then m.apn_normalized else l.apn_normalized end,
   addr_hash = coalesce(l.addr_hash, case when not exists (
           select 1 from leads o where o.addr_hash = m.addr_hash) then m.addr_hash end),
-  owner_first_name = coalesce(m.owner_first_name, l.owner_first_name),
-  owner_last_name = coalesce(m.owner_last_name, l.owner_last_name),
+  owner_first_name = coalesce(m.owner_first_name, l.owner_first_name, m.owner_first_name_any),
+  owner_last_name = coalesce(m.owner_last_name, l.owner_last_name, m.owner_last_name_any),
   owner_age = coalesce(m.owner_age, l.owner_age),
-  property_address = coalesce(m.property_address, l.property_address),
-  property_unit = coalesce(m.property_unit, l.property_unit),
-  property_city = coalesce(m.property_city, l.property_city),
-  property_state = coalesce(m.property_state, l.property_state),
-  property_zip = coalesce(m.property_zip, l.property_zip),
+  property_address = coalesce(m.property_address, l.property_address, m.property_address_any),
+  property_unit = coalesce(m.property_unit, l.property_unit, m.property_unit_any),
+  property_city = coalesce(m.property_city, l.property_city, m.property_city_any),
+  property_state = coalesce(m.property_state, l.property_state, m.property_state_any),
+  property_zip = coalesce(m.property_zip, l.property_zip, m.property_zip_any),
   estimated_value = coalesce(m.estimated_value, l.estimated_value),
   estimated_equity = coalesce(m.estimated_equity, l.estimated_equity),
   year_built = coalesce(m.year_built, l.year_built),
@@ -304,9 +323,13 @@ where not exists (select 1 from ingest_components c where c.row_number = s.row_n
   and not exists (select 1 from ingest_targets t where t.root = s.row_number)
 union all
 select
-  m.new_id, m.mak, m.county_fips, m.apn, m.apn_normalized, m.addr_hash, m.owner_first_name,
-  m.owner_last_name, m.owner_age, m.property_address, m.property_unit, m.property_city,
-  m.property_state, m.property_zip, m.estimated_value, m.estimated_equity, m.year_built,
+  m.new_id, m.mak, m.county_fips, m.apn, m.apn_normalized, m.addr_hash,
+  coalesce(m.owner_first_name, m.owner_first_name_any),
+  coalesce(m.owner_last_name, m.owner_last_name_any), m.owner_age,
+  coalesce(m.property_address, m.property_address_any),
+  coalesce(m.property_unit, m.property_unit_any), coalesce(m.property_city, m.property_city_any),
+  coalesce(m.property_state, m.property_state_any),
+  coalesce(m.property_zip, m.property_zip_any), m.estimated_value, m.estimated_equity, m.year_built,
   m.source, %(upload_id)s, null,  -- filled in by merge_extras
   m.email_ciphertext, m.email_index, m.phone_ciphertext, m.phone_index
 from ingest_merged m
