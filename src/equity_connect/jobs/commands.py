@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import threading
+import time
 from datetime import UTC, datetime
 from types import FrameType
 from typing import Annotated
@@ -15,6 +17,7 @@ from rich.table import Table
 
 from equity_connect.audit.service import audit
 from equity_connect.campaign.scheduler import enqueue_due
+from equity_connect.campaign.suppression import reconcile_contact_suppressed
 from equity_connect.cli_support import (
     cli_principal,
     fail,
@@ -33,6 +36,9 @@ from equity_connect.replies.classify import default_classifier, describe
 _console = Console()
 # How the worker's backends are named in pg_stat_activity.
 WORKER_APPLICATION_NAME = "equity-connect-worker"
+# How often a worker repairs leads.contact_suppressed (see reconcile_tick).
+RECONCILE_EVERY_SECONDS = 60.0
+_log = logging.getLogger(__name__)
 
 
 def _refuse_if_misconfigured(url: str) -> None:
@@ -84,6 +90,24 @@ def worker(
         with pool.connection() as conn:
             sweep_stale_uploads(conn, stale_seconds=settings.upload_stale_seconds)
 
+    last_reconcile = [float("-inf")]
+
+    def reconcile_tick() -> None:
+        # leads.contact_suppressed can lag the suppression set when a lead and a
+        # suppression of its value commit concurrently (migration 0023); only the
+        # list's callable-now filter reads it (calls, texts and badges ask the set).
+        # Once a minute bounds that lag and keeps the cost negligible: each run
+        # joins the small set to leads by index and re-checks only flagged leads;
+        # the worker ticks far more often than that.
+        now = time.monotonic()
+        if now - last_reconcile[0] < RECONCILE_EVERY_SECONDS:
+            return
+        last_reconcile[0] = now
+        with pool.connection() as conn:
+            changed = reconcile_contact_suppressed(conn)
+        if changed:
+            _log.warning("suppression flags repaired", extra={"count": changed})
+
     w = Worker(
         pool,
         registry,
@@ -92,7 +116,7 @@ def worker(
         queues=queue or ["default"],
         concurrency=slots,
         lease_seconds=settings.job_lease_seconds,
-        periodic=[schedule_tick, sweep_tick],
+        periodic=[schedule_tick, sweep_tick, reconcile_tick],
         max_db_outage_seconds=settings.worker_max_db_outage_seconds,
         backoff_cap_seconds=settings.worker_backoff_cap_seconds,
     )
