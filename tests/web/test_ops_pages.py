@@ -199,3 +199,21 @@ def test_providers_page_shows_24h_and_7d_from_the_event_log(
     cells = lambda row: re.findall(r'class="num">([^<]*)<', row)  # noqa: E731
     assert cells(day) == ["2", "100", "0", "1", "$2.00"]
     assert cells(week) == ["4", "350", "1", "1", "$7.00"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/dashboard/ops/dlq?q=%00", "/dashboard/ops/dlq?source=%00", "/dashboard/ops/jobs?task=%00"],
+)
+def test_a_nul_in_a_filter_is_dropped(
+    client: TestClient, seeded: dict[str, Any], fresh_database_url: str, url: str
+) -> None:
+    _bury(fresh_database_url, "enrich", "provider said no", 2)
+    login_client(client, seeded["admin"])
+    bare = url.partition("?")[0]
+    unfiltered = client.get(bare, headers={"accept": "text/html"})
+    answer = client.get(url, headers={"accept": "text/html"})
+    assert answer.status_code == 200, answer.text
+    # the filter is dropped: the page is the unfiltered one (but for its own links)
+    as_of = re.compile(r"as of [^<]*")
+    assert as_of.sub("", answer.text.replace(url, bare)) == as_of.sub("", unfiltered.text)

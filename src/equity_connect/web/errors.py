@@ -3,6 +3,7 @@ page for a browser on the dashboard (a person reading a sentence, not an object)
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import psycopg
@@ -17,6 +18,12 @@ from equity_connect.web.render import page_context, templates
 from equity_connect.web.timeouts import BodyTimeout
 
 __all__ = ["DomainError", "error_body", "install_error_handlers"]
+
+_log = logging.getLogger(__name__)
+DATA_ERROR_DETAIL = (
+    "a value in the request cannot be stored (it may contain a NUL character); "
+    "remove it and try again"
+)
 
 
 def error_body(code: str, detail: str, **extra: Any) -> dict[str, Any]:
@@ -80,6 +87,22 @@ def install_error_handlers(app: FastAPI) -> None:
             return dashboard_error_page(request, 503, detail, {"Retry-After": "5"})
         return JSONResponse(error_body(code, detail), status_code=503, headers={"Retry-After": "5"})
 
+    async def on_data_error(request: Request, exc: Exception) -> JSONResponse | HTMLResponse:
+        # A value the database cannot hold (PostgreSQL text cannot contain NUL; a
+        # number out of range): the request is at fault, so it is a 422, never a
+        # 500. Each known edge refuses such input first with its own sentence; this
+        # is the net under every other path. The database's message may quote the
+        # value (PII), so only its SQLSTATE is logged.
+        assert isinstance(exc, psycopg.DataError)  # registered for this type only
+        _log.warning(
+            "request refused: a value the database cannot hold",
+            extra={"path": request.url.path, "sqlstate": exc.sqlstate},
+        )
+        detail = DATA_ERROR_DETAIL
+        if _wants_page(request):
+            return dashboard_error_page(request, 422, detail)
+        return JSONResponse(error_body("invalid_value", detail), status_code=422)
+
     async def on_key_service_error(_: Request, exc: Exception) -> JSONResponse:
         # The KMS is away: nothing is read or written in clear instead (fail closed),
         # and the request can be retried once it is back.
@@ -106,5 +129,6 @@ def install_error_handlers(app: FastAPI) -> None:
     # connection that died before a statement was sent is an InterfaceError.
     app.add_exception_handler(psycopg.OperationalError, on_database_error)
     app.add_exception_handler(psycopg.InterfaceError, on_database_error)
+    app.add_exception_handler(psycopg.DataError, on_data_error)
     app.add_exception_handler(BodyTimeout, on_body_timeout)
     app.add_exception_handler(KeyServiceError, on_key_service_error)

@@ -46,6 +46,7 @@ FLASH = {
 ERRORS = {
     "empty_note": "The note is empty; write something first.",
     "note_too_long": "A note holds at most 10,000 characters.",
+    "note_nul": "A note cannot contain a NUL character; remove it and add the note again.",
     "opted_out": "This lead opted out; its status cannot change.",
     "bad_status": "That status is not one a broker may set.",
     "no_booking_page": "No Cal.com event URL is set for the broker; set one first.",
@@ -107,6 +108,11 @@ def filters_from(params: dict[str, str]) -> tuple[LeadFilters, str | None]:
         "size": _int(params.get("size")) or 50,
     }
     problems: list[str] = []
+    # No stored text holds a NUL character (PostgreSQL refuses one), so a value with
+    # one could match nothing: it is dropped with a message like any other bad value.
+    for name in [k for k, v in params.items() if "\x00" in v]:
+        problems.append(f"{name} ignored: it contains a NUL character")
+        raw.pop(name, None)
     while True:
         try:
             return LeadFilters(**raw), ("; ".join(problems) or None)

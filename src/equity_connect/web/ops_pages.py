@@ -75,8 +75,12 @@ def _ops(request: Request, scope: Scope | None = None) -> Principal:
 
 
 def _blank(value: str | None) -> str | None:
-    """A query-string filter: empty means no filter."""
+    """A query-string filter: empty means no filter. One holding a NUL character is
+    dropped too: no stored text can contain one (PostgreSQL refuses it), so it could
+    match nothing, and the page still shows rather than an error."""
     value = (value or "").strip()
+    if "\x00" in value:
+        return None
     return value or None
 
 
