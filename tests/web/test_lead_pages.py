@@ -243,8 +243,13 @@ def test_add_note_needs_csrf_and_shows_on_the_timeline(
     page = as_broker(client, ws.broker_a).get(f"/dashboard/leads/{lead}").text
     refused = client.post(f"/dashboard/leads/{lead}/notes", data={"csrf": "forged", "body": "x"})
     assert refused.status_code == 403
-    missing = client.post(f"/dashboard/leads/{lead}/notes", data={"body": "x"})
-    assert missing.status_code in {403, 422}
+    # A form without its token: the same page as a stale one, saying what to do.
+    missing = client.post(
+        f"/dashboard/leads/{lead}/notes", data={"body": "x"}, headers={"accept": "text/html"}
+    )
+    assert missing.status_code == 403
+    assert missing.headers["content-type"].startswith("text/html")
+    assert "reload the page and submit again" in missing.text
     done = client.post(
         f"/dashboard/leads/{lead}/notes",
         data={"csrf": csrf_of(page), "body": "Called, <b>left</b> a voicemail"},

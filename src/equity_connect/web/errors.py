@@ -8,7 +8,9 @@ from typing import Any
 
 import psycopg
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from equity_connect.db.faults import is_connection_lost
 from equity_connect.errors import DomainError
@@ -23,6 +25,9 @@ _log = logging.getLogger(__name__)
 DATA_ERROR_DETAIL = (
     "a value in the request cannot be stored (it may contain a NUL character); "
     "remove it and try again"
+)
+VALIDATION_DETAIL = (
+    "the form or link was incomplete or not understood; go back, reload the page and try again"
 )
 
 
@@ -103,6 +108,15 @@ def install_error_handlers(app: FastAPI) -> None:
             return dashboard_error_page(request, 422, detail)
         return JSONResponse(error_body("invalid_value", detail), status_code=422)
 
+    async def on_validation_error(request: Request, exc: Exception) -> Response:
+        # A dashboard form or link the route could not read (a field missing or
+        # malformed): a person gets a page saying what to do; the API keeps
+        # FastAPI's JSON list of what was wrong.
+        assert isinstance(exc, RequestValidationError)  # registered for this type only
+        if _wants_page(request):
+            return dashboard_error_page(request, 422, VALIDATION_DETAIL)
+        return await request_validation_exception_handler(request, exc)
+
     async def on_key_service_error(_: Request, exc: Exception) -> JSONResponse:
         # The KMS is away: nothing is read or written in clear instead (fail closed),
         # and the request can be retried once it is back.
@@ -130,5 +144,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(psycopg.OperationalError, on_database_error)
     app.add_exception_handler(psycopg.InterfaceError, on_database_error)
     app.add_exception_handler(psycopg.DataError, on_data_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(BodyTimeout, on_body_timeout)
     app.add_exception_handler(KeyServiceError, on_key_service_error)

@@ -248,7 +248,10 @@ def _action(request: Request, lead_id: str, csrf: str) -> tuple[Principal, uuid.
 
 @router.post("/{lead_id}/notes")
 def add_note(
-    lead_id: str, request: Request, csrf: Annotated[str, Form()], body: Annotated[str, Form()] = ""
+    lead_id: str,
+    request: Request,
+    csrf: Annotated[str, Form()] = "",
+    body: Annotated[str, Form()] = "",
 ) -> Response:
     """Add a note: a broker's on their own lead, or an ops user's (signed with the ops
     key's name) on any lead."""
@@ -287,7 +290,7 @@ def _change(request: Request, lead_id: str, csrf: str, status: str, done: str) -
 def set_status(
     lead_id: str,
     request: Request,
-    csrf: Annotated[str, Form()],
+    csrf: Annotated[str, Form()] = "",
     status: Annotated[str, Form()] = "",
 ) -> Response:
     """Move the lead to a status a broker may set."""
@@ -295,13 +298,13 @@ def set_status(
 
 
 @router.post("/{lead_id}/do-not-contact")
-def do_not_contact(lead_id: str, request: Request, csrf: Annotated[str, Form()]) -> Response:
+def do_not_contact(lead_id: str, request: Request, csrf: Annotated[str, Form()] = "") -> Response:
     """Mark the lead do-not-contact: its contacts are suppressed on every channel."""
     return _change(request, lead_id, csrf, "do_not_contact", "do_not_contact")
 
 
 @router.post("/{lead_id}/booking-link")
-def booking_link(lead_id: str, request: Request, csrf: Annotated[str, Form()]) -> Response:
+def booking_link(lead_id: str, request: Request, csrf: Annotated[str, Form()] = "") -> Response:
     """Create a booking link for the lead (a consent token's public id on the broker's
     Cal.com page), to copy into a message to the homeowner."""
     checked = _action(request, lead_id, csrf)
