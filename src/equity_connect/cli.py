@@ -6,7 +6,12 @@ import typer
 
 from equity_connect.booking.commands import app as calcom_app
 from equity_connect.brokers.commands import apikeys_app, brokers_app, export, token
-from equity_connect.campaign.commands import feed_cmd, feed_skipped_cmd, schedule_app
+from equity_connect.campaign.commands import (
+    feed_cmd,
+    feed_skipped_cmd,
+    reconcile_suppressed_cmd,
+    schedule_app,
+)
 from equity_connect.cli_support import ExplainingGroup
 from equity_connect.db.commands import app as db_app
 from equity_connect.demo import run_demo
@@ -39,6 +44,7 @@ app.add_typer(verification_app, name="verification")
 app.add_typer(schedule_app, name="schedule")
 app.command("feed")(feed_cmd)
 app.command("feed-skipped")(feed_skipped_cmd)
+app.command("reconcile-suppressed")(reconcile_suppressed_cmd)
 app.command("classify-reply")(classify_reply_cmd)
 app.add_typer(brokers_app, name="brokers")
 app.add_typer(apikeys_app, name="apikeys")

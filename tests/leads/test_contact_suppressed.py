@@ -10,14 +10,19 @@ that drifted from the rule fails here.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from equity_connect.campaign.suppression import suppress_leads, suppress_value
-from equity_connect.db.pool import Conn, act_as_broker
+from equity_connect.campaign.suppression import (
+    reconcile_contact_suppressed,
+    suppress_leads,
+    suppress_value,
+)
+from equity_connect.db.pool import Conn, act_as_broker, connect
 from equity_connect.leads import service as leads
 from equity_connect.leads.schemas import LeadFilters
 from equity_connect.security.crypto import PiiCipher, aad_for
@@ -208,3 +213,64 @@ def test_the_filter_agrees_with_the_rule_whatever_the_order(
             )
         }
         assert callable_ids(conn, cipher, a) == (expected, len(expected))
+
+
+@pytest.fixture
+def committed(database_url: str) -> Iterator[tuple[Conn, Conn]]:
+    """Two autonomous connections whose work commits; what they made is deleted after."""
+    a, b = connect(database_url), connect(database_url)
+    try:
+        yield a, b
+    finally:
+        a.rollback()
+        b.rollback()
+        b.execute("delete from suppressions where source = 'race-test'")
+        b.execute("delete from leads where owner_last_name = 'RaceTest'")
+        b.execute("delete from brokers where name = 'RaceTest'")
+        b.commit()
+        a.close()
+        b.close()
+
+
+def test_a_lead_and_its_suppression_committed_concurrently_are_reconciled(
+    committed: tuple[Conn, Conn], cipher: PiiCipher
+) -> None:
+    a, b = committed
+    broker = make_broker(a, "RaceTest")
+    a.commit()
+    number = "+16265550191"
+    # A inserts the lead (no suppression of its number is visible yet) while B
+    # suppresses the number (A's lead is not visible to it); B commits first.
+    lead = make_lead(
+        a, broker, cipher=cipher, phone=number, **{**CA, "owner_last_name": "RaceTest"}
+    )
+    suppress_value(b, cipher, "phone", number, reason="unsubscribed", source="race-test")
+    b.commit()
+    a.commit()
+    state = (
+        "select contact_suppressed, "
+        "ec_internal.phone_suppressed(phone_index, email_index) as rule from leads where id = %s"
+    )
+    assert a.execute(state, [lead]).fetchone() == {"contact_suppressed": False, "rule": True}
+    # The flag lags, but the row's badge and the lead page ask the set itself.
+    with a.transaction(force_rollback=True):
+        act_as_broker(a, broker)
+        page = leads.search_leads(a, cipher, LeadFilters(size=50), broker=broker, now=OPEN)
+        assert [(r.id, r.callable_now) for r in page.items] == [(lead, False)]
+        assert leads.find_lead(a, lead)["phone_suppressed"] is True
+    # The reconcile repairs it, and a second run has nothing left to do.
+    assert reconcile_contact_suppressed(a) == 1
+    a.commit()
+    assert a.execute(state, [lead]).fetchone() == {"contact_suppressed": True, "rule": True}
+    assert callable_ids(a, cipher, broker) == (set(), 0)
+    assert reconcile_contact_suppressed(a) == 0
+    # The other way: the suppression removed, a flag left set is cleared.
+    # (Simulated: the trigger that would clear it is held off while the row goes.)
+    b.execute("alter table suppressions disable trigger trg_suppressions_rejudge_leads")
+    b.execute("delete from suppressions where source = 'race-test'")
+    b.execute("alter table suppressions enable trigger trg_suppressions_rejudge_leads")
+    b.commit()
+    assert a.execute(state, [lead]).fetchone() == {"contact_suppressed": True, "rule": False}
+    assert reconcile_contact_suppressed(a) == 1
+    a.commit()
+    assert callable_ids(a, cipher, broker) == ({lead}, 1)

@@ -243,8 +243,13 @@ def test_add_note_needs_csrf_and_shows_on_the_timeline(
     page = as_broker(client, ws.broker_a).get(f"/dashboard/leads/{lead}").text
     refused = client.post(f"/dashboard/leads/{lead}/notes", data={"csrf": "forged", "body": "x"})
     assert refused.status_code == 403
-    missing = client.post(f"/dashboard/leads/{lead}/notes", data={"body": "x"})
-    assert missing.status_code in {403, 422}
+    # A form without its token: the same page as a stale one, saying what to do.
+    missing = client.post(
+        f"/dashboard/leads/{lead}/notes", data={"body": "x"}, headers={"accept": "text/html"}
+    )
+    assert missing.status_code == 403
+    assert missing.headers["content-type"].startswith("text/html")
+    assert "reload the page and submit again" in missing.text
     done = client.post(
         f"/dashboard/leads/{lead}/notes",
         data={"csrf": csrf_of(page), "body": "Called, <b>left</b> a voicemail"},
@@ -406,3 +411,36 @@ def test_a_suppressed_number_is_never_callable_now(
     page = as_broker(client, ws.broker_a).get("/dashboard/leads", params={"q": "Baker"}).text
     assert "callable now" not in page
     assert '<span class="badge bad">no</span>' in page
+
+
+def test_a_nul_in_the_search_is_dropped_with_a_message(client: TestClient, ws: Workspace) -> None:
+    answer = as_broker(client, ws.broker_a).get("/dashboard/leads?q=ab%00c&sort=name")
+    assert answer.status_code == 200
+    assert "q ignored: it contains a NUL character" in answer.text
+    # the rest of the query still applies: every lead of the broker, by name
+    assert set(lead_links(answer.text)) == {str(i) for i in ws.leads_a}
+
+
+@pytest.mark.parametrize("who", ["broker", "ops"])
+def test_a_note_with_a_nul_is_refused_with_a_sentence(
+    client: TestClient, ws: Workspace, module_database_url: str, who: str
+) -> None:
+    lead = ws.leads_a[3]
+    if who == "broker":
+        as_broker(client, ws.broker_a)
+    else:
+        login_client(client, ws.admin_key)
+    page = client.get(f"/dashboard/leads/{lead}").text
+    refused = client.post(
+        f"/dashboard/leads/{lead}/notes",
+        data={"csrf": csrf_of(page), "body": "left a\x00 voicemail"},
+        follow_redirects=False,
+    )
+    assert refused.status_code == 303
+    assert refused.headers["location"].endswith("?error=note_nul")
+    shown = client.get(refused.headers["location"]).text
+    assert "A note cannot contain a NUL character" in shown
+    with psycopg.connect(module_database_url) as conn:
+        assert conn.execute(
+            "select count(*) from lead_notes where lead_id = %s", [lead]
+        ).fetchone() == (0,)

@@ -199,3 +199,52 @@ def test_providers_page_shows_24h_and_7d_from_the_event_log(
     cells = lambda row: re.findall(r'class="num">([^<]*)<', row)  # noqa: E731
     assert cells(day) == ["2", "100", "0", "1", "$2.00"]
     assert cells(week) == ["4", "350", "1", "1", "$7.00"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/dashboard/ops/dlq?q=%00", "/dashboard/ops/dlq?source=%00", "/dashboard/ops/jobs?task=%00"],
+)
+def test_a_nul_in_a_filter_is_dropped(
+    client: TestClient, seeded: dict[str, Any], fresh_database_url: str, url: str
+) -> None:
+    _bury(fresh_database_url, "enrich", "provider said no", 2)
+    login_client(client, seeded["admin"])
+    bare = url.partition("?")[0]
+    unfiltered = client.get(bare, headers={"accept": "text/html"})
+    answer = client.get(url, headers={"accept": "text/html"})
+    assert answer.status_code == 200, answer.text
+    # the filter is dropped: the page is the unfiltered one (but for its own links)
+    as_of = re.compile(r"as of [^<]*")
+    assert as_of.sub("", answer.text.replace(url, bare)) == as_of.sub("", unfiltered.text)
+
+
+def test_bad_upload_filters_are_dropped_and_the_page_shows(
+    client: TestClient, seeded: dict[str, Any]
+) -> None:
+    login_client(client, seeded["admin"])
+    for query in ("status=zz&page=-3", "page=abc&per_page=-1", "page=99999999999999999999"):
+        answer = client.get(f"/dashboard/ops/uploads?{query}", headers={"accept": "text/html"})
+        assert answer.status_code == 200, (query, answer.text)
+        assert "1 upload" in answer.text  # the seeded one: the bad filter was dropped
+        assert "vendor-x" in answer.text
+    dlq = client.get("/dashboard/ops/dlq?page=-1&replayed=x&q=" + "y" * 600)
+    assert dlq.status_code == 200 and "Replayed" not in dlq.text
+
+
+def test_a_dashboard_form_that_cannot_be_read_is_an_html_page(
+    client: TestClient, seeded: dict[str, Any]
+) -> None:
+    login_client(client, seeded["admin"])
+    csrf = _csrf(client.get("/dashboard/ops/dlq").text)
+    answer = client.post(
+        "/dashboard/ops/dlq/replay",
+        data={"csrf": csrf, "id": "not-a-number"},
+        headers={"accept": "text/html"},
+    )
+    assert answer.status_code == 422
+    assert answer.headers["content-type"].startswith("text/html")
+    assert "reload the page and try again" in answer.text
+    # The API keeps its JSON list of what was wrong.
+    api = client.post("/dashboard/ops/dlq/replay", data={"csrf": csrf, "id": "x"})
+    assert api.status_code == 422 and isinstance(api.json()["detail"], list)

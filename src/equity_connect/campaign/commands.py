@@ -1,4 +1,4 @@
-"""``equity-connect feed``, ``equity-connect feed-skipped`` and ``equity-connect schedule show``."""
+"""``equity-connect feed``, ``feed-skipped``, ``reconcile-suppressed`` and ``schedule show``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from equity_connect.campaign.runs import default_campaign, feed_run
 from equity_connect.campaign.schedule import BUSINESS_TZ, next_runs
 from equity_connect.campaign.scheduler import calendar_from
 from equity_connect.campaign.service import FeedResult, Q, feed
+from equity_connect.campaign.suppression import reconcile_contact_suppressed
 from equity_connect.cli_support import migrated_database_url
 from equity_connect.config import get_settings
 from equity_connect.db.pool import connect, open_pool
@@ -112,3 +113,12 @@ def feed_skipped_cmd(
                 )
             )
         )
+
+
+def reconcile_suppressed_cmd() -> None:
+    """Repair each lead's suppression flag from the suppression set (the worker does it
+    every minute; this runs it now)."""
+    with connect(migrated_database_url()) as conn:
+        changed = reconcile_contact_suppressed(conn)
+        conn.commit()
+    _console.print(f"{changed} lead flags repaired")

@@ -175,6 +175,9 @@ on conflict on constraint suppressions_channel_value_key do update
       reason = case when suppressions.reason = 'bounced' then excluded.reason
                     else suppressions.reason end
 
+-- name: reconcile_contact_suppressed
+select ec_internal.reconcile_contact_suppressed() as changed
+
 -- name: contact_values_of
 -- Every contact ciphertext of these leads: primary email and phone, all the
 -- contacts skip-trace found, and the numbers confirmed for texts.

@@ -63,3 +63,17 @@ def suppress_leads(
             conn, cipher, r["channel"], value, reason=reason, source=source, lead_id=r["lead_id"]
         )
     return len(rows)
+
+
+def reconcile_contact_suppressed(conn: Conn) -> int:
+    """Repair leads.contact_suppressed both ways; the rows changed. The caller commits.
+
+    The flag's triggers see only committed rows, so a lead and a suppression of
+    its value committed concurrently leave it false (migration 0023). Calls,
+    texts and each row's badge ask the set itself; only the list's filter and
+    count read the flag, and this brings them back. 0 when another run holds
+    the lock (the next run makes it up).
+    """
+    row = conn.execute(Q["reconcile_contact_suppressed"]).fetchone()
+    assert row is not None  # a function call returns a row
+    return int(row["changed"])

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from types import FrameType
 from typing import Annotated
 
 import typer
+from psycopg_pool import ConnectionPool
 from rich.console import Console
 from rich.table import Table
 
 from equity_connect.audit.service import audit
 from equity_connect.campaign.scheduler import enqueue_due
+from equity_connect.campaign.suppression import reconcile_contact_suppressed
 from equity_connect.cli_support import (
     cli_principal,
     fail,
@@ -22,7 +27,7 @@ from equity_connect.cli_support import (
     migrated_database_url,
 )
 from equity_connect.config import get_settings
-from equity_connect.db.pool import connect, open_pool
+from equity_connect.db.pool import Conn, connect, open_pool
 from equity_connect.ingest.uploads import sweep_stale_uploads
 from equity_connect.jobs import service
 from equity_connect.jobs.catalog import registry
@@ -33,6 +38,39 @@ from equity_connect.replies.classify import default_classifier, describe
 _console = Console()
 # How the worker's backends are named in pg_stat_activity.
 WORKER_APPLICATION_NAME = "equity-connect-worker"
+# How often a worker repairs leads.contact_suppressed (see reconcile_ticker).
+RECONCILE_EVERY_SECONDS = 60.0
+_log = logging.getLogger(__name__)
+
+
+def reconcile_ticker(
+    pool: ConnectionPool[Conn],
+    *,
+    every_seconds: float = RECONCILE_EVERY_SECONDS,
+    clock: Callable[[], float] = time.monotonic,
+) -> Callable[[], None]:
+    """The worker's tick that repairs leads.contact_suppressed, at most once per
+    ``every_seconds``.
+
+    The flag can lag the suppression set when a lead and a suppression of its value
+    commit concurrently (migration 0023); only the list's callable-now filter reads
+    it (calls, texts and badges ask the set). Once a minute bounds that lag and keeps
+    the cost negligible (a run joins the small set to leads by index and re-checks
+    only flagged leads); the worker ticks far more often than that.
+    """
+    last = [float("-inf")]
+
+    def tick() -> None:
+        now = clock()
+        if now - last[0] < every_seconds:
+            return
+        last[0] = now
+        with pool.connection() as conn:
+            changed = reconcile_contact_suppressed(conn)
+        if changed:
+            _log.warning("suppression flags repaired", extra={"count": changed})
+
+    return tick
 
 
 def _refuse_if_misconfigured(url: str) -> None:
@@ -92,7 +130,7 @@ def worker(
         queues=queue or ["default"],
         concurrency=slots,
         lease_seconds=settings.job_lease_seconds,
-        periodic=[schedule_tick, sweep_tick],
+        periodic=[schedule_tick, sweep_tick, reconcile_ticker(pool)],
         max_db_outage_seconds=settings.worker_max_db_outage_seconds,
         backoff_cap_seconds=settings.worker_backoff_cap_seconds,
     )

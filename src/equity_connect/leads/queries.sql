@@ -18,7 +18,12 @@
 -- phone not on the DNC list and not suppressed (leads.contact_suppressed,
 -- kept by triggers from the suppression set: migration 0023), not opted out.
 -- The count is index-only on leads_callable_count_idx, whose predicate is
--- this branch's text.
+-- this branch's text. The flag can lag the set for a moment (a lead and its
+-- suppression committed concurrently: each trigger saw only the other's
+-- absence) until ec_internal.reconcile_contact_suppressed repairs it (the
+-- worker runs it every minute); so each displayed row's badge, and the lead
+-- page, ask the set itself (ec_internal.phone_suppressed, one probe per row
+-- of a page of at most 50), and a filter row whose flag lags shows no badge.
 --
 -- The count and the four list statements share one WHERE clause, the same
 -- text in each; the lists differ only in ORDER BY, which cannot be a
@@ -66,7 +71,7 @@ where (%(broker)s::uuid is null or assigned_broker_id = %(broker)s::uuid)
 select id, owner_first_name, owner_last_name, property_address, property_unit, property_city,
        property_state, property_zip, lead_score, campaign_status::text as campaign_status,
        email_ciphertext, phone_ciphertext, phone_dnc, consent, created_at,
-       contact_suppressed as phone_suppressed
+       ec_internal.phone_suppressed(phone_index, email_index) as phone_suppressed
 from leads
 where (%(broker)s::uuid is null or assigned_broker_id = %(broker)s::uuid)
   and (%(prefix)s::text is null
@@ -108,7 +113,7 @@ limit %(limit)s offset %(offset)s
 select id, owner_first_name, owner_last_name, property_address, property_unit, property_city,
        property_state, property_zip, lead_score, campaign_status::text as campaign_status,
        email_ciphertext, phone_ciphertext, phone_dnc, consent, created_at,
-       contact_suppressed as phone_suppressed
+       ec_internal.phone_suppressed(phone_index, email_index) as phone_suppressed
 from leads
 where (%(broker)s::uuid is null or assigned_broker_id = %(broker)s::uuid)
   and (%(prefix)s::text is null
@@ -150,7 +155,7 @@ limit %(limit)s offset %(offset)s
 select id, owner_first_name, owner_last_name, property_address, property_unit, property_city,
        property_state, property_zip, lead_score, campaign_status::text as campaign_status,
        email_ciphertext, phone_ciphertext, phone_dnc, consent, created_at,
-       contact_suppressed as phone_suppressed
+       ec_internal.phone_suppressed(phone_index, email_index) as phone_suppressed
 from leads
 where (%(broker)s::uuid is null or assigned_broker_id = %(broker)s::uuid)
   and (%(prefix)s::text is null
@@ -192,7 +197,7 @@ limit %(limit)s offset %(offset)s
 select id, owner_first_name, owner_last_name, property_address, property_unit, property_city,
        property_state, property_zip, lead_score, campaign_status::text as campaign_status,
        email_ciphertext, phone_ciphertext, phone_dnc, consent, created_at,
-       contact_suppressed as phone_suppressed
+       ec_internal.phone_suppressed(phone_index, email_index) as phone_suppressed
 from leads
 where (%(broker)s::uuid is null or assigned_broker_id = %(broker)s::uuid)
   and (%(prefix)s::text is null
@@ -245,7 +250,7 @@ select l.id, l.owner_first_name, l.owner_last_name, l.owner_age, l.property_addr
        l.phone_verified, l.phone_dnc, l.email_verification_codes, l.phone_verification_codes,
        l.enriched_at, l.call_attempt_count, l.created_at, l.updated_at, l.assigned_broker_id,
        l.feed_batch_id, b.name as broker_name, b.calcom_event_url,
-       l.contact_suppressed as phone_suppressed
+       ec_internal.phone_suppressed(l.phone_index, l.email_index) as phone_suppressed
 from leads l left join brokers b on b.id = l.assigned_broker_id
 where l.id = %(id)s
 

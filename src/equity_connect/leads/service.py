@@ -642,6 +642,11 @@ def add_note(conn: Conn, principal: Principal, lead_id: uuid.UUID, body: str) ->
         raise DomainError(422, "empty_note", "the note is empty; write something first")
     if len(text) > 10_000:
         raise DomainError(422, "note_too_long", "a note holds at most 10,000 characters")
+    if "\x00" in text:
+        # PostgreSQL text cannot hold it; refused here with a sentence, not a 500.
+        raise DomainError(
+            422, "note_nul", "a note cannot contain a NUL character; remove it and try again"
+        )
     if principal.kind == "ops":
         row = conn.execute(
             Q["add_ops_note"], {"lead_id": lead_id, "key_id": principal.id, "body": text}

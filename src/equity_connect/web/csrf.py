@@ -17,7 +17,9 @@ from equity_connect.errors import DomainError
 from equity_connect.web.auth import SESSION_COOKIE, session_key
 from equity_connect.web.state import state_of
 
-# The form field every dashboard form posts its token in.
+# The form field every dashboard form posts its token in. Each form route takes it
+# with a default of "" so that a form without it reaches check_csrf and gets the
+# stale-form page (what to do), not a validation error about a missing field.
 CSRF_FIELD = "csrf"
 
 

@@ -114,7 +114,7 @@ def login(
 
 
 @router.post("/logout")
-def logout_post(request: Request, csrf: Annotated[str, Form()]) -> Response:
+def logout_post(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
     """Forget the session (the header's Log out button)."""
     check_csrf(request, csrf)
     response = RedirectResponse("/dashboard/login", status_code=303)
@@ -184,7 +184,7 @@ def dashboard(request: Request) -> Response:
 
 
 @router.post("/dlq/{dlq_id}/replay")
-def replay(dlq_id: int, request: Request, csrf: Annotated[str, Form()]) -> Response:
+def replay(dlq_id: int, request: Request, csrf: Annotated[str, Form()] = "") -> Response:
     """Replay one dead letter (ops with ``dlq:replay``), then back to the dashboard."""
     principal = session_principal(request)
     state = state_of(request)

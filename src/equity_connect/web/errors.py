@@ -3,11 +3,14 @@ page for a browser on the dashboard (a person reading a sentence, not an object)
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import psycopg
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from equity_connect.db.faults import is_connection_lost
 from equity_connect.errors import DomainError
@@ -17,6 +20,15 @@ from equity_connect.web.render import page_context, templates
 from equity_connect.web.timeouts import BodyTimeout
 
 __all__ = ["DomainError", "error_body", "install_error_handlers"]
+
+_log = logging.getLogger(__name__)
+DATA_ERROR_DETAIL = (
+    "a value in the request cannot be stored (it may contain a NUL character); "
+    "remove it and try again"
+)
+VALIDATION_DETAIL = (
+    "the form or link was incomplete or not understood; go back, reload the page and try again"
+)
 
 
 def error_body(code: str, detail: str, **extra: Any) -> dict[str, Any]:
@@ -80,6 +92,31 @@ def install_error_handlers(app: FastAPI) -> None:
             return dashboard_error_page(request, 503, detail, {"Retry-After": "5"})
         return JSONResponse(error_body(code, detail), status_code=503, headers={"Retry-After": "5"})
 
+    async def on_data_error(request: Request, exc: Exception) -> JSONResponse | HTMLResponse:
+        # A value the database cannot hold (PostgreSQL text cannot contain NUL; a
+        # number out of range): the request is at fault, so it is a 422, never a
+        # 500. Each known edge refuses such input first with its own sentence; this
+        # is the net under every other path. The database's message may quote the
+        # value (PII), so only its SQLSTATE is logged.
+        assert isinstance(exc, psycopg.DataError)  # registered for this type only
+        _log.warning(
+            "request refused: a value the database cannot hold",
+            extra={"path": request.url.path, "sqlstate": exc.sqlstate},
+        )
+        detail = DATA_ERROR_DETAIL
+        if _wants_page(request):
+            return dashboard_error_page(request, 422, detail)
+        return JSONResponse(error_body("invalid_value", detail), status_code=422)
+
+    async def on_validation_error(request: Request, exc: Exception) -> Response:
+        # A dashboard form or link the route could not read (a field missing or
+        # malformed): a person gets a page saying what to do; the API keeps
+        # FastAPI's JSON list of what was wrong.
+        assert isinstance(exc, RequestValidationError)  # registered for this type only
+        if _wants_page(request):
+            return dashboard_error_page(request, 422, VALIDATION_DETAIL)
+        return await request_validation_exception_handler(request, exc)
+
     async def on_key_service_error(_: Request, exc: Exception) -> JSONResponse:
         # The KMS is away: nothing is read or written in clear instead (fail closed),
         # and the request can be retried once it is back.
@@ -106,5 +143,7 @@ def install_error_handlers(app: FastAPI) -> None:
     # connection that died before a statement was sent is an InterfaceError.
     app.add_exception_handler(psycopg.OperationalError, on_database_error)
     app.add_exception_handler(psycopg.InterfaceError, on_database_error)
+    app.add_exception_handler(psycopg.DataError, on_data_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(BodyTimeout, on_body_timeout)
     app.add_exception_handler(KeyServiceError, on_key_service_error)

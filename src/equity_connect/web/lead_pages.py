@@ -46,6 +46,7 @@ FLASH = {
 ERRORS = {
     "empty_note": "The note is empty; write something first.",
     "note_too_long": "A note holds at most 10,000 characters.",
+    "note_nul": "A note cannot contain a NUL character; remove it and add the note again.",
     "opted_out": "This lead opted out; its status cannot change.",
     "bad_status": "That status is not one a broker may set.",
     "no_booking_page": "No Cal.com event URL is set for the broker; set one first.",
@@ -107,6 +108,11 @@ def filters_from(params: dict[str, str]) -> tuple[LeadFilters, str | None]:
         "size": _int(params.get("size")) or 50,
     }
     problems: list[str] = []
+    # No stored text holds a NUL character (PostgreSQL refuses one), so a value with
+    # one could match nothing: it is dropped with a message like any other bad value.
+    for name in [k for k, v in params.items() if "\x00" in v]:
+        problems.append(f"{name} ignored: it contains a NUL character")
+        raw.pop(name, None)
     while True:
         try:
             return LeadFilters(**raw), ("; ".join(problems) or None)
@@ -242,7 +248,10 @@ def _action(request: Request, lead_id: str, csrf: str) -> tuple[Principal, uuid.
 
 @router.post("/{lead_id}/notes")
 def add_note(
-    lead_id: str, request: Request, csrf: Annotated[str, Form()], body: Annotated[str, Form()] = ""
+    lead_id: str,
+    request: Request,
+    csrf: Annotated[str, Form()] = "",
+    body: Annotated[str, Form()] = "",
 ) -> Response:
     """Add a note: a broker's on their own lead, or an ops user's (signed with the ops
     key's name) on any lead."""
@@ -281,7 +290,7 @@ def _change(request: Request, lead_id: str, csrf: str, status: str, done: str) -
 def set_status(
     lead_id: str,
     request: Request,
-    csrf: Annotated[str, Form()],
+    csrf: Annotated[str, Form()] = "",
     status: Annotated[str, Form()] = "",
 ) -> Response:
     """Move the lead to a status a broker may set."""
@@ -289,13 +298,13 @@ def set_status(
 
 
 @router.post("/{lead_id}/do-not-contact")
-def do_not_contact(lead_id: str, request: Request, csrf: Annotated[str, Form()]) -> Response:
+def do_not_contact(lead_id: str, request: Request, csrf: Annotated[str, Form()] = "") -> Response:
     """Mark the lead do-not-contact: its contacts are suppressed on every channel."""
     return _change(request, lead_id, csrf, "do_not_contact", "do_not_contact")
 
 
 @router.post("/{lead_id}/booking-link")
-def booking_link(lead_id: str, request: Request, csrf: Annotated[str, Form()]) -> Response:
+def booking_link(lead_id: str, request: Request, csrf: Annotated[str, Form()] = "") -> Response:
     """Create a booking link for the lead (a consent token's public id on the broker's
     Cal.com page), to copy into a message to the homeowner."""
     checked = _action(request, lead_id, csrf)

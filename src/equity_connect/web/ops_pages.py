@@ -17,7 +17,7 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 import psycopg
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from equity_connect.audit.service import audit
@@ -39,6 +39,10 @@ from equity_connect.web.state import state_of
 
 router = APIRouter(prefix="/dashboard/ops", include_in_schema=False)
 
+# The last page a list may ask for (past it, the offset alone would be the cost).
+MAX_PAGE = 100_000
+# The longest dead-letter text search (the replay form's limit too).
+MAX_CONTAINS = 500
 UPLOAD_STATUSES = ("received", "processing", "completed", "failed")
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "dead")
 _GROUP_KEY = re.compile(r"^[0-9a-f]{32}$")
@@ -75,8 +79,12 @@ def _ops(request: Request, scope: Scope | None = None) -> Principal:
 
 
 def _blank(value: str | None) -> str | None:
-    """A query-string filter: empty means no filter."""
+    """A query-string filter: empty means no filter. One holding a NUL character is
+    dropped too: no stored text can contain one (PostgreSQL refuses it), so it could
+    match nothing, and the page still shows rather than an error."""
     value = (value or "").strip()
+    if "\x00" in value:
+        return None
     return value or None
 
 
@@ -84,6 +92,18 @@ def _choice(value: str | None, allowed: tuple[str, ...]) -> str | None:
     """A filter limited to known values; anything else is ignored rather than an error page."""
     value = _blank(value)
     return value if value in allowed else None
+
+
+def _number(value: str | None) -> int | None:
+    """A whole number from the query string, or None for anything else."""
+    value = (value or "").strip()
+    return int(value) if value.lstrip("-").isdigit() and len(value) <= 12 else None
+
+
+def _paging(page: str | None, per_page: str | None) -> console.Paging:
+    """The page asked for; a value that is not a usable number is dropped (the list
+    still shows, as the lead list does) and one out of range is clamped."""
+    return console.Paging.of(min(_number(page) or 1, MAX_PAGE), _number(per_page))
 
 
 def _guarded(request: Request, scope: Scope | None = None) -> Principal | Response:
@@ -99,8 +119,8 @@ def uploads_page(
     *,
     status: str | None = None,
     source: str | None = None,
-    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
-    per_page: Annotated[int, Query(ge=1, le=console.MAX_PER_PAGE)] = console.PER_PAGE,
+    page: str | None = None,
+    per_page: str | None = None,
 ) -> Response:
     """Uploads newest first: file, source, sender, status and reason, counts, funnel."""
     principal = _guarded(request)
@@ -110,7 +130,7 @@ def uploads_page(
     picked_status, picked_source = _choice(status, UPLOAD_STATUSES), _blank(source)
     with state.pool.connection() as conn:
         listed = console.uploads(
-            conn, console.Paging.of(page, per_page), status=picked_status, source=picked_source
+            conn, _paging(page, per_page), status=picked_status, source=picked_source
         )
     return render(
         request,
@@ -181,8 +201,8 @@ def jobs_page(
     *,
     task: str | None = None,
     status: str | None = None,
-    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
-    per_page: Annotated[int, Query(ge=1, le=console.MAX_PER_PAGE)] = console.PER_PAGE,
+    page: str | None = None,
+    per_page: str | None = None,
 ) -> Response:
     """Queue depth by task and status, worker heartbeats, and the jobs themselves."""
     principal = _guarded(request)
@@ -192,9 +212,7 @@ def jobs_page(
     with state_of(request).pool.connection() as conn:
         depth = console.queue_depth(conn)
         beats = console.workers(conn)
-        listed = console.jobs(
-            conn, console.Paging.of(page, per_page), task=picked_task, status=picked_status
-        )
+        listed = console.jobs(conn, _paging(page, per_page), task=picked_task, status=picked_status)
     return render(
         request,
         "ops/jobs.html",
@@ -231,11 +249,12 @@ def job_page(job_id: int, request: Request) -> Response:
 
 
 def _dlq_filter(source: str | None, group: str | None, q: str | None) -> console.DlqFilter:
-    key = _blank(group)
+    key, contains = _blank(group), _blank(q)
     return console.DlqFilter(
         source=_blank(source),
         group_key=key if key and _GROUP_KEY.match(key) else None,
-        contains=_blank(q),
+        # Longer than any reason the page could have linked: dropped, like a bad filter.
+        contains=contains if contains is None or len(contains) <= MAX_CONTAINS else None,
     )
 
 
@@ -245,10 +264,10 @@ def dlq_page(
     *,
     source: str | None = None,
     group: str | None = None,
-    q: Annotated[str | None, Query(max_length=500)] = None,
-    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
-    per_page: Annotated[int, Query(ge=1, le=console.MAX_PER_PAGE)] = console.PER_PAGE,
-    replayed: Annotated[int | None, Query(ge=0)] = None,
+    q: str | None = None,
+    page: str | None = None,
+    per_page: str | None = None,
+    replayed: str | None = None,
 ) -> Response:
     """Pending dead letters: the real total, grouped by job and reason, reasons whole."""
     principal = _guarded(request)
@@ -256,10 +275,11 @@ def dlq_page(
         return principal
     filters = _dlq_filter(source, group, q)
     with state_of(request).pool.connection() as conn:
-        view = console.dlq(conn, console.Paging.of(page, per_page), filters)
+        view = console.dlq(conn, _paging(page, per_page), filters)
     flash = None
-    if replayed is not None:
-        flash = f"Replayed {replayed:,} dead letter{'' if replayed == 1 else 's'}."
+    count = _number(replayed)
+    if count is not None and count >= 0:
+        flash = f"Replayed {count:,} dead letter{'' if count == 1 else 's'}."
     return render(
         request,
         "ops/dlq.html",
@@ -275,11 +295,11 @@ def dlq_page(
 def dlq_replay(
     request: Request,
     *,
-    csrf: Annotated[str, Form()],
+    csrf: Annotated[str, Form()] = "",
     id: Annotated[int | None, Form()] = None,
     source: Annotated[str | None, Form()] = None,
     group: Annotated[str | None, Form()] = None,
-    q: Annotated[str | None, Form(max_length=500)] = None,
+    q: Annotated[str | None, Form(max_length=MAX_CONTAINS)] = None,
     back_source: Annotated[str | None, Form()] = None,
     back_group: Annotated[str | None, Form()] = None,
     back_q: Annotated[str | None, Form()] = None,

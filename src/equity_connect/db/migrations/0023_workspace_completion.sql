@@ -152,6 +152,57 @@ from public.suppressions s
 where s.channel = 'email' and s.reason <> 'bounced' and s.value_index = l.email_index
   and not l.contact_suppressed;
 
+-- The triggers see only committed rows, so a lead and a suppression of its
+-- value committed concurrently each miss the other: transaction A inserts a
+-- lead with number X (no suppression of X is visible to it), B suppresses X
+-- (A's lead is not visible to it), both commit, and the flag stays false.
+-- This reconcile repairs the flag both ways, and the worker runs it every
+-- minute (jobs/commands.py); meanwhile calls and texts, each row's badge and
+-- the lead page ask the set itself, so only the list filter can lag.
+-- Set-based and cheap: the suppression set (small) joins leads through
+-- leads_phone_index_idx / leads_email_index_idx, and clearing re-checks only
+-- the flagged leads (leads_contact_suppressed_idx). One run at a time: two
+-- workers updating the same rows in different orders could deadlock, and a
+-- run skipped is made up a minute later. Returns the rows it changed.
+create index if not exists leads_contact_suppressed_idx
+  on public.leads (id) where contact_suppressed;
+
+create or replace function ec_internal.reconcile_contact_suppressed() returns integer
+  language plpgsql
+  set search_path = ''
+as $$
+declare
+  flagged integer;
+  cleared integer;
+begin
+  if not pg_try_advisory_xact_lock(hashtext('ec_internal.reconcile_contact_suppressed')) then
+    return 0;
+  end if;
+  update public.leads l set contact_suppressed = true
+  from (select p.id from public.suppressions s
+        join public.leads p on p.phone_index = s.value_index
+        where s.channel = 'phone' and not p.contact_suppressed
+        union
+        select e.id from public.suppressions s
+        join public.leads e on e.email_index = s.value_index
+        where s.channel = 'email' and s.reason <> 'bounced' and not e.contact_suppressed
+       ) hit
+  where l.id = hit.id and not l.contact_suppressed;
+  get diagnostics flagged = row_count;
+  -- The update trigger re-judges each row it writes, so a row whose
+  -- suppression arrived meanwhile keeps its flag.
+  update public.leads l set contact_suppressed = false
+  where l.contact_suppressed
+    and not coalesce(ec_internal.phone_suppressed(l.phone_index, l.email_index), false);
+  get diagnostics cleared = row_count;
+  return flagged + cleared;
+end
+$$;
+revoke all on function ec_internal.reconcile_contact_suppressed()
+  from public, anon, authenticated;
+grant execute on function ec_internal.reconcile_contact_suppressed()
+  to service_role, pipeline_writer;
+
 -- 2. The callable-now filter's count, index-only: the leads that may be
 --    called at all (a phone, not on the DNC list, not suppressed, not opted
 --    out) by state, then broker and consent (the list's other filter a
