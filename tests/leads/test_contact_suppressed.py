@@ -274,3 +274,20 @@ def test_a_lead_and_its_suppression_committed_concurrently_are_reconciled(
     assert reconcile_contact_suppressed(a) == 1
     a.commit()
     assert callable_ids(a, cipher, broker) == ({lead}, 1)
+
+
+def test_the_reconcile_skips_a_run_rather_than_wait_for_a_lock_on_leads(
+    committed: tuple[Conn, Conn],
+) -> None:
+    # It runs on the worker's heartbeat path: waiting behind a bulk ingest's lock
+    # on leads would let the worker's job leases lapse (migration 0023).
+    a, b = committed
+    b.execute("lock table leads in share mode")
+    # Without the function's own lock timeout this would wait for b; the
+    # statement timeout only keeps a broken build from hanging the suite.
+    a.execute("set statement_timeout = '20s'")
+    assert reconcile_contact_suppressed(a) == 0
+    a.rollback()
+    b.rollback()
+    a.execute("set statement_timeout = 0")
+    assert reconcile_contact_suppressed(a) == 0

@@ -167,9 +167,15 @@ where s.channel = 'email' and s.reason <> 'bounced' and s.value_index = l.email_
 create index if not exists leads_contact_suppressed_idx
   on public.leads (id) where contact_suppressed;
 
+-- It runs on the worker's heartbeat path (jobs/commands.py reconcile_ticker):
+-- waiting there for a lock on leads (a bulk ingest holds one for minutes)
+-- would stall the heartbeat, let job leases lapse and have another worker
+-- run the same jobs again. So it waits at most a second for any lock and
+-- skips the run when it cannot have one; the next run makes it up.
 create or replace function ec_internal.reconcile_contact_suppressed() returns integer
   language plpgsql
   set search_path = ''
+  set lock_timeout = '1s'
 as $$
 declare
   flagged integer;
@@ -196,6 +202,8 @@ begin
     and not coalesce(ec_internal.phone_suppressed(l.phone_index, l.email_index), false);
   get diagnostics cleared = row_count;
   return flagged + cleared;
+exception when lock_not_available then
+  return 0;
 end
 $$;
 revoke all on function ec_internal.reconcile_contact_suppressed()
