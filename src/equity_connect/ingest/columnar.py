@@ -53,7 +53,6 @@ from equity_connect.ingest.csv_reader import (
     US_STATES,
     CsvRecord,
     CsvReject,
-    ReadPosition,
     _choose_delimiter,
     _FieldError,
     _Layout,
@@ -134,21 +133,9 @@ def _plain_header(header: bytes) -> _Header | None:
 def _row_wise(
     job: StageJob, block: int, header: bytes, body: bytes, cipher: PiiCipher
 ) -> _BlockResult:
-    from equity_connect.ingest.staging import _stage_rows  # noqa: PLC0415 - see module docstring
+    from equity_connect.ingest.staging import stage_block_rows  # noqa: PLC0415 - see module docstring
 
-    lines: list[tuple[int, int, str]] = []
-    rejects: list[CsvReject] = []
-    rows = 0
-    position = ReadPosition()
-    for item in _stage_rows((header, body), job, block, cipher, None, position=position):
-        rows += 1
-        if isinstance(item, tuple):
-            lines.append(item)
-        else:
-            rejects.append(item)
-    facts = FileFacts()
-    facts.saw(position)
-    return _BlockResult(rows, lines, rejects, facts)
+    return stage_block_rows(job, block, header, body, cipher)
 
 
 #: CPU seconds this process spent per phase of the columnar path (read,

@@ -172,11 +172,18 @@ def _stage_block(job: StageJob, block: int, header: bytes, body: bytes) -> _Bloc
         from equity_connect.ingest.columnar import stage_block_columnar  # noqa: PLC0415
 
         return stage_block_columnar(job, block, header, body, _worker_cipher)
+    return stage_block_rows(job, block, header, body, _worker_cipher)
+
+
+def stage_block_rows(
+    job: StageJob, block: int, header: bytes, body: bytes, cipher: PiiCipher
+) -> _BlockResult:
+    """One block, one record at a time (the columnar path's fallback for a whole block)."""
     lines: list[tuple[int, int, str]] = []
     rejects: list[CsvReject] = []
     rows = 0
     position = ReadPosition()
-    for item in _stage_rows((header, body), job, block, _worker_cipher, None, position=position):
+    for item in _stage_rows((header, body), job, block, cipher, None, position=position):
         rows += 1
         if isinstance(item, tuple):
             lines.append(item)
