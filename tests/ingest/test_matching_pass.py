@@ -283,3 +283,87 @@ def test_a_block_too_large_to_say_anything_is_skipped_and_counted(
     assert event is not None
     assert event["detail"]["skipped_blocks"] >= 1
     assert report.inserted == MAX_BLOCK + 1
+
+
+# Hard constraints against the lead a file's component matched: the row a
+# constraint keeps from that lead is split off (a new lead, or the lead it
+# matches itself); the rest of its component still merges.
+AGAINST_LEAD = {
+    "an APN in the lead's county": (
+        home(mak="111", county_fips="17167", apn="10-10", property_address="10 Oak St"),
+        home(mak="111", property_address="10 Oak St", source="b"),
+        home(mak="111", county_fips="17167", apn="99-99", property_address="20 Oak St"),
+    ),
+    "a MAK": (
+        home(mak="111", county_fips="17167", apn="10-10", property_address="10 Oak St"),
+        home(county_fips="17167", apn="10-10", property_address="10 Oak St", source="b"),
+        home(mak="222", county_fips="17167", apn="10-10", property_address="20 Oak St"),
+    ),
+    "a unit of the lead's house number": (
+        home(mak="111", property_address="1482 Maple Ave Apt 1"),
+        home(mak="111", county_fips="17167", apn="33-33", property_address="77 Elm St"),
+        home(county_fips="17167", apn="33-33", property_address="1482 Maple Ave Apt 2"),
+    ),
+}
+
+
+@pytest.mark.parametrize("probabilistic", [True, False], ids=["matching", "exact"])
+@pytest.mark.parametrize("case", sorted(AGAINST_LEAD))
+def test_a_row_a_constraint_keeps_from_its_components_lead_is_split_off(
+    conn: Conn, cipher: PiiCipher, case: str, probabilistic: bool
+) -> None:
+    limits = IngestLimits(probabilistic_matching=probabilistic)
+    existing, fits, conflicts = AGAINST_LEAD[case]
+    (old,) = ingest_rows(conn, cipher, existing, limits=limits)
+    kept, split = ingest_rows(conn, cipher, fits, conflicts, limits=limits)
+    assert (kept["lead_id"], kept["status"]) == (old["lead_id"], "merged")
+    assert split["lead_id"] != old["lead_id"]
+    assert split["status"] == "inserted"
+    lead_old, lead_new = lead(conn, old["lead_id"]), lead(conn, split["lead_id"])
+    # the split row keeps only the keys no other lead holds
+    for field in ("mak", "apn_normalized"):
+        if lead_new[field] is not None:
+            assert lead_new[field] != lead_old[field]
+
+
+@pytest.mark.parametrize("probabilistic", [True, False], ids=["matching", "exact"])
+def test_a_lone_row_is_not_merged_into_the_lead_whose_apn_differs(
+    conn: Conn, cipher: PiiCipher, probabilistic: bool
+) -> None:
+    limits = IngestLimits(probabilistic_matching=probabilistic)
+    (old,) = ingest_rows(
+        conn, cipher, home(mak="111", county_fips="17167", apn="10-10"), limits=limits
+    )
+    (again,) = ingest_rows(
+        conn, cipher, home(mak="111", county_fips="17167", apn="99-99"), limits=limits
+    )
+    assert again["lead_id"] != old["lead_id"]
+    assert lead(conn, again["lead_id"])["mak"] is None  # the MAK is the old lead's
+    assert lead(conn, again["lead_id"])["apn_normalized"] == "9999"
+
+
+@pytest.mark.parametrize("probabilistic", [True, False], ids=["matching", "exact"])
+def test_a_row_kept_from_its_components_lead_goes_to_the_lead_it_matches(
+    conn: Conn, cipher: PiiCipher, probabilistic: bool
+) -> None:
+    limits = IngestLimits(probabilistic_matching=probabilistic)
+    (by_mak,) = ingest_rows(
+        conn,
+        cipher,
+        home(mak="111", county_fips="17167", apn="10-10", property_address="10 Oak St"),
+        limits=limits,
+    )
+    (by_address,) = ingest_rows(conn, cipher, home(), limits=limits)
+    first, second = ingest_rows(
+        conn,
+        cipher,
+        home(mak="111", property_address="10 Oak St", source="b"),
+        # its MAK says the first lead, its APN forbids it; its address is the second's
+        home(mak="111", county_fips="17167", apn="99-99", source="b"),
+        limits=limits,
+    )
+    assert first["lead_id"] == by_mak["lead_id"]
+    assert (second["lead_id"], second["status"]) == (by_address["lead_id"], "merged")
+    assert second["match_key"] == "addr_hash"
+    found = lead(conn, by_address["lead_id"])
+    assert (found["mak"], found["apn_normalized"]) == (None, "9999")

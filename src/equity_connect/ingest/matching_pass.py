@@ -439,3 +439,114 @@ def _key(r: dict[str, Any], kind: str) -> Any:
 
 def _guarded(a: Candidate, b: Candidate) -> bool:
     return a.unit is None and b.unit is None and owner_level(a.owners, b.owners) in OWNERS_DIFFER
+
+
+_LINK = {"mak": "mak", "apn": "apn", "addr": "addr_hash"}
+
+
+def constrain_targets(conn: Conn, *, guard: bool) -> int:
+    """Settle again the components whose rows a hard constraint keeps from their lead.
+
+    A component is matched to one lead by its strongest key, but its other
+    rows may carry an APN in the lead's county, a MAK or a unit of the
+    lead's house number that differ from the lead's, or match another lead
+    outright. Such roots, rare, are settled again as ``constrain_components``
+    settles a file's components, with the leads their rows match as members
+    that come first: key by key (MAK, then county + APN, then address), a
+    row joins the earliest member it shares the key with that no constraint
+    keeps it from (a lead before any row). Each piece then goes to its lead,
+    or is a new lead; a row split off loses the key values its lead, or an
+    earlier piece, keeps (leads hold them uniquely). Returns how many roots
+    were settled again.
+    """
+    roots = [r["root"] for r in conn.execute(Q["conflicted_targets"]).fetchall()]
+    if not roots:
+        return 0
+    rows = conn.execute(Q["target_rows"], {"roots": roots}).fetchall()
+    apns = [(r["county_fips"], r["apn_normalized"]) for r in rows if _key(r, "apn") is not None]
+    leads = conn.execute(
+        Q["target_leads"],
+        {
+            "maks": sorted({r["mak"] for r in rows if r["mak"] is not None}),
+            "counties": [c for c, _ in apns],
+            "apns": [a for _, a in apns],
+            "hashes": sorted({bytes(r["addr_hash"]) for r in rows if r["addr_hash"] is not None}),
+        },
+    ).fetchall()
+    members = [*leads, *rows]  # leads first: the earliest members, and cluster labels
+    n_leads = len(leads)
+    candidates = [
+        candidate_of_row(m, lead=str(m["id"]) if i < n_leads else None)
+        for i, m in enumerate(members)
+    ]
+    labels, link, lead_key = _join_with_leads(members, candidates, n_leads, guard=guard)
+    # A piece: the rows of one old root in one cluster (two components joining
+    # one lead stay two components of it, as before); named by its first row.
+    piece_root: dict[tuple[int, int], int] = {}
+    for i in range(n_leads, len(members)):
+        piece_root.setdefault((members[i]["root"], labels[i]), members[i]["row_number"])
+    new_root = [piece_root[(members[i]["root"], labels[i])] for i in range(n_leads, len(members))]
+    targets = {root: label for (_, label), root in piece_root.items() if label < n_leads}
+    conn.execute(
+        Q["settle_targets"],
+        {
+            "rows": [r["row_number"] for r in rows],
+            "roots": new_root,
+            # a row alone leaves the components: its link is never read
+            "links": [link.get(i, "mak") for i in range(n_leads, len(members))],
+            "old": roots,
+            "t_roots": list(targets),
+            "t_leads": [leads[label]["id"] for label in targets.values()],
+            "t_keys": [lead_key[label] for label in targets.values()],
+        },
+    )
+    holder: dict[tuple[str, Any], int] = {}
+    for i, m in enumerate(members):
+        for kind in ("mak", "apn", "addr"):
+            key = _key(m, kind)
+            if key is not None:
+                holder.setdefault((kind, key), labels[i])
+    lose = {
+        kind: [
+            _key(r, kind) is not None and holder[(kind, _key(r, kind))] != labels[n_leads + i]
+            for i, r in enumerate(rows)
+        ]
+        for kind in ("mak", "apn", "addr")
+    }
+    conn.execute(Q["release_keys"], {"rows": [r["row_number"] for r in rows], **lose})
+    return len(roots)
+
+
+def _join_with_leads(
+    members: list[dict[str, Any]], candidates: list[Candidate], n_leads: int, *, guard: bool
+) -> tuple[list[int], dict[int, str], dict[int, str]]:
+    """Join ``members`` (the leads first) key by key under the hard constraints.
+
+    Returns each member's cluster label (its earliest member: a lead's index
+    when it holds one), each row's strongest key to its cluster, and each
+    lead's strongest key to the rows that joined it.
+    """
+    clusters = Clusters(candidates)
+    link: dict[int, str] = {}
+    lead_key: dict[int, str] = {}
+    for kind in ("mak", "apn", "addr"):
+        groups: dict[Any, list[int]] = defaultdict(list)
+        for i, m in enumerate(members):
+            key = _key(m, kind)
+            if key is not None:
+                groups[key].append(i)
+        for group in groups.values():
+            for pos, i in enumerate(group[1:], 1):
+                for j in group[:pos]:
+                    if kind == "addr" and guard and _guarded(candidates[j], candidates[i]):
+                        continue
+                    a, b = clusters.find(j), clusters.find(i)
+                    if not clusters.join(j, i):
+                        continue
+                    if a != b:
+                        link.setdefault(i, _LINK[kind])
+                        link.setdefault(j, _LINK[kind])
+                        if min(a, b) < n_leads <= max(a, b):
+                            lead_key.setdefault(min(a, b), _LINK[kind])
+                    break
+    return clusters.labels(), link, lead_key

@@ -1019,3 +1019,82 @@ update ingest_stage s set
 from unnest(%(rows)s::integer[], %(mak)s::boolean[], %(apn)s::boolean[], %(addr)s::boolean[])
   as d(row_number, mak, apn, addr)
 where s.row_number = d.row_number
+
+-- name: conflicted_targets
+-- Components (or lone rows) matched to an existing lead that a hard
+-- constraint keeps apart from it, in part or whole: a row whose MAK, APN in
+-- the lead's county, or unit of the lead's house number differs from the
+-- lead's, or a row that matches another lead by an exact key (row A -> L1
+-- by MAK, row B -> L2 by address). Rare; constrain_targets settles them
+-- again with the leads as members. Text units may differ where their keys
+-- agree ("APT 1", "UNIT 1"): such a root is read again for nothing.
+with r as (
+  select t.root, t.lead_id, s.row_number, s.mak, s.county_fips, s.apn_normalized,
+         s.addr_hash, s.property_unit, split_part(s.property_address, ' ', 1) as num
+  from ingest_targets t
+  join ingest_stage s on s.row_number = t.root
+  union all
+  select t.root, t.lead_id, s.row_number, s.mak, s.county_fips, s.apn_normalized,
+         s.addr_hash, s.property_unit, split_part(s.property_address, ' ', 1)
+  from ingest_targets t
+  join ingest_components c on c.root = t.root and c.row_number <> t.root
+  join ingest_stage s on s.row_number = c.row_number
+)
+select distinct r.root
+from r join leads l on l.id = r.lead_id
+where r.mak <> l.mak
+   or (r.county_fips = l.county_fips and r.apn_normalized <> l.apn_normalized)
+   or (r.property_unit <> l.property_unit and r.num = split_part(l.property_address, ' ', 1))
+   or exists (select 1 from leads o where o.mak = r.mak and o.id <> r.lead_id)
+   or exists (select 1 from leads o
+              where o.county_fips = r.county_fips and o.apn_normalized = r.apn_normalized
+                and o.id <> r.lead_id)
+   or exists (select 1 from leads o where o.addr_hash = r.addr_hash and o.id <> r.lead_id)
+
+-- name: target_rows
+-- Every row of the roots constrain_targets settles, with its root.
+select s.row_number, coalesce(c.root, s.row_number) as root, s.mak, s.county_fips,
+       s.apn_normalized, s.addr_hash, s.owner_first_name, s.owner_last_name,
+       s.property_address, s.property_city, s.property_state, s.property_zip
+from ingest_stage s
+left join ingest_components c on c.row_number = s.row_number
+where coalesce(c.root, s.row_number) = any(%(roots)s::integer[])
+order by s.row_number
+
+-- name: target_leads
+-- Every lead a row of those roots matches by an exact key (a union, so each
+-- key is looked up through its own unique index).
+select l.id, l.mak, l.county_fips, l.apn_normalized, l.addr_hash, l.owner_first_name,
+       l.owner_last_name, l.property_address, l.property_city, l.property_state,
+       l.property_zip
+from leads l
+where l.id in (
+  select id from leads where mak = any(%(maks)s::text[])
+  union
+  select o.id from unnest(%(counties)s::text[], %(apns)s::text[]) as k(county_fips, apn)
+  join leads o on o.county_fips = k.county_fips and o.apn_normalized = k.apn
+  union
+  select id from leads where addr_hash = any(%(hashes)s::bytea[]))
+order by l.id
+
+-- name: settle_targets
+-- The roots constrain_targets settled: each row's new root and link (a row
+-- now alone leaves the components, as a row that never shared a key), and
+-- each new root's lead, if it has one.
+with r as (
+  select * from unnest(%(rows)s::integer[], %(roots)s::integer[], %(links)s::match_key[])
+    as r(row_number, root, link)
+), sizes as (
+  select root, count(*) as n from r group by root
+), alone as (
+  delete from ingest_components c using r join sizes z on z.root = r.root
+  where c.row_number = r.row_number and z.n = 1
+), together as (
+  insert into ingest_components (row_number, root, link)
+  select r.row_number, r.root, r.link from r join sizes z on z.root = r.root where z.n > 1
+  on conflict (row_number) do update set root = excluded.root, link = excluded.link
+), gone as (
+  delete from ingest_targets t where t.root = any(%(old)s::integer[])
+)
+insert into ingest_targets (root, lead_id, match_key)
+select * from unnest(%(t_roots)s::integer[], %(t_leads)s::uuid[], %(t_keys)s::match_key[])
