@@ -367,3 +367,15 @@ def test_a_row_kept_from_its_components_lead_goes_to_the_lead_it_matches(
     assert second["match_key"] == "addr_hash"
     found = lead(conn, by_address["lead_id"])
     assert (found["mak"], found["apn_normalized"]) == (None, "9999")
+
+
+def test_the_roots_settled_against_their_lead_are_counted(conn: Conn, cipher: PiiCipher) -> None:
+    existing, fits, conflicts = AGAINST_LEAD["a MAK"]
+    ingest_rows(conn, cipher, existing)
+    report = run_ingest(conn, cipher, csv_bytes([fits, conflicts]))
+    event = conn.execute(
+        "select detail from pipeline_events where upload_id = %s and outcome = 'matched'",
+        [report.upload_id],
+    ).fetchone()
+    assert event is not None and event["detail"]["constrained_targets"] == 1
+    assert (report.inserted, report.merged) == (1, 1)
