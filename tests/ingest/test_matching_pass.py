@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from equity_connect.db.pool import Conn
 from equity_connect.ingest.service import IngestLimits
@@ -379,3 +381,68 @@ def test_the_roots_settled_against_their_lead_are_counted(conn: Conn, cipher: Pi
     ).fetchone()
     assert event is not None and event["detail"]["constrained_targets"] == 1
     assert (report.inserted, report.merged) == (1, 1)
+
+
+# Rows over a few keys, so that uploads collide with each other's leads in
+# every way: MAKs, APNs of one county, units of one house number.
+KEYED_ROW = st.tuples(
+    st.sampled_from(["", "901", "902"]),
+    st.sampled_from(["", "A-1", "B-2"]),
+    # one house number: a lead's address line and unit each follow their
+    # latest non-blank row, so two numbers would give it one number's unit
+    st.sampled_from([("10", ""), ("10", "1"), ("10", "2")]),
+)
+
+
+@settings(
+    max_examples=50,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    uploads=st.lists(st.lists(KEYED_ROW, min_size=1, max_size=5), min_size=2, max_size=3),
+    probabilistic=st.booleans(),
+)
+def test_no_upload_merges_rows_a_hard_constraint_keeps_apart_or_from_their_lead(
+    conn: Conn,
+    cipher: PiiCipher,
+    uploads: list[list[tuple[str, str, tuple[str, str]]]],
+    probabilistic: bool,
+) -> None:
+    limits = IngestLimits(probabilistic_matching=probabilistic)
+    with conn.transaction(force_rollback=True):  # every example on no leads
+        for n, keyed in enumerate(uploads):
+            # The leads' own keys before the upload: a row split off an
+            # earlier upload may have lost a key its lead never held.
+            before = {
+                r["id"]: [
+                    (
+                        r["mak"] or "",
+                        r["apn_normalized"] or "",
+                        ("10", (r["property_unit"] or "").split()[-1:]),
+                    )
+                ]
+                for r in conn.execute(
+                    "select id, mak, apn_normalized, property_unit from leads"
+                ).fetchall()
+            }
+            rows = [
+                home(
+                    mak=mak,
+                    county_fips="17167" if apn else "",
+                    apn=apn,
+                    property_address="10 Oak St" + (f" Apt {unit}" if unit else ""),
+                    source=f"upload {n}",
+                )
+                for mak, apn, (_, unit) in keyed
+            ]
+            lines = ingest_rows(conn, cipher, *rows, limits=limits)
+            assert len(lines) == len(keyed)  # every row accounted for
+            held: dict[Any, list[tuple[str, str, str]]] = {}
+            for lead_id, facts in before.items():
+                held[lead_id] = [(m, a, "".join(u)) for m, a, (_, u) in facts]
+            for line, (mak, apn, (_, unit)) in zip(lines, keyed, strict=True):
+                held.setdefault(line["lead_id"], []).append((mak, apn.replace("-", ""), unit))
+            for facts in held.values():
+                for field in range(3):
+                    assert len({f[field] for f in facts if f[field]}) <= 1, (uploads, facts)

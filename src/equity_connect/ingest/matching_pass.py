@@ -274,18 +274,30 @@ def _link_kept(
     for r in facts:
         key = f"r{r['row_number']}"
         index[key] = len(candidates)
-        candidates.append(cache.get(key) or candidate_of_row(r))
+        # from the facts, not the pair: they hold the keys release_keys took
+        candidates.append(candidate_of_row(r))
     leads = [{"id": cache[k].lead} for k in lead_keys]
     for k in lead_keys:
         index[k] = len(candidates)
         candidates.append(cache[k])
+    # The rows an exact key already sends to a lead are part of it: a row
+    # scored against the lead must fit them too (a MAK they bring, which the
+    # lead does not hold yet). They come last and only constrain.
+    real = len(candidates)
+    pending = conn.execute(
+        Q["rows_targeting_leads"], {"leads": [cache[k].lead for k in lead_keys]}
+    ).fetchall()
+    candidates.extend(candidate_of_row(r) for r in pending)
     clusters = Clusters(candidates)
     first_of_root: dict[int, int] = {}
     for i, r in enumerate(facts):
         # One component of the exact cascade is one cluster from the start.
         clusters.join(first_of_root.setdefault(r["root"], i), i)
+    for i, r in enumerate(pending, real):
+        clusters.join(index[str(r["lead_id"])], i)
     matches = settle(clusters, ((index[a], index[b], s) for a, b, s in kept), weights)
-    _apply(conn, Linkage(clusters.labels(), matches), _Units(facts, leads), weights, result)
+    labels = clusters.labels()[:real]
+    _apply(conn, Linkage(labels, matches), _Units(facts, leads), weights, result)
 
 
 def _apply(conn: Conn, linkage: Any, units: _Units, weights: Weights, result: PassResult) -> None:
@@ -457,11 +469,33 @@ def constrain_targets(conn: Conn, *, guard: bool) -> int:
     keeps it from (a lead before any row). Each piece then goes to its lead,
     or is a new lead; a row split off loses the key values its lead, or an
     earlier piece, keeps (leads hold them uniquely). Returns how many roots
-    were settled again.
+    were settled again (over all rounds).
     """
-    roots = [r["root"] for r in conn.execute(Q["conflicted_targets"]).fetchall()]
-    if not roots:
-        return 0
+    settled = 0
+    # A piece moved to another lead may now share it with a root that was not
+    # read (its rows may not fit together): again, until nothing moves.
+    for _ in range(_ROUNDS):
+        roots = [r["root"] for r in conn.execute(Q["conflicted_targets"]).fetchall()]
+        if not roots or not _settle_targets(conn, roots, guard=guard):
+            break
+        settled += len(roots)
+    return settled
+
+
+#: Rounds of constrain_targets: each one moves pieces to a lead they match
+#: by a weaker key, so a chain of them is as long as the keys (three).
+_ROUNDS = 4
+
+
+def _settle_targets(conn: Conn, roots: list[int], *, guard: bool) -> bool:
+    """One round of constrain_targets over ``roots``; whether any row moved."""
+    before = {
+        r["root"]: r["lead_id"]
+        for r in conn.execute(
+            "select root, lead_id from ingest_targets where root = any(%(roots)s)",
+            {"roots": roots},
+        ).fetchall()
+    }
     rows = conn.execute(Q["target_rows"], {"roots": roots}).fetchall()
     apns = [(r["county_fips"], r["apn_normalized"]) for r in rows if _key(r, "apn") is not None]
     leads = conn.execute(
@@ -476,8 +510,7 @@ def constrain_targets(conn: Conn, *, guard: bool) -> int:
     members = [*leads, *rows]  # leads first: the earliest members, and cluster labels
     n_leads = len(leads)
     candidates = [
-        candidate_of_row(m, lead=str(m["id"]) if i < n_leads else None)
-        for i, m in enumerate(members)
+        _lead_candidate(m) if i < n_leads else _row_candidate(m) for i, m in enumerate(members)
     ]
     labels, link, lead_key = _join_with_leads(members, candidates, n_leads, guard=guard)
     # A piece: the rows of one old root in one cluster (two components joining
@@ -514,7 +547,8 @@ def constrain_targets(conn: Conn, *, guard: bool) -> int:
         for kind in ("mak", "apn", "addr")
     }
     conn.execute(Q["release_keys"], {"rows": [r["row_number"] for r in rows], **lose})
-    return len(roots)
+    after = {root: leads[label]["id"] for root, label in targets.items()}
+    return after != before or any(root != r["root"] for root, r in zip(new_root, rows, strict=True))
 
 
 def _join_with_leads(
@@ -550,3 +584,31 @@ def _join_with_leads(
                             lead_key.setdefault(min(a, b), _LINK[kind])
                     break
     return clusters.labels(), link, lead_key
+
+
+def _lead_candidate(lead: dict[str, Any]) -> Candidate:
+    """A lead as a candidate, with its unit even when its address line lacks it.
+
+    A lead's address and unit each follow their own latest non-blank value,
+    so "10 OAK ST" may hold unit 1 from another row: the unit still binds.
+    """
+    found = candidate_of_row(lead, lead=str(lead["id"]))
+    if found.unit is None and lead["property_unit"] and lead["property_address"]:
+        with_unit = {
+            **lead,
+            "property_address": f"{lead['property_address']} {lead['property_unit']}",
+        }
+        found = candidate_of_row(with_unit, lead=str(lead["id"]))
+    return found
+
+
+def _row_candidate(r: dict[str, Any]) -> Candidate:
+    """A row as a candidate, with the MAK and APN a split took from it: those no
+    longer join it to anything, but still keep it from another value."""
+    return candidate_of_row(
+        {
+            **r,
+            "mak": r["mak"] or r["released_mak"],
+            "apn_normalized": r["apn_normalized"] or r["released_apn"],
+        }
+    )

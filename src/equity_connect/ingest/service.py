@@ -504,6 +504,7 @@ def _merge(
         matching_pass.guard_links(conn, matched)
     linked = components_of_links(conn)
     # Hard constraints hold across the cascade's transitive joins too.
+    conn.execute(Q["create_released"])
     matching_pass.constrain_components(conn, guard=matched is not None)
     any_lead = conn.execute(Q["any_lead_exists"]).fetchone()
     conn.execute(Q["create_targets"] if any_lead and any_lead["any"] else Q["create_empty_targets"])
