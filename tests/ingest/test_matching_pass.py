@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from equity_connect.db.pool import Conn
 from equity_connect.ingest.service import IngestLimits
@@ -283,3 +285,164 @@ def test_a_block_too_large_to_say_anything_is_skipped_and_counted(
     assert event is not None
     assert event["detail"]["skipped_blocks"] >= 1
     assert report.inserted == MAX_BLOCK + 1
+
+
+# Hard constraints against the lead a file's component matched: the row a
+# constraint keeps from that lead is split off (a new lead, or the lead it
+# matches itself); the rest of its component still merges.
+AGAINST_LEAD = {
+    "an APN in the lead's county": (
+        home(mak="111", county_fips="17167", apn="10-10", property_address="10 Oak St"),
+        home(mak="111", property_address="10 Oak St", source="b"),
+        home(mak="111", county_fips="17167", apn="99-99", property_address="20 Oak St"),
+    ),
+    "a MAK": (
+        home(mak="111", county_fips="17167", apn="10-10", property_address="10 Oak St"),
+        home(county_fips="17167", apn="10-10", property_address="10 Oak St", source="b"),
+        home(mak="222", county_fips="17167", apn="10-10", property_address="20 Oak St"),
+    ),
+    "a unit of the lead's house number": (
+        home(mak="111", property_address="1482 Maple Ave Apt 1"),
+        home(mak="111", county_fips="17167", apn="33-33", property_address="77 Elm St"),
+        home(county_fips="17167", apn="33-33", property_address="1482 Maple Ave Apt 2"),
+    ),
+}
+
+
+@pytest.mark.parametrize("probabilistic", [True, False], ids=["matching", "exact"])
+@pytest.mark.parametrize("case", sorted(AGAINST_LEAD))
+def test_a_row_a_constraint_keeps_from_its_components_lead_is_split_off(
+    conn: Conn, cipher: PiiCipher, case: str, probabilistic: bool
+) -> None:
+    limits = IngestLimits(probabilistic_matching=probabilistic)
+    existing, fits, conflicts = AGAINST_LEAD[case]
+    (old,) = ingest_rows(conn, cipher, existing, limits=limits)
+    kept, split = ingest_rows(conn, cipher, fits, conflicts, limits=limits)
+    assert (kept["lead_id"], kept["status"]) == (old["lead_id"], "merged")
+    assert split["lead_id"] != old["lead_id"]
+    assert split["status"] == "inserted"
+    lead_old, lead_new = lead(conn, old["lead_id"]), lead(conn, split["lead_id"])
+    # the split row keeps only the keys no other lead holds
+    for field in ("mak", "apn_normalized"):
+        if lead_new[field] is not None:
+            assert lead_new[field] != lead_old[field]
+
+
+@pytest.mark.parametrize("probabilistic", [True, False], ids=["matching", "exact"])
+def test_a_lone_row_is_not_merged_into_the_lead_whose_apn_differs(
+    conn: Conn, cipher: PiiCipher, probabilistic: bool
+) -> None:
+    limits = IngestLimits(probabilistic_matching=probabilistic)
+    (old,) = ingest_rows(
+        conn, cipher, home(mak="111", county_fips="17167", apn="10-10"), limits=limits
+    )
+    (again,) = ingest_rows(
+        conn, cipher, home(mak="111", county_fips="17167", apn="99-99"), limits=limits
+    )
+    assert again["lead_id"] != old["lead_id"]
+    assert lead(conn, again["lead_id"])["mak"] is None  # the MAK is the old lead's
+    assert lead(conn, again["lead_id"])["apn_normalized"] == "9999"
+
+
+@pytest.mark.parametrize("probabilistic", [True, False], ids=["matching", "exact"])
+def test_a_row_kept_from_its_components_lead_goes_to_the_lead_it_matches(
+    conn: Conn, cipher: PiiCipher, probabilistic: bool
+) -> None:
+    limits = IngestLimits(probabilistic_matching=probabilistic)
+    (by_mak,) = ingest_rows(
+        conn,
+        cipher,
+        home(mak="111", county_fips="17167", apn="10-10", property_address="10 Oak St"),
+        limits=limits,
+    )
+    (by_address,) = ingest_rows(conn, cipher, home(), limits=limits)
+    first, second = ingest_rows(
+        conn,
+        cipher,
+        home(mak="111", property_address="10 Oak St", source="b"),
+        # its MAK says the first lead, its APN forbids it; its address is the second's
+        home(mak="111", county_fips="17167", apn="99-99", source="b"),
+        limits=limits,
+    )
+    assert first["lead_id"] == by_mak["lead_id"]
+    assert (second["lead_id"], second["status"]) == (by_address["lead_id"], "merged")
+    assert second["match_key"] == "addr_hash"
+    found = lead(conn, by_address["lead_id"])
+    assert (found["mak"], found["apn_normalized"]) == (None, "9999")
+
+
+def test_the_roots_settled_against_their_lead_are_counted(conn: Conn, cipher: PiiCipher) -> None:
+    existing, fits, conflicts = AGAINST_LEAD["a MAK"]
+    ingest_rows(conn, cipher, existing)
+    report = run_ingest(conn, cipher, csv_bytes([fits, conflicts]))
+    event = conn.execute(
+        "select detail from pipeline_events where upload_id = %s and outcome = 'matched'",
+        [report.upload_id],
+    ).fetchone()
+    assert event is not None and event["detail"]["constrained_targets"] == 1
+    assert (report.inserted, report.merged) == (1, 1)
+
+
+# Rows over a few keys, so that uploads collide with each other's leads in
+# every way: MAKs, APNs of one county, units of one house number.
+KEYED_ROW = st.tuples(
+    st.sampled_from(["", "901", "902"]),
+    st.sampled_from(["", "A-1", "B-2"]),
+    # one house number: a lead's address line and unit each follow their
+    # latest non-blank row, so two numbers would give it one number's unit
+    st.sampled_from([("10", ""), ("10", "1"), ("10", "2")]),
+)
+
+
+@settings(
+    max_examples=50,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    uploads=st.lists(st.lists(KEYED_ROW, min_size=1, max_size=5), min_size=2, max_size=3),
+    probabilistic=st.booleans(),
+)
+def test_no_upload_merges_rows_a_hard_constraint_keeps_apart_or_from_their_lead(
+    conn: Conn,
+    cipher: PiiCipher,
+    uploads: list[list[tuple[str, str, tuple[str, str]]]],
+    probabilistic: bool,
+) -> None:
+    limits = IngestLimits(probabilistic_matching=probabilistic)
+    with conn.transaction(force_rollback=True):  # every example on no leads
+        for n, keyed in enumerate(uploads):
+            # The leads' own keys before the upload: a row split off an
+            # earlier upload may have lost a key its lead never held.
+            before = {
+                r["id"]: [
+                    (
+                        r["mak"] or "",
+                        r["apn_normalized"] or "",
+                        ("10", (r["property_unit"] or "").split()[-1:]),
+                    )
+                ]
+                for r in conn.execute(
+                    "select id, mak, apn_normalized, property_unit from leads"
+                ).fetchall()
+            }
+            rows = [
+                home(
+                    mak=mak,
+                    county_fips="17167" if apn else "",
+                    apn=apn,
+                    property_address="10 Oak St" + (f" Apt {unit}" if unit else ""),
+                    source=f"upload {n}",
+                )
+                for mak, apn, (_, unit) in keyed
+            ]
+            lines = ingest_rows(conn, cipher, *rows, limits=limits)
+            assert len(lines) == len(keyed)  # every row accounted for
+            held: dict[Any, list[tuple[str, str, str]]] = {}
+            for lead_id, facts in before.items():
+                held[lead_id] = [(m, a, "".join(u)) for m, a, (_, u) in facts]
+            for line, (mak, apn, (_, unit)) in zip(lines, keyed, strict=True):
+                held.setdefault(line["lead_id"], []).append((mak, apn.replace("-", ""), unit))
+            for facts in held.values():
+                for field in range(3):
+                    assert len({f[field] for f in facts if f[field]}) <= 1, (uploads, facts)

@@ -274,18 +274,30 @@ def _link_kept(
     for r in facts:
         key = f"r{r['row_number']}"
         index[key] = len(candidates)
-        candidates.append(cache.get(key) or candidate_of_row(r))
+        # from the facts, not the pair: they hold the keys release_keys took
+        candidates.append(candidate_of_row(r))
     leads = [{"id": cache[k].lead} for k in lead_keys]
     for k in lead_keys:
         index[k] = len(candidates)
         candidates.append(cache[k])
+    # The rows an exact key already sends to a lead are part of it: a row
+    # scored against the lead must fit them too (a MAK they bring, which the
+    # lead does not hold yet). They come last and only constrain.
+    real = len(candidates)
+    pending = conn.execute(
+        Q["rows_targeting_leads"], {"leads": [cache[k].lead for k in lead_keys]}
+    ).fetchall()
+    candidates.extend(candidate_of_row(r) for r in pending)
     clusters = Clusters(candidates)
     first_of_root: dict[int, int] = {}
     for i, r in enumerate(facts):
         # One component of the exact cascade is one cluster from the start.
         clusters.join(first_of_root.setdefault(r["root"], i), i)
+    for i, r in enumerate(pending, real):
+        clusters.join(index[str(r["lead_id"])], i)
     matches = settle(clusters, ((index[a], index[b], s) for a, b, s in kept), weights)
-    _apply(conn, Linkage(clusters.labels(), matches), _Units(facts, leads), weights, result)
+    labels = clusters.labels()[:real]
+    _apply(conn, Linkage(labels, matches), _Units(facts, leads), weights, result)
 
 
 def _apply(conn: Conn, linkage: Any, units: _Units, weights: Weights, result: PassResult) -> None:
@@ -439,3 +451,164 @@ def _key(r: dict[str, Any], kind: str) -> Any:
 
 def _guarded(a: Candidate, b: Candidate) -> bool:
     return a.unit is None and b.unit is None and owner_level(a.owners, b.owners) in OWNERS_DIFFER
+
+
+_LINK = {"mak": "mak", "apn": "apn", "addr": "addr_hash"}
+
+
+def constrain_targets(conn: Conn, *, guard: bool) -> int:
+    """Settle again the components whose rows a hard constraint keeps from their lead.
+
+    A component is matched to one lead by its strongest key, but its other
+    rows may carry an APN in the lead's county, a MAK or a unit of the
+    lead's house number that differ from the lead's, or match another lead
+    outright. Such roots, rare, are settled again as ``constrain_components``
+    settles a file's components, with the leads their rows match as members
+    that come first: key by key (MAK, then county + APN, then address), a
+    row joins the earliest member it shares the key with that no constraint
+    keeps it from (a lead before any row). Each piece then goes to its lead,
+    or is a new lead; a row split off loses the key values its lead, or an
+    earlier piece, keeps (leads hold them uniquely). Returns how many roots
+    were settled again (over all rounds).
+    """
+    settled = 0
+    # A piece moved to another lead may now share it with a root that was not
+    # read (its rows may not fit together): again, until nothing moves.
+    for _ in range(_ROUNDS):
+        roots = [r["root"] for r in conn.execute(Q["conflicted_targets"]).fetchall()]
+        if not roots or not _settle_targets(conn, roots, guard=guard):
+            break
+        settled += len(roots)
+    return settled
+
+
+#: Rounds of constrain_targets: each one moves pieces to a lead they match
+#: by a weaker key, so a chain of them is as long as the keys (three).
+_ROUNDS = 4
+
+
+def _settle_targets(conn: Conn, roots: list[int], *, guard: bool) -> bool:
+    """One round of constrain_targets over ``roots``; whether any row moved."""
+    before = {
+        r["root"]: r["lead_id"]
+        for r in conn.execute(
+            "select root, lead_id from ingest_targets where root = any(%(roots)s)",
+            {"roots": roots},
+        ).fetchall()
+    }
+    rows = conn.execute(Q["target_rows"], {"roots": roots}).fetchall()
+    apns = [(r["county_fips"], r["apn_normalized"]) for r in rows if _key(r, "apn") is not None]
+    leads = conn.execute(
+        Q["target_leads"],
+        {
+            "maks": sorted({r["mak"] for r in rows if r["mak"] is not None}),
+            "counties": [c for c, _ in apns],
+            "apns": [a for _, a in apns],
+            "hashes": sorted({bytes(r["addr_hash"]) for r in rows if r["addr_hash"] is not None}),
+        },
+    ).fetchall()
+    members = [*leads, *rows]  # leads first: the earliest members, and cluster labels
+    n_leads = len(leads)
+    candidates = [
+        _lead_candidate(m) if i < n_leads else _row_candidate(m) for i, m in enumerate(members)
+    ]
+    labels, link, lead_key = _join_with_leads(members, candidates, n_leads, guard=guard)
+    # A piece: the rows of one old root in one cluster (two components joining
+    # one lead stay two components of it, as before); named by its first row.
+    piece_root: dict[tuple[int, int], int] = {}
+    for i in range(n_leads, len(members)):
+        piece_root.setdefault((members[i]["root"], labels[i]), members[i]["row_number"])
+    new_root = [piece_root[(members[i]["root"], labels[i])] for i in range(n_leads, len(members))]
+    targets = {root: label for (_, label), root in piece_root.items() if label < n_leads}
+    conn.execute(
+        Q["settle_targets"],
+        {
+            "rows": [r["row_number"] for r in rows],
+            "roots": new_root,
+            # a row alone leaves the components: its link is never read
+            "links": [link.get(i, "mak") for i in range(n_leads, len(members))],
+            "old": roots,
+            "t_roots": list(targets),
+            "t_leads": [leads[label]["id"] for label in targets.values()],
+            "t_keys": [lead_key[label] for label in targets.values()],
+        },
+    )
+    holder: dict[tuple[str, Any], int] = {}
+    for i, m in enumerate(members):
+        for kind in ("mak", "apn", "addr"):
+            key = _key(m, kind)
+            if key is not None:
+                holder.setdefault((kind, key), labels[i])
+    lose = {
+        kind: [
+            _key(r, kind) is not None and holder[(kind, _key(r, kind))] != labels[n_leads + i]
+            for i, r in enumerate(rows)
+        ]
+        for kind in ("mak", "apn", "addr")
+    }
+    conn.execute(Q["release_keys"], {"rows": [r["row_number"] for r in rows], **lose})
+    after = {root: leads[label]["id"] for root, label in targets.items()}
+    return after != before or any(root != r["root"] for root, r in zip(new_root, rows, strict=True))
+
+
+def _join_with_leads(
+    members: list[dict[str, Any]], candidates: list[Candidate], n_leads: int, *, guard: bool
+) -> tuple[list[int], dict[int, str], dict[int, str]]:
+    """Join ``members`` (the leads first) key by key under the hard constraints.
+
+    Returns each member's cluster label (its earliest member: a lead's index
+    when it holds one), each row's strongest key to its cluster, and each
+    lead's strongest key to the rows that joined it.
+    """
+    clusters = Clusters(candidates)
+    link: dict[int, str] = {}
+    lead_key: dict[int, str] = {}
+    for kind in ("mak", "apn", "addr"):
+        groups: dict[Any, list[int]] = defaultdict(list)
+        for i, m in enumerate(members):
+            key = _key(m, kind)
+            if key is not None:
+                groups[key].append(i)
+        for group in groups.values():
+            for pos, i in enumerate(group[1:], 1):
+                for j in group[:pos]:
+                    if kind == "addr" and guard and _guarded(candidates[j], candidates[i]):
+                        continue
+                    a, b = clusters.find(j), clusters.find(i)
+                    if not clusters.join(j, i):
+                        continue
+                    if a != b:
+                        link.setdefault(i, _LINK[kind])
+                        link.setdefault(j, _LINK[kind])
+                        if min(a, b) < n_leads <= max(a, b):
+                            lead_key.setdefault(min(a, b), _LINK[kind])
+                    break
+    return clusters.labels(), link, lead_key
+
+
+def _lead_candidate(lead: dict[str, Any]) -> Candidate:
+    """A lead as a candidate, with its unit even when its address line lacks it.
+
+    A lead's address and unit each follow their own latest non-blank value,
+    so "10 OAK ST" may hold unit 1 from another row: the unit still binds.
+    """
+    found = candidate_of_row(lead, lead=str(lead["id"]))
+    if found.unit is None and lead["property_unit"] and lead["property_address"]:
+        with_unit = {
+            **lead,
+            "property_address": f"{lead['property_address']} {lead['property_unit']}",
+        }
+        found = candidate_of_row(with_unit, lead=str(lead["id"]))
+    return found
+
+
+def _row_candidate(r: dict[str, Any]) -> Candidate:
+    """A row as a candidate, with the MAK and APN a split took from it: those no
+    longer join it to anything, but still keep it from another value."""
+    return candidate_of_row(
+        {
+            **r,
+            "mak": r["mak"] or r["released_mak"],
+            "apn_normalized": r["apn_normalized"] or r["released_apn"],
+        }
+    )

@@ -476,7 +476,7 @@ values (%(stage)s, %(outcome)s, %(count)s, %(duration_ms)s, %(upload_id)s, %(cor
 drop table if exists ingest_stage, ingest_links, ingest_edges, ingest_components, ingest_targets,
   ingest_merged, ingest_rejects, ingest_extras, ingest_rebound, ingest_unplaced, ingest_evidence,
   ingest_reviews, ingest_block_keys, ingest_blocks, ingest_lead_hits, ingest_pairs,
-  ingest_pair_sides
+  ingest_pair_sides, ingest_released
 
 -- name: rejected_rows
 select row_number, line_number, field, reason, raw_ciphertext from upload_rows
@@ -887,14 +887,38 @@ order by p.a, p.b
 -- Every row of the components a probabilistic match touches: a cluster's
 -- constraints (its MAKs, APNs, units) are those of all its rows, not only
 -- of the rows that were paired.
-select s.row_number, coalesce(c.root, s.row_number) as root, s.mak, s.county_fips,
-       s.apn_normalized, s.owner_first_name, s.owner_last_name, s.property_address,
+select s.row_number, coalesce(c.root, s.row_number) as root, coalesce(s.mak, x.mak) as mak,
+       s.county_fips, coalesce(s.apn_normalized, x.apn_normalized) as apn_normalized,
+       s.owner_first_name, s.owner_last_name, s.property_address,
        s.property_city, s.property_state, s.property_zip
 from ingest_stage s
 left join ingest_components c on c.row_number = s.row_number
+left join ingest_released x on x.row_number = s.row_number
 where s.row_number = any(%(rows)s::integer[])
    or c.root = any(%(roots)s::integer[])
 order by s.row_number
+
+-- name: rows_targeting_leads
+-- The rows an exact key already sends to these leads (the pass's clusters
+-- hold them to the leads' constraints).
+select t.lead_id, coalesce(s.mak, x.mak) as mak, s.county_fips,
+       coalesce(s.apn_normalized, x.apn_normalized) as apn_normalized, s.owner_first_name,
+       s.owner_last_name, s.property_address, s.property_city, s.property_state,
+       s.property_zip
+from ingest_targets t
+join ingest_stage s on s.row_number = t.root
+left join ingest_released x on x.row_number = s.row_number
+where t.lead_id = any(%(leads)s::uuid[])
+union all
+select t.lead_id, coalesce(s.mak, x.mak) as mak, s.county_fips,
+       coalesce(s.apn_normalized, x.apn_normalized) as apn_normalized, s.owner_first_name,
+       s.owner_last_name, s.property_address, s.property_city, s.property_state,
+       s.property_zip
+from ingest_targets t
+join ingest_components c on c.root = t.root and c.row_number <> t.root
+join ingest_stage s on s.row_number = c.row_number
+left join ingest_released x on x.row_number = s.row_number
+where t.lead_id = any(%(leads)s::uuid[])
 
 -- name: add_probabilistic_targets
 insert into ingest_targets (root, lead_id, match_key)
@@ -1009,9 +1033,28 @@ update ingest_components c set root = r.root
 from r
 where c.row_number = r.row_number and (select count(*) from r r2 where r2.root = r.root) > 1
 
+-- name: create_released
+-- The MAKs and APNs release_keys took from rows: a released value no longer
+-- joins, but it still keeps its row from a lead or row with another value
+-- (constrain_targets and the pass read it back).
+create temp table ingest_released (
+  row_number integer primary key, mak text, apn_normalized text
+) on commit drop
+
 -- name: release_keys
 -- Identity keys of rows a constraint split off: the unit of the earliest row
 -- keeps each key value (leads hold them uniquely); the others' rows lose it.
+with saved as (
+  insert into ingest_released (row_number, mak, apn_normalized)
+  select s.row_number, case when d.mak then s.mak end, case when d.apn then s.apn_normalized end
+  from ingest_stage s
+  join unnest(%(rows)s::integer[], %(mak)s::boolean[], %(apn)s::boolean[])
+    as d(row_number, mak, apn) on d.row_number = s.row_number
+  where (d.mak and s.mak is not null) or (d.apn and s.apn_normalized is not null)
+  on conflict (row_number) do update
+    set mak = coalesce(ingest_released.mak, excluded.mak),
+        apn_normalized = coalesce(ingest_released.apn_normalized, excluded.apn_normalized)
+)
 update ingest_stage s set
   mak = case when d.mak then null else s.mak end,
   apn_normalized = case when d.apn then null else s.apn_normalized end,
@@ -1019,3 +1062,100 @@ update ingest_stage s set
 from unnest(%(rows)s::integer[], %(mak)s::boolean[], %(apn)s::boolean[], %(addr)s::boolean[])
   as d(row_number, mak, apn, addr)
 where s.row_number = d.row_number
+
+-- name: conflicted_targets
+-- Components (or lone rows) matched to an existing lead that a hard
+-- constraint keeps apart from it, in part or whole: a row whose MAK, APN in
+-- the lead's county, or unit of the lead's house number differs from the
+-- lead's, or a row that matches another lead by an exact key (row A -> L1
+-- by MAK, row B -> L2 by address), or that shares its lead with another
+-- root (two rows the guard kept apart both match the lead's address: each
+-- alone fits the lead, together they may not). Rare; constrain_targets settles them
+-- again with the leads as members. Text units may differ where their keys
+-- agree ("APT 1", "UNIT 1"): such a root is read again for nothing.
+with r as (
+  select t.root, t.lead_id, s.row_number, coalesce(s.mak, x.mak) as mak, s.county_fips,
+         coalesce(s.apn_normalized, x.apn_normalized) as apn_normalized,
+         s.addr_hash, s.property_unit, split_part(s.property_address, ' ', 1) as num
+  from ingest_targets t
+  join ingest_stage s on s.row_number = t.root
+  left join ingest_released x on x.row_number = s.row_number
+  union all
+  select t.root, t.lead_id, s.row_number, coalesce(s.mak, x.mak), s.county_fips,
+         coalesce(s.apn_normalized, x.apn_normalized),
+         s.addr_hash, s.property_unit, split_part(s.property_address, ' ', 1)
+  from ingest_targets t
+  join ingest_components c on c.root = t.root and c.row_number <> t.root
+  join ingest_stage s on s.row_number = c.row_number
+  left join ingest_released x on x.row_number = s.row_number
+)
+select t.root from ingest_targets t
+where t.lead_id in (select lead_id from ingest_targets group by lead_id having count(*) > 1)
+union
+select r.root
+from r join leads l on l.id = r.lead_id
+where r.mak <> l.mak
+   or (r.county_fips = l.county_fips and r.apn_normalized <> l.apn_normalized)
+   or (r.property_unit <> l.property_unit and r.num = split_part(l.property_address, ' ', 1))
+   -- Another lead is only looked for where the lead's own key is not the
+   -- row's (a key the lead holds, no other lead holds: a re-upload's rows
+   -- probe no index here).
+   or (l.mak is null
+       and exists (select 1 from leads o where o.mak = r.mak and o.id <> r.lead_id))
+   or (r.apn_normalized is not null
+       and (l.county_fips, l.apn_normalized) is distinct from (r.county_fips, r.apn_normalized)
+       and exists (select 1 from leads o
+                   where o.county_fips = r.county_fips and o.apn_normalized = r.apn_normalized
+                     and o.id <> r.lead_id))
+   or (l.addr_hash is distinct from r.addr_hash
+       and exists (select 1 from leads o where o.addr_hash = r.addr_hash and o.id <> r.lead_id))
+
+-- name: target_rows
+-- Every row of the roots constrain_targets settles, with its root.
+select s.row_number, coalesce(c.root, s.row_number) as root, s.mak, s.county_fips,
+       s.apn_normalized, x.mak as released_mak, x.apn_normalized as released_apn,
+       s.addr_hash, s.owner_first_name, s.owner_last_name,
+       s.property_address, s.property_city, s.property_state, s.property_zip
+from ingest_stage s
+left join ingest_components c on c.row_number = s.row_number
+left join ingest_released x on x.row_number = s.row_number
+where coalesce(c.root, s.row_number) = any(%(roots)s::integer[])
+order by s.row_number
+
+-- name: target_leads
+-- Every lead a row of those roots matches by an exact key (a union, so each
+-- key is looked up through its own unique index).
+select l.id, l.mak, l.county_fips, l.apn_normalized, l.addr_hash, l.owner_first_name,
+       l.owner_last_name, l.property_address, l.property_unit, l.property_city,
+       l.property_state, l.property_zip
+from leads l
+where l.id in (
+  select id from leads where mak = any(%(maks)s::text[])
+  union
+  select o.id from unnest(%(counties)s::text[], %(apns)s::text[]) as k(county_fips, apn)
+  join leads o on o.county_fips = k.county_fips and o.apn_normalized = k.apn
+  union
+  select id from leads where addr_hash = any(%(hashes)s::bytea[]))
+order by l.id
+
+-- name: settle_targets
+-- The roots constrain_targets settled: each row's new root and link (a row
+-- now alone leaves the components, as a row that never shared a key), and
+-- each new root's lead, if it has one.
+with r as (
+  select * from unnest(%(rows)s::integer[], %(roots)s::integer[], %(links)s::match_key[])
+    as r(row_number, root, link)
+), sizes as (
+  select root, count(*) as n from r group by root
+), alone as (
+  delete from ingest_components c using r join sizes z on z.root = r.root
+  where c.row_number = r.row_number and z.n = 1
+), together as (
+  insert into ingest_components (row_number, root, link)
+  select r.row_number, r.root, r.link from r join sizes z on z.root = r.root where z.n > 1
+  on conflict (row_number) do update set root = excluded.root, link = excluded.link
+), gone as (
+  delete from ingest_targets t where t.root = any(%(old)s::integer[])
+)
+insert into ingest_targets (root, lead_id, match_key)
+select * from unnest(%(t_roots)s::integer[], %(t_leads)s::uuid[], %(t_keys)s::match_key[])

@@ -504,10 +504,25 @@ def _merge(
         matching_pass.guard_links(conn, matched)
     linked = components_of_links(conn)
     # Hard constraints hold across the cascade's transitive joins too.
+    conn.execute(Q["create_released"])
     matching_pass.constrain_components(conn, guard=matched is not None)
     any_lead = conn.execute(Q["any_lead_exists"]).fetchone()
     conn.execute(Q["create_targets"] if any_lead and any_lead["any"] else Q["create_empty_targets"])
-    _event(conn, upload_id, stage="dedupe", outcome="matched", count=linked.rows, started=t0)
+    # ...and against the lead each component matched.
+    constrained = (
+        matching_pass.constrain_targets(conn, guard=matched is not None)
+        if any_lead and any_lead["any"]
+        else 0
+    )
+    _event(
+        conn,
+        upload_id,
+        stage="dedupe",
+        outcome="matched",
+        count=linked.rows,
+        started=t0,
+        constrained_targets=constrained,
+    )
     if matched is not None:
         t_match = time.perf_counter()
         matching_pass.run(conn, matched)
