@@ -15,30 +15,19 @@ from equity_connect.cli import app
 from equity_connect.config import get_settings
 from equity_connect.db.pool import connect
 from equity_connect.keys.rotation import key_usage
-from equity_connect.security.crypto import PiiCipher, aad_for, generate_key
+from equity_connect.security.crypto import PiiCipher, aad_for
 from equity_connect.security.keys import load_keyring
 from tests.fixtures.kms import REGION, LocalKms, local_kms
 from tests.ingest.helpers import csv_bytes, row
+from tests.keys.helpers import ingest_numbered
 
 runner = CliRunner()
-K1, INDEX = f"k1:{generate_key()}", generate_key()
 
 
 @pytest.fixture
 def kms() -> Iterator[LocalKms]:
     with local_kms() as server:
         yield server
-
-
-@pytest.fixture
-def env_keys(monkeypatch: pytest.MonkeyPatch, fresh_database_url: str) -> Iterator[None]:
-    monkeypatch.setenv("DATABASE_URL", fresh_database_url)
-    monkeypatch.setenv("EC_ENCRYPTION_KEYS", K1)
-    monkeypatch.setenv("EC_INDEX_KEY", INDEX)
-    monkeypatch.setenv("EC_INGEST_WORKERS", "1")
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 def use_kms(monkeypatch: pytest.MonkeyPatch, kms: LocalKms) -> None:
@@ -50,17 +39,7 @@ def use_kms(monkeypatch: pytest.MonkeyPatch, kms: LocalKms) -> None:
 
 
 def ingest(tmp_path: Path, name: str, first: int, n: int) -> None:
-    rows = [
-        row(
-            mak=f"12{first + i:08d}",
-            property_address=f"{first + i + 1} Oak Ave",
-            email=f"owner{first + i}@example.com",
-        )
-        for i in range(n)
-    ]
-    (tmp_path / name).write_bytes(csv_bytes(rows))
-    done = runner.invoke(app, ["ingest", str(tmp_path / name), "--json"])
-    assert done.exit_code == 0, done.output
+    ingest_numbered(runner, tmp_path, name, first, n, mak_prefix="12", street="Oak Ave")
 
 
 def test_env_k1_values_rotate_onto_kms_and_stay_readable(
